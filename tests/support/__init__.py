@@ -1,0 +1,1 @@
+"""Helpers for tests: real services (WordPress) that tests bring up and stop."""
