@@ -1,0 +1,41 @@
+<?php
+
+/**
+ * Uninstall: remove options, transients, cron events and the outbox table of every site.
+ *
+ * @package PressRAG
+ */
+
+if (! defined('WP_UNINSTALL_PLUGIN')) {
+    exit;
+}
+
+/**
+ * Remove everything PressRAG stored for the current site.
+ */
+function pressrag_uninstall_site(): void
+{
+    global $wpdb;
+    delete_option('pressrag_settings');
+    delete_option('pressrag_db_version');
+    wp_clear_scheduled_hook('pressrag_deliver_outbox');
+    $wpdb->query('DROP TABLE IF EXISTS ' . $wpdb->prefix . 'pressrag_outbox');
+    // Rate-limit counters are short-lived transients; remove any left behind.
+    $wpdb->query(
+        $wpdb->prepare(
+            "DELETE FROM {$wpdb->options} WHERE option_name LIKE %s OR option_name LIKE %s",
+            $wpdb->esc_like('_transient_pressrag_') . '%',
+            $wpdb->esc_like('_transient_timeout_pressrag_') . '%'
+        )
+    );
+}
+
+if (is_multisite()) {
+    foreach (get_sites(array('fields' => 'ids', 'number' => 0)) as $pressrag_blog_id) {
+        switch_to_blog((int) $pressrag_blog_id);
+        pressrag_uninstall_site();
+        restore_current_blog();
+    }
+} else {
+    pressrag_uninstall_site();
+}
