@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -233,7 +234,10 @@ def test_honours_retry_after_but_caps_it(wp: FakeWordPress) -> None:
     assert capped < 2
 
 
-def test_gives_up_with_url_and_cause_but_no_credentials(wp: FakeWordPress) -> None:
+def test_gives_up_with_url_and_cause_but_no_credentials(
+    wp: FakeWordPress, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     wp.fail_next(10, status=503)
     client = client_for(wp, auth=True, max_retries=2)
 
@@ -245,6 +249,23 @@ def test_gives_up_with_url_and_cause_but_no_credentials(wp: FakeWordPress) -> No
     assert "HTTP 503" in message and "3 attempts" in message
     assert wp.app_password not in message
     assert len(wp.requests) == 3
+    assert "retry" in caplog.text and wp.app_password not in caplog.text
+
+
+def test_retries_a_timeout_then_succeeds(wp: FakeWordPress) -> None:
+    wp.upsert({"id": 1})
+    wp.stall_next(1, seconds=1.0)
+
+    docs = list(client_for(wp, timeout=0.3).iter_documents())
+
+    assert [d.wp_id for d in docs] == [1]
+
+
+def test_gives_up_on_repeated_timeouts(wp: FakeWordPress) -> None:
+    wp.stall_next(2, seconds=1.0)
+
+    with pytest.raises(SourceError, match=r"cannot reach .*/wp/v2/posts: timed out"):
+        list(client_for(wp, timeout=0.3, max_retries=1).iter_documents())
 
 
 def closed_port() -> int:

@@ -13,7 +13,8 @@ It mimics what our clients depend on, as WordPress 6.x does it:
 - unauthenticated, password-protected content renders empty with `protected: true`, and
   attachments of a non-public parent are hidden (but still counted, as WordPress does);
 - files of attachments under `/wp-content/uploads/<path>`;
-- `fail_next(n, status=...)` makes the next n requests fail; `requests` is a request log.
+- `fail_next(n, status=...)` makes the next n requests fail, `stall_next(n, seconds)` makes
+  them slow (to provoke client timeouts); `requests` is a request log.
 
 Usage::
 
@@ -30,6 +31,7 @@ import base64
 import contextlib
 import json
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,6 +74,7 @@ class FakeWordPress:
         self._posts: dict[int, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._failures: list[tuple[int, str | None]] = []
+        self._stalls: list[float] = []
         self._log: list[RecordedRequest] = []
         self._clock = datetime(2024, 1, 1, tzinfo=UTC)
         self._server: ThreadingHTTPServer | None = None
@@ -160,6 +163,11 @@ class FakeWordPress:
         with self._lock:
             self._failures.extend([(status, retry_after)] * count)
 
+    def stall_next(self, count: int, seconds: float) -> None:
+        """Wait `seconds` before answering each of the next `count` requests (for timeouts)."""
+        with self._lock:
+            self._stalls.extend([seconds] * count)
+
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
@@ -191,6 +199,10 @@ class FakeWordPress:
         }
 
     # ---- request handling (called from handler threads) -----------------------------------
+
+    def _take_stall(self) -> float:
+        with self._lock:
+            return self._stalls.pop(0) if self._stalls else 0.0
 
     def _take_failure(self) -> tuple[int, str | None] | None:
         with self._lock:
@@ -236,6 +248,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.site._record(RecordedRequest("GET", parts.path, params, authorized, status))
 
     def _respond(self, path: str, params: dict[str, str], authorized: bool | None) -> int:
+        time.sleep(self.site._take_stall())
         failure = self.site._take_failure()
         if failure is not None:
             status, retry_after = failure

@@ -1,0 +1,404 @@
+"""The streaming WXR reader and WxrSource, on small exports built here and one large one."""
+
+from __future__ import annotations
+
+import io
+import os
+import tracemalloc
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from resources.errors import SourceError
+from resources.wordpress import ContentSource, WxrSource, iter_wxr, read_wxr_site
+from resources.wordpress.wxr import INTERNAL_POST_TYPES
+
+SITE = "https://example.org"
+
+
+def wxr(items: str, *, version: str = "1.2", channel: str = "") -> str:
+    """A WXR document around `items`, shaped like WordPress's own export."""
+    return f"""<?xml version="1.0" encoding="UTF-8" ?>
+<rss version="2.0"
+	xmlns:excerpt="http://wordpress.org/export/{version}/excerpt/"
+	xmlns:content="http://purl.org/rss/1.0/modules/content/"
+	xmlns:wfw="http://wellformedweb.org/CommentAPI/"
+	xmlns:dc="http://purl.org/dc/elements/1.1/"
+	xmlns:wp="http://wordpress.org/export/{version}/"
+>
+<channel>
+	<title>Example Site</title>
+	<link>{SITE}</link>
+	<description>Just another site</description>
+	<language>en-GB</language>
+	<wp:wxr_version>{version}</wp:wxr_version>
+	<wp:base_site_url>{SITE}</wp:base_site_url>
+	<wp:base_blog_url>{SITE}</wp:base_blog_url>
+	<wp:author>
+		<wp:author_id>1</wp:author_id>
+		<wp:author_login><![CDATA[jdoe]]></wp:author_login>
+		<wp:author_display_name><![CDATA[Jane Doe]]></wp:author_display_name>
+	</wp:author>
+	<wp:category>
+		<wp:term_id>1</wp:term_id>
+		<wp:category_nicename>news</wp:category_nicename>
+		<wp:cat_name><![CDATA[News]]></wp:cat_name>
+	</wp:category>
+	{channel}
+	{items}
+</channel>
+</rss>
+"""
+
+
+def item(
+    wp_id: int,
+    *,
+    post_type: str = "post",
+    status: str = "publish",
+    title: str = "",
+    content: str = "",
+    excerpt: str = "",
+    creator: str = "jdoe",
+    password: str = "",
+    parent: int = 0,
+    modified_gmt: str | None = "2024-02-03 04:05:06",
+    date_gmt: str | None = "2024-01-02 03:04:05",
+    categories: str = "",
+    extra: str = "",
+) -> str:
+    modified = (
+        f"<wp:post_modified_gmt>{modified_gmt}</wp:post_modified_gmt>" if modified_gmt else ""
+    )
+    date = f"<wp:post_date_gmt>{date_gmt}</wp:post_date_gmt>" if date_gmt else ""
+    return f"""
+	<item>
+		<title><![CDATA[{title or f"Item {wp_id}"}]]></title>
+		<link>{SITE}/?p={wp_id}</link>
+		<dc:creator><![CDATA[{creator}]]></dc:creator>
+		<description></description>
+		<content:encoded><![CDATA[{content}]]></content:encoded>
+		<excerpt:encoded><![CDATA[{excerpt}]]></excerpt:encoded>
+		<wp:post_id>{wp_id}</wp:post_id>
+		{date}{modified}
+		<wp:status><![CDATA[{status}]]></wp:status>
+		<wp:post_parent>{parent}</wp:post_parent>
+		<wp:post_type><![CDATA[{post_type}]]></wp:post_type>
+		<wp:post_password><![CDATA[{password}]]></wp:post_password>
+		{categories}{extra}
+		<wp:postmeta><wp:meta_key><![CDATA[_edit_last]]></wp:meta_key><wp:meta_value><![CDATA[1]]></wp:meta_value></wp:postmeta>
+	</item>"""
+
+
+def attachment(wp_id: int, path: str, *, parent: int = 0) -> str:
+    return item(
+        wp_id,
+        post_type="attachment",
+        status="inherit",
+        parent=parent,
+        extra=f"<wp:attachment_url><![CDATA[{SITE}/wp-content/uploads/{path}]]></wp:attachment_url>",
+    )
+
+
+def parse(text: str) -> list:
+    return list(iter_wxr(io.BytesIO(text.encode("utf-8"))))
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "export.xml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_maps_a_published_post() -> None:
+    categories = (
+        '<category domain="category" nicename="news"><![CDATA[News]]></category>'
+        '<category domain="post_tag" nicename="tips"><![CDATA[Tips & Tricks]]></category>'
+        '<category domain="genre" nicename="sf"><![CDATA[Sci-fi]]></category>'
+        '<category domain="nav_menu" nicename="main"><![CDATA[Main menu]]></category>'
+    )
+    (doc,) = parse(
+        wxr(
+            item(
+                5,
+                title="Hello & welcome",
+                content="<!-- wp:paragraph --><p>Body</p><!-- /wp:paragraph -->",
+                excerpt="Short",
+                categories=categories,
+            )
+        )
+    )
+
+    assert doc.wp_id == 5 and doc.type == "post" and doc.status == "publish"
+    assert doc.title == "Hello & welcome"
+    assert doc.url == f"{SITE}/?p=5"
+    assert doc.content_html == "<!-- wp:paragraph --><p>Body</p><!-- /wp:paragraph -->"
+    assert doc.excerpt == "Short"
+    assert doc.author == "Jane Doe"  # dc:creator is a login, mapped to the display name
+    assert doc.terms == {"category": ["News"], "post_tag": ["Tips & Tricks"], "genre": ["Sci-fi"]}
+    assert doc.published_gmt == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert doc.modified_gmt == datetime(2024, 2, 3, 4, 5, 6, tzinfo=UTC)
+    assert not doc.password_protected and doc.parent_id is None and doc.media_url is None
+
+
+def test_maps_statuses_and_passwords() -> None:
+    items = "".join(
+        [
+            item(1, status="publish"),
+            item(2, status="draft"),
+            item(3, status="private"),
+            item(4, status="trash"),
+            item(5, status="publish", password="hunter2"),
+        ]
+    )
+    docs = {d.wp_id: d for d in parse(wxr(items))}
+
+    assert {i: d.status for i, d in docs.items()} == {
+        1: "publish",
+        2: "draft",
+        3: "private",
+        4: "trash",
+        5: "publish",
+    }
+    assert [i for i, d in docs.items() if d.password_protected] == [5]
+
+
+def test_unset_dates_become_none() -> None:
+    items = item(1, status="draft", date_gmt="0000-00-00 00:00:00", modified_gmt=None)
+    (doc,) = parse(wxr(items))
+
+    assert doc.published_gmt is None and doc.modified_gmt is None
+
+
+def test_unknown_creator_keeps_the_login() -> None:
+    (doc,) = parse(wxr(item(1, creator="ghost")))
+
+    assert doc.author == "ghost"
+
+
+def test_maps_attachments() -> None:
+    items = item(10, title="Parent") + attachment(11, "2024/05/manual%20v2.pdf", parent=10)
+    media = [d for d in parse(wxr(items)) if d.is_attachment]
+
+    assert len(media) == 1
+    (doc,) = media
+    assert doc.status == "inherit" and doc.parent_id == 10
+    assert doc.media_url == f"{SITE}/wp-content/uploads/2024/05/manual%20v2.pdf"
+    assert doc.mime_type == "application/pdf"
+    assert doc.url == f"{SITE}/?p=11"
+
+
+def test_ignores_internal_types_and_keeps_custom_ones() -> None:
+    internal = "".join(
+        item(100 + i, post_type=t) for i, t in enumerate(sorted(INTERNAL_POST_TYPES))
+    )
+    items = item(1) + item(2, post_type="page") + item(3, post_type="book") + internal
+
+    docs = parse(wxr(items))
+
+    assert [(d.wp_id, d.type) for d in docs] == [(1, "post"), (2, "page"), (3, "book")]
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1.2"])
+def test_reads_every_wxr_namespace_version(version: str) -> None:
+    """WordPress changed the export namespace URI with each WXR version; all must read alike."""
+    (doc,) = parse(wxr(item(1, title="T", excerpt="E", content="C"), version=version))
+
+    assert (doc.wp_id, doc.title, doc.excerpt, doc.content_html, doc.author) == (
+        1,
+        "T",
+        "E",
+        "C",
+        "Jane Doe",
+    )
+
+
+def test_read_site_reports_channel_facts(tmp_path: Path) -> None:
+    site = read_wxr_site(write(tmp_path, wxr(item(1))))
+
+    assert site["title"] == "Example Site"
+    assert site["link"] == SITE and site["base_site_url"] == SITE
+    assert site["language"] == "en-GB"
+    assert site["wxr_version"] == "1.2"
+    assert site["authors"] == {"jdoe": "Jane Doe"}
+
+
+def test_malformed_xml_names_the_line() -> None:
+    broken = wxr(item(1) + "\n<item><title>unclosed</item>")
+    line = broken.splitlines().index("<item><title>unclosed</item>") + 1
+
+    with pytest.raises(SourceError, match=rf"malformed WXR export at line {line}: mismatched tag"):
+        parse(broken)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<html><body>hi</body></html>", "root element is <html>, expected <rss>"),
+        ('<rss version="2.0"></rss>', "no <rss><channel>"),
+        ("", "malformed WXR export at line 1"),
+    ],
+)
+def test_a_file_that_is_not_wxr_is_refused(text: str, expected: str) -> None:
+    """Pointing the reader at the wrong file must fail loudly, not yield an empty site."""
+    with pytest.raises(SourceError, match=expected):
+        parse(text)
+
+
+def test_item_without_post_id_is_refused() -> None:
+    feed = wxr("<item><title>Plain RSS</title><link>https://x</link></item>")
+
+    with pytest.raises(SourceError, match="has no numeric wp:post_id"):
+        parse(feed)
+
+
+def test_billion_laughs_is_refused() -> None:
+    bomb = """<?xml version="1.0"?>
+<!DOCTYPE rss [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<rss><channel><item><title>&lol9;</title></item></channel></rss>"""
+
+    with pytest.raises(SourceError, match="declares XML entities"):
+        parse(bomb)
+
+
+def test_external_entities_are_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret")
+    xxe = f"""<?xml version="1.0"?>
+<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file://{secret}">]>
+<rss><channel><item><title>&xxe;</title></item></channel></rss>"""
+
+    with pytest.raises(SourceError, match="refusing") as caught:
+        parse(xxe)
+
+    assert "top secret" not in str(caught.value)
+
+
+def test_large_export_parses_in_bounded_memory(tmp_path: Path) -> None:
+    path = tmp_path / "large.xml"
+    body = "<p>" + "Lorem ipsum dolor sit amet. " * 40 + "</p>"
+    count = 20_000
+    head, tail = wxr("@@ITEMS@@").split("@@ITEMS@@")
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(head)
+        for wp_id in range(1, count + 1):
+            handle.write(item(wp_id, content=f"{body} #{wp_id}"))
+        handle.write(tail)
+    file_size = os.path.getsize(path)
+
+    tracemalloc.start()
+    try:
+        seen = 0
+        last_id = 0
+        for doc in iter_wxr(path):
+            seen += 1
+            last_id = doc.wp_id
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert (seen, last_id) == (count, count)
+    assert file_size > 25_000_000
+    assert peak < file_size / 20, f"peak {peak} bytes for a {file_size}-byte export"
+
+
+# ---- WxrSource --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def export(tmp_path: Path) -> Path:
+    items = "".join(
+        [
+            item(1, modified_gmt="2024-01-01 00:00:00"),
+            item(2, post_type="page", modified_gmt="2024-01-05 00:00:00"),
+            item(3, post_type="book"),
+            item(4, status="draft"),
+            attachment(5, "2024/05/report.pdf", parent=1),
+            item(6, post_type="revision", parent=1),
+        ]
+    )
+    path = write(tmp_path, wxr(items))
+    uploads = tmp_path / "uploads" / "2024" / "05"
+    uploads.mkdir(parents=True)
+    (uploads / "report.pdf").write_bytes(b"%PDF-1.4 " + b"x" * 991)
+    return path
+
+
+def test_source_satisfies_the_content_source_protocol(export: Path) -> None:
+    assert isinstance(WxrSource(export), ContentSource)
+
+
+def test_source_lists_documents_media_and_versions(export: Path) -> None:
+    source = WxrSource(export, post_types=("post", "page", "book"))
+
+    assert [d.wp_id for d in source.iter_documents()] == [1, 2, 3, 4]
+    assert [d.wp_id for d in WxrSource(export).iter_documents()] == [1, 2, 4]
+    assert [d.wp_id for d in source.iter_media()] == [5]
+    assert sorted((i, t) for i, t, _ in source.list_versions()) == [
+        (1, "post"),
+        (2, "page"),
+        (3, "book"),
+        (4, "post"),
+        (5, "attachment"),
+    ]
+
+
+def test_source_filters_by_modified_after(export: Path) -> None:
+    after = datetime(2024, 1, 3, tzinfo=UTC)
+
+    docs = WxrSource(export).iter_documents(modified_after=after)
+
+    assert [d.wp_id for d in docs] == [2, 4]  # item 4 was modified 2024-02-03
+
+
+def test_source_fetch_maps_missing_ids_to_none(export: Path) -> None:
+    found = WxrSource(export).fetch(None, [1, 5, 6, 99])
+
+    assert found[1] is not None and found[5] is not None
+    assert found[6] is None  # a revision is never content
+    assert found[99] is None
+    assert WxrSource(export).fetch("page", [1])[1] is None
+
+
+def test_source_reads_media_from_the_uploads_folder(export: Path) -> None:
+    source = WxrSource(export)
+    url = f"{SITE}/wp-content/uploads/2024/05/report.pdf"
+
+    assert source.open_media(url, max_bytes=1000).startswith(b"%PDF-1.4")
+    with pytest.raises(SourceError, match="file exceeds 999 bytes"):
+        source.open_media(url, max_bytes=999)
+    with pytest.raises(SourceError, match="not found"):
+        source.open_media(f"{SITE}/wp-content/uploads/2024/05/missing.pdf", max_bytes=1000)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (f"{SITE}/wp-content/uploads/../../export.xml", "escapes the uploads folder"),
+        (f"{SITE}/wp-content/uploads/%2e%2e/export.xml", "escapes the uploads folder"),
+        (f"{SITE}/wp-content/uploads/2024/05/link.pdf", "escapes the uploads folder"),
+        (f"{SITE}/wp-config.php", "not under /wp-content/uploads/"),
+        ("https://evil.example/wp-content/uploads/2024/05/report.pdf", "not on the export's site"),
+        ("http://example.org/wp-content/uploads/2024/05/report.pdf", "not on the export's site"),
+    ],
+)
+def test_source_refuses_media_outside_uploads_or_site(
+    export: Path, url: str, expected: str
+) -> None:
+    """Media URLs come from the export, which may be hostile: only the site's uploads are read."""
+    (export.parent / "uploads" / "2024" / "05" / "link.pdf").symlink_to(export)
+
+    with pytest.raises(SourceError, match=expected):
+        WxrSource(export).open_media(url, max_bytes=10_000_000)
