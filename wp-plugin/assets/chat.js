@@ -2,7 +2,8 @@
  * PressRAG chat: asks the backend and streams the answer with citations.
  *
  * Plain script, no build step. Everything the backend sends is untrusted: it is rendered with
- * textContent / DOM nodes only (never innerHTML), and links are created only for http(s) URLs.
+ * textContent / DOM nodes only (never parsed as markup), and links are created only for http(s)
+ * URLs.
  */
 ( function () {
 	'use strict';
