@@ -19,6 +19,11 @@ from resources.wordpress.wxr import WxrSource, iter_wxr, read_wxr_site
 class ContentSource(Protocol):
     """What the assets need from a WordPress site, whichever way it is read."""
 
+    @property
+    def base_url(self) -> str:
+        """The site's URL (no trailing slash); media is only read from its origin."""
+        ...
+
     def iter_documents(self, modified_after: datetime | None = None) -> Iterator[SourceDocument]:
         """Posts, pages and configured custom types modified after the time (all when None)."""
         ...

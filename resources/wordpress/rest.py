@@ -12,9 +12,9 @@ import html
 import logging
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -32,6 +32,15 @@ BUILTIN_REST_BASES = {"post": "posts", "page": "pages", ATTACHMENT_TYPE: "media"
 DEFAULT_USER_AGENT = "PressRAG/0.1 (+https://github.com/pressrag)"
 MAX_RETRY_AFTER = 60.0
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+_T = TypeVar("_T")
+
+
+class _RetryableAnswer(Exception):
+    """A 429/5xx answer, raised so the retry loop treats it like a network error."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
 
 
 def redact_url(url: str | httpx.URL) -> str:
@@ -270,8 +279,9 @@ class WordPressRestClient:
             return None
         if response.status_code in (401, 403):
             raise SourceError(
-                f"{url} refused access (HTTP {response.status_code} {_error_code(body) or ''}): "
-                "check the WordPress username and application password".replace(" )", ")")
+                f"{url} refused access (HTTP {response.status_code} "
+                f"{_error_code(body) or response.reason_phrase}): "
+                "check the WordPress username and application password"
             )
         if response.status_code >= 400:
             detail = _error_code(body) or response.reason_phrase
@@ -291,10 +301,10 @@ class WordPressRestClient:
         display = self._url_for(route)
         return self._with_retries(display, lambda: self._client.get(url, params=query))
 
-    def _download(self, url: str, max_bytes: int) -> httpx.Response | bytes:
+    def _download(self, url: str, max_bytes: int) -> bytes:
         with self._client.stream("GET", url) as response:
             if response.status_code in _RETRYABLE_STATUS:
-                return response
+                raise _RetryableAnswer(response)
             if response.status_code >= 300:
                 raise SourceError(f"cannot download {redact_url(url)}: HTTP {response.status_code}")
             declared = _int_header(response.headers, "Content-Length")
@@ -307,7 +317,7 @@ class WordPressRestClient:
                     raise SourceError(f"{redact_url(url)}: file exceeds {max_bytes} bytes")
             return bytes(received)
 
-    def _with_retries(self, display_url: str, send: Any) -> Any:
+    def _with_retries(self, display_url: str, send: Callable[[], _T]) -> _T:
         """Call `send` until it answers anything but 429, 5xx or a network error."""
         cause = "no attempt made"
         attempts = self.max_retries + 1
@@ -315,17 +325,17 @@ class WordPressRestClient:
             retry_after: float | None = None
             try:
                 result = send()
+                if isinstance(result, httpx.Response) and result.status_code in _RETRYABLE_STATUS:
+                    raise _RetryableAnswer(result)
+                return result
+            except _RetryableAnswer as exc:
+                answer = exc.response
+                cause = f"HTTP {answer.status_code} {answer.reason_phrase}".strip()
+                retry_after = _retry_after_seconds(answer.headers.get("Retry-After"))
             except httpx.TimeoutException as exc:
                 cause = f"timed out ({type(exc).__name__})"
             except httpx.TransportError as exc:
                 cause = _describe_transport_error(exc)
-            else:
-                if not isinstance(result, httpx.Response) or (
-                    result.status_code not in _RETRYABLE_STATUS
-                ):
-                    return result
-                cause = f"HTTP {result.status_code} {result.reason_phrase}".strip()
-                retry_after = _retry_after_seconds(result.headers.get("Retry-After"))
             if attempt + 1 < attempts:
                 delay = self._delay(attempt, retry_after)
                 log.warning("%s: %s; retry %d in %.1fs", display_url, cause, attempt + 1, delay)

@@ -7,6 +7,7 @@ that declares entities (the "billion laughs" bomb) or external references is ref
 
 from __future__ import annotations
 
+import html
 import mimetypes
 import re
 from collections.abc import Iterable, Iterator
@@ -130,7 +131,8 @@ class WxrSource:
 
     @property
     def base_url(self) -> str:
-        return str(self.site["base_blog_url"] or self.site["link"] or self.site["base_site_url"])
+        site = self.site
+        return str(site["base_blog_url"] or site["link"] or site["base_site_url"] or "").rstrip("/")
 
     def iter_documents(self, modified_after: datetime | None = None) -> Iterator[SourceDocument]:
         for doc in iter_wxr(self.path):
@@ -258,7 +260,8 @@ def _document_from_item(item: Element, authors: dict[str, str]) -> SourceDocumen
         tag = _short_tag(child.tag)
         if tag == "category":
             taxonomy = child.get("domain") or "category"
-            name = (child.text or "").strip()
+            # WordPress stores term names HTML-escaped ("News &amp; Views") and exports them so.
+            name = html.unescape((child.text or "").strip())
             if name and taxonomy not in IGNORED_TAXONOMIES:
                 terms.setdefault(taxonomy, []).append(name)
         elif tag not in fields:
@@ -277,7 +280,9 @@ def _document_from_item(item: Element, authors: dict[str, str]) -> SourceDocumen
         wp_id=wp_id,
         type=post_type,
         status=fields.get("wp:status", "").strip() or ("inherit" if is_attachment else "publish"),
-        title=fields.get("title", "").strip(),
+        # Titles saved without unfiltered_html are stored escaped; REST hands them out
+        # unescaped (by us), so both sources agree on "Q&A".
+        title=html.unescape(fields.get("title", "").strip()),
         url=fields.get("link", "").strip() or (media_url or "" if is_attachment else ""),
         content_html=fields.get("content:encoded", ""),
         excerpt=fields.get("excerpt:encoded", ""),

@@ -309,6 +309,14 @@ def test_media_download_respects_the_size_cap(wp: FakeWordPress, chunked: bool) 
         client.open_media(url, max_bytes=len(data) - 1)
 
 
+def test_media_download_retries_server_errors(wp: FakeWordPress) -> None:
+    url = add_file(wp, 32, b"payload")
+    wp.fail_next(2, status=502)
+
+    assert client_for(wp).open_media(url, max_bytes=100) == b"payload"
+    assert [r.status for r in wp.requests if r.path.startswith("/wp-content/")] == [502, 502, 200]
+
+
 def test_media_download_refuses_other_origins(wp: FakeWordPress) -> None:
     url = add_file(wp, 31, b"data")
     client = client_for(wp)

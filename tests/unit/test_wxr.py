@@ -114,7 +114,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_maps_a_published_post() -> None:
     categories = (
         '<category domain="category" nicename="news"><![CDATA[News]]></category>'
-        '<category domain="post_tag" nicename="tips"><![CDATA[Tips & Tricks]]></category>'
+        '<category domain="post_tag" nicename="tips"><![CDATA[Tips &amp; Tricks]]></category>'
         '<category domain="genre" nicename="sf"><![CDATA[Sci-fi]]></category>'
         '<category domain="nav_menu" nicename="main"><![CDATA[Main menu]]></category>'
     )
@@ -122,7 +122,7 @@ def test_maps_a_published_post() -> None:
         wxr(
             item(
                 5,
-                title="Hello & welcome",
+                title="Hello &amp; welcome",
                 content="<!-- wp:paragraph --><p>Body</p><!-- /wp:paragraph -->",
                 excerpt="Short",
                 categories=categories,
@@ -136,6 +136,7 @@ def test_maps_a_published_post() -> None:
     assert doc.content_html == "<!-- wp:paragraph --><p>Body</p><!-- /wp:paragraph -->"
     assert doc.excerpt == "Short"
     assert doc.author == "Jane Doe"  # dc:creator is a login, mapped to the display name
+    # WordPress stores and exports term names (and some titles) HTML-escaped.
     assert doc.terms == {"category": ["News"], "post_tag": ["Tips & Tricks"], "genre": ["Sci-fi"]}
     assert doc.published_gmt == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert doc.modified_gmt == datetime(2024, 2, 3, 4, 5, 6, tzinfo=UTC)
