@@ -1,0 +1,146 @@
+"""The offline answerer: the question's most relevant sentences from the top passages.
+
+Sentences of the best few passages are embedded with the same model as the index and
+ranked by cosine similarity to the question, with a small bonus for sharing the question's
+words and a small penalty per retrieval rank. The best sentence of passage 1 always leads
+(retrieval already judged that passage best, and the chat shows citation [1] first); up to
+`max_sentences - 1` more sentences follow if they score close to the best. Each sentence is
+followed by its passage's `[n]`, so every claim is cited and no marker can dangle.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from resources.answerers.base import (
+    Answer,
+    AnswerEvent,
+    Delta,
+    Final,
+    Passage,
+    Question,
+    collect,
+)
+from resources.embedders import Embedder
+
+# Sentence ends: . ! ? followed by space and something that starts a sentence; plus
+# line breaks, which separate list items and headings in chunk text.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9`])|\n+")
+_WORD = re.compile(r"[a-z0-9_]+")
+_STOP_WORDS = (
+    "a an and are as at be by can do does for from how i in is it of on or that the this "
+    "to was what when where which who why will with you your"
+)
+_STOP = frozenset(_STOP_WORDS.split())
+MIN_SENTENCE_CHARS = 20
+MAX_SENTENCE_CHARS = 400
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    passage: Passage
+    position: int
+    text: str
+    score: float
+
+
+def split_sentences(text: str) -> list[str]:
+    sentences = []
+    for raw in _SENTENCE_END.split(text):
+        sentence = " ".join(raw.split())
+        if len(sentence) >= MIN_SENTENCE_CHARS:
+            if len(sentence) > MAX_SENTENCE_CHARS:
+                sentence = sentence[:MAX_SENTENCE_CHARS].rsplit(" ", 1)[0] + " …"
+            sentences.append(sentence)
+    return sentences
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+
+
+class ExtractiveAnswerer:
+    mode = "extractive"
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        passages_considered: int = 3,
+        max_sentences: int = 3,
+        keep_within: float = 0.12,
+        lexical_weight: float = 0.15,
+        rank_penalty: float = 0.03,
+    ) -> None:
+        self.embedder = embedder
+        self.passages_considered = passages_considered
+        self.max_sentences = max_sentences
+        self.keep_within = keep_within  # extra sentences must score within this of the best
+        self.lexical_weight = lexical_weight
+        self.rank_penalty = rank_penalty
+
+    def _question_vector(self, question: Question) -> np.ndarray:
+        if question.vector is not None:
+            return np.asarray(question.vector, dtype=np.float32)
+        return self.embedder.embed([question.text])[0]
+
+    def _candidates(self, question: Question, passages: Sequence[Passage]) -> list[_Candidate]:
+        pieces = [
+            (p, i, s)
+            for p in passages[: self.passages_considered]
+            for i, s in enumerate(split_sentences(p.text))
+        ]
+        if not pieces:
+            return []
+        vectors = self.embedder.embed([s for _, _, s in pieces])
+        cosines = vectors @ self._question_vector(question)
+        q_words = _content_words(question.text)
+        out = []
+        for (passage, position, sentence), cosine in zip(pieces, cosines, strict=True):
+            overlap = len(q_words & _content_words(sentence)) / max(1, len(q_words))
+            score = (
+                float(cosine)
+                + self.lexical_weight * overlap
+                - self.rank_penalty * (passage.n - passages[0].n)
+            )
+            out.append(_Candidate(passage, position, sentence, score))
+        return out
+
+    def select(self, question: Question, passages: Sequence[Passage]) -> list[_Candidate]:
+        """The chosen sentences, in passage order then text order."""
+        candidates = self._candidates(question, passages)
+        if not candidates:
+            return []
+        ranked = sorted(candidates, key=lambda c: -c.score)
+        first_n = passages[0].n
+        lead = next((c for c in ranked if c.passage.n == first_n), ranked[0])
+        chosen = [lead]
+        for c in ranked:
+            if len(chosen) >= self.max_sentences:
+                break
+            if c is not lead and c.score >= ranked[0].score - self.keep_within:
+                chosen.append(c)
+        return sorted(chosen, key=lambda c: (c.passage.n, c.position))
+
+    def stream(self, question: Question, passages: Sequence[Passage]) -> Iterator[AnswerEvent]:
+        chosen = self.select(question, passages)
+        if not chosen:
+            # Passages with no usable sentence (e.g. only code): cite the top passage's text.
+            top = passages[0]
+            snippet = " ".join(top.text.split())[:MAX_SENTENCE_CHARS]
+            yield Delta(f"{snippet} [{top.n}]")
+            yield Final(cited=[top.n], mode=self.mode)
+            return
+        cited: list[int] = []
+        for i, c in enumerate(chosen):
+            yield Delta(("" if i == 0 else " ") + f"{c.text} [{c.passage.n}]")
+            if c.passage.n not in cited:
+                cited.append(c.passage.n)
+        yield Final(cited=cited, mode=self.mode)
+
+    def answer(self, question: Question, passages: Sequence[Passage]) -> Answer:
+        return collect(self.stream(question, passages))

@@ -1,0 +1,210 @@
+"""Answers from an OpenAI (or OpenAI-compatible) chat model, confined to numbered passages.
+
+The prompt gives the passages as `[1] …`, `[2] …` and asks for `[n]` after each claim, or
+the exact not-found sentence. Whatever the model writes, `CitationFilter` removes markers
+that refer to no given passage, so nothing dangles; citations are the passages actually
+cited. Requests go through the official `openai` client; 429, 5xx, connection errors and
+timeouts are retried with exponential backoff honouring `Retry-After`, but only before the
+first token arrives — a stream that breaks mid-way fails cleanly instead of repeating text.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from resources.answerers.base import (
+    NOT_FOUND_TEXT,
+    Answer,
+    AnswerEvent,
+    AnswerUnavailable,
+    Delta,
+    Final,
+    Passage,
+    Question,
+)
+from resources.answerers.citations import CitationFilter, strip_invalid_markers
+from resources.errors import ConfigError
+from resources.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_PASSAGE_CHARS = 2000  # per passage in the prompt; chunks are ~200 tokens anyway
+MAX_RETRY_DELAY = 20.0
+
+SYSTEM_PROMPT = (
+    "You answer questions about one website using ONLY the numbered passages from it that "
+    "the user provides. Rules:\n"
+    "1. Use only facts stated in the passages; never use outside knowledge.\n"
+    "2. After every sentence that uses a passage, cite it with its number in square "
+    "brackets, e.g. [1] or [2][3]. Cite only numbers that appear in the passages.\n"
+    "3. Be concise: at most a few sentences.\n"
+    f"4. If the passages do not answer the question, reply exactly: {NOT_FOUND_TEXT}"
+)
+
+
+def build_messages(question: str, passages: Sequence[Passage]) -> list[dict[str, str]]:
+    blocks = []
+    for p in passages:
+        where = f"{p.title} — {p.heading}" if p.heading else p.title
+        blocks.append(f"[{p.n}] {where}\n{p.text[:MAX_PASSAGE_CHARS]}")
+    user = "Passages:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def _is_not_found(text: str) -> bool:
+    return NOT_FOUND_TEXT.lower().rstrip(".") in text.lower()
+
+
+class OpenAIAnswerer:
+    mode = "openai"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        max_tokens: int = 400,
+        temperature: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        import openai
+
+        self._openai = openai
+        # Our own retry loop (not the client's) so every retry is logged and bounded.
+        self._client = openai.OpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
+        )
+        self.model = model
+        self.max_retries = max_retries
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self._sleep = sleep
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, max_tokens: int = 400) -> OpenAIAnswerer:
+        if settings.openai_api_key is None:
+            raise ConfigError("PRESSRAG_ANSWERER=openai needs PRESSRAG_OPENAI_API_KEY")
+        return cls(
+            api_key=settings.openai_api_key.get_secret_value(),
+            model=settings.openai_chat_model,
+            base_url=settings.openai_base_url,
+            timeout=settings.openai_timeout,
+            max_retries=settings.openai_max_retries,
+            max_tokens=max_tokens,
+        )
+
+    # ------------------------------------------------------------------ requests
+    def _call(self, make_request: Callable[[], T]) -> T:
+        openai = self._openai
+        for attempt in range(self.max_retries + 1):
+            try:
+                return make_request()
+            except (
+                openai.RateLimitError,
+                openai.InternalServerError,
+                openai.APIConnectionError,  # includes APITimeoutError
+            ) as exc:
+                if attempt == self.max_retries:
+                    raise _unavailable(exc) from None
+                delay = _retry_after(exc) or min(MAX_RETRY_DELAY, 0.5 * 2**attempt)
+                delay = min(MAX_RETRY_DELAY, delay * (1 + random.random() * 0.25))
+                log.warning(
+                    "chat completion failed (%s); retry %d/%d in %.1fs",
+                    type(exc).__name__,
+                    attempt + 1,
+                    self.max_retries,
+                    delay,
+                )
+                self._sleep(delay)
+            except openai.APIStatusError as exc:
+                # 4xx other than 429: retrying will not help (bad key, bad model, bad request).
+                status = exc.status_code
+                raise AnswerUnavailable(
+                    "upstream_error", f"the answer model refused the request (HTTP {status})"
+                ) from None
+        raise AssertionError("unreachable")
+
+    def _request_args(self, question: Question, passages: Sequence[Passage]) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "messages": build_messages(question.text, passages),
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+        }
+
+    # ------------------------------------------------------------------ answers
+    def answer(self, question: Question, passages: Sequence[Passage]) -> Answer:
+        args = self._request_args(question, passages)
+        response = self._call(lambda: self._client.chat.completions.create(**args))
+        raw = (response.choices[0].message.content or "") if response.choices else ""
+        text, cited = strip_invalid_markers(raw, (p.n for p in passages))
+        usage = response.usage
+        prompt_tokens = usage.prompt_tokens if usage else 0
+        completion_tokens = usage.completion_tokens if usage else 0
+        text = text.strip()
+        if not text:
+            raise AnswerUnavailable("upstream_error", "the answer model returned no text")
+        mode = "not_found" if not cited and _is_not_found(text) else self.mode
+        if mode == "not_found":
+            text = NOT_FOUND_TEXT
+        return Answer(text, cited, mode, prompt_tokens, completion_tokens)
+
+    def stream(self, question: Question, passages: Sequence[Passage]) -> Iterator[AnswerEvent]:
+        args = self._request_args(question, passages)
+        args["stream"] = True
+        args["stream_options"] = {"include_usage": True}
+        chunks = self._call(lambda: self._client.chat.completions.create(**args))
+        markers = CitationFilter(p.n for p in passages)
+        produced: list[str] = []
+        prompt_tokens = completion_tokens = 0
+        try:
+            for chunk in chunks:
+                if chunk.usage:
+                    prompt_tokens = chunk.usage.prompt_tokens
+                    completion_tokens = chunk.usage.completion_tokens
+                for choice in chunk.choices:
+                    text = markers.feed(choice.delta.content or "")
+                    if text:
+                        produced.append(text)
+                        yield Delta(text)
+        except self._openai.APIError as exc:
+            raise _unavailable(exc) from None
+        finally:
+            chunks.close()
+        tail = markers.flush()
+        if tail:
+            produced.append(tail)
+            yield Delta(tail)
+        full = "".join(produced).strip()
+        if not full:
+            raise AnswerUnavailable("upstream_error", "the answer model returned no text")
+        mode = "not_found" if not markers.used and _is_not_found(full) else self.mode
+        yield Final(markers.used, mode, prompt_tokens, completion_tokens)
+
+
+def _unavailable(exc: Exception) -> AnswerUnavailable:
+    name = type(exc).__name__
+    if "Timeout" in name:
+        return AnswerUnavailable("upstream_timeout", "the answer model did not respond in time")
+    if "RateLimit" in name:
+        return AnswerUnavailable("upstream_rate_limited", "the answer model is rate limited")
+    return AnswerUnavailable("upstream_error", f"the answer model failed ({name})")
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    value = response.headers.get("retry-after")
+    try:
+        return min(MAX_RETRY_DELAY, float(value)) if value else None
+    except ValueError:
+        return None

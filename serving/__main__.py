@@ -1,0 +1,39 @@
+"""`python -m serving [--host H] [--port P]`: run the API with uvicorn (127.0.0.1 by default).
+
+`pressrag serve` runs exactly this. Host and port default to `PRESSRAG_HOST` /
+`PRESSRAG_PORT` (127.0.0.1:8000); logs go through the redacting filter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import uvicorn
+
+from serving.logs import log_config
+from serving.settings import get_serving_settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = get_serving_settings()
+    parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__)
+    parser.add_argument("--host", default=settings.host)
+    parser.add_argument("--port", type=int, default=settings.port)
+    parser.add_argument("--log-level", default=os.environ.get("PRESSRAG_LOG_LEVEL", "info"))
+    args = parser.parse_args(argv)
+    uvicorn.run(
+        "serving.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_config=log_config(args.log_level.upper()),
+        log_level=args.log_level.lower(),
+        server_header=False,
+        proxy_headers=True,  # honours X-Forwarded-For only from --forwarded-allow-ips
+        timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    main()

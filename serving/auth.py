@@ -1,0 +1,144 @@
+"""Who is calling: a site's browser token (HS256 JWT) or the admin API key.
+
+Browser tokens (docs/contracts.md): `aud = "pressrag"`, required `site`, `origin`, `iat`,
+`exp`, a lifetime of at most 10 minutes, signed with one of the site's token secrets (all
+active ones are tried, for rotation). The `origin` claim must be one of the site's
+registered origins, and a browser's `Origin` header must equal it. Failures say what is
+wrong without echoing the token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jwt
+
+from resources.store.sites import SITE_ID
+from serving.directory import SiteEntry, normalize_origin
+from serving.errors import ApiError
+
+AUDIENCE = "pressrag"
+MAX_LIFETIME_SECONDS = 600
+LEEWAY_SECONDS = 30  # clock skew between WordPress and us
+REQUIRED_CLAIMS = ["exp", "iat", "site", "origin", "aud"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: an admin, or a browser of one site."""
+
+    is_admin: bool
+    site: SiteEntry | None  # the token's site (None for admins)
+    client_key: str  # the rate-limit identity: token jti, else the client address
+
+    @property
+    def site_id(self) -> str | None:
+        return self.site.id if self.site else None
+
+
+def _unauthorized(code: str, message: str) -> ApiError:
+    return ApiError(401, code, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise _unauthorized("missing_token", "an Authorization: Bearer token is required")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise _unauthorized("missing_token", "the Authorization header must be 'Bearer <token>'")
+    return value.strip()
+
+
+def is_admin_key(token: str, admin_key: str | None) -> bool:
+    if not admin_key:
+        return False
+    return hmac.compare_digest(token.encode("utf-8"), admin_key.encode("utf-8"))
+
+
+def authenticate(
+    authorization: str | None,
+    origin_header: str | None,
+    client_address: str,
+    lookup: Callable[[str], SiteEntry | None],
+    admin_key: str | None,
+) -> Principal:
+    """The caller behind an Authorization header. `lookup` finds a site by id (cached)."""
+    token = bearer_token(authorization)
+    if is_admin_key(token, admin_key):
+        return Principal(True, None, "admin:" + hashlib.sha256(token.encode()).hexdigest()[:12])
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise _unauthorized("invalid_token", "the token is malformed") from None
+    site_id = unverified.get("site")
+    if not isinstance(site_id, str) or not SITE_ID.match(site_id):
+        raise _unauthorized("invalid_token", "the token has no valid site claim")
+    entry = lookup(site_id)
+    if entry is None or not entry.token_keys:
+        # Same answer as a bad signature: do not reveal which sites exist.
+        raise _unauthorized("invalid_token", "the token signature is not valid")
+    claims = verify_token(token, entry.token_keys)
+    origin = normalize_origin(str(claims["origin"]))
+    if origin not in entry.origins:
+        raise ApiError(403, "origin_not_allowed", "the token's origin is not registered")
+    if origin_header is not None and normalize_origin(origin_header) != origin:
+        raise ApiError(403, "origin_mismatch", "the Origin header does not match the token")
+    jti = claims.get("jti")
+    client = f"jti:{jti}" if isinstance(jti, str) and jti else f"ip:{client_address}"
+    return Principal(False, entry, client)
+
+
+def verify_token(token: str, keys: tuple[bytes, ...]) -> dict:
+    """Decode with the first key whose signature matches; map every failure to a 401."""
+    claims = None
+    for key in keys:
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["HS256"],
+                audience=AUDIENCE,
+                leeway=LEEWAY_SECONDS,
+                options={"require": REQUIRED_CLAIMS},
+            )
+            break
+        except jwt.InvalidSignatureError:
+            continue
+        except jwt.ExpiredSignatureError:
+            raise _unauthorized("token_expired", "the token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise _unauthorized("invalid_token", "the token is not valid yet") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise _unauthorized("invalid_token", f"the token lacks the {exc.claim} claim") from None
+        except jwt.InvalidAudienceError:
+            raise _unauthorized("invalid_token", "the token's audience is not pressrag") from None
+        except jwt.PyJWTError:
+            raise _unauthorized("invalid_token", "the token is not valid") from None
+    if claims is None:
+        raise _unauthorized("invalid_token", "the token signature is not valid")
+    iat, exp = claims["iat"], claims["exp"]
+    if not isinstance(iat, int | float) or not isinstance(exp, int | float):
+        raise _unauthorized("invalid_token", "iat and exp must be numbers")
+    if exp - iat > MAX_LIFETIME_SECONDS:
+        raise _unauthorized("invalid_token", "the token lives longer than 10 minutes")
+    if not isinstance(claims["origin"], str) or not isinstance(claims["site"], str):
+        raise _unauthorized("invalid_token", "site and origin must be strings")
+    return claims
+
+
+def authorize_site(
+    principal: Principal, site_id: str, lookup: Callable[[str], SiteEntry | None]
+) -> SiteEntry:
+    """The site a request may read: its own for a token, any existing one for an admin."""
+    if principal.is_admin:
+        entry = lookup(site_id)
+        if entry is None:
+            raise ApiError(404, "unknown_site", f"no site {site_id!r}")
+        return entry
+    assert principal.site is not None
+    if principal.site.id != site_id:
+        raise ApiError(403, "wrong_site", "the token was issued for another site")
+    return principal.site

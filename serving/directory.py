@@ -1,0 +1,78 @@
+"""Sites as the serving layer needs them: the row, its token keys, its origins — cached.
+
+Every authenticated request needs its site's token keys and origins; reading them from the
+database and the secret store each time would cost a round trip per request. Entries live
+for `ttl` seconds, so a rotated key or a new origin takes effect within that time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from resources.secrets import SecretStore, secret_bytes
+from resources.store import Store
+from resources.store.sites import Site, get_site, list_sites
+
+
+@dataclass(frozen=True)
+class SiteEntry:
+    site: Site
+    token_keys: tuple[bytes, ...]
+
+    @property
+    def id(self) -> str:
+        return self.site.id
+
+    @property
+    def origins(self) -> frozenset[str]:
+        return frozenset(normalize_origin(o) for o in self.site.origins)
+
+
+def normalize_origin(origin: str) -> str:
+    return origin.strip().rstrip("/").lower()
+
+
+class SiteDirectory:
+    def __init__(self, store: Store, secrets: SecretStore, *, ttl: float = 10.0) -> None:
+        self.store = store
+        self.secrets = secrets
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, SiteEntry | None]] = {}
+        self._origins: tuple[float, frozenset[str]] | None = None
+        self._lock = threading.Lock()
+
+    def _entry(self, site: Site) -> SiteEntry:
+        keys = []
+        for secret in self.secrets.get_many(site.token_key_ids):
+            try:
+                keys.append(secret_bytes(secret))
+            except ValueError:
+                continue  # a malformed key must not take the site down; others may work
+        return SiteEntry(site, tuple(keys))
+
+    def get(self, site_id: str) -> SiteEntry | None:
+        now = time.monotonic()
+        cached = self._entries.get(site_id)
+        if cached and now - cached[0] < self.ttl:
+            return cached[1]
+        with self.store.connection() as conn:
+            site = get_site(conn, site_id)
+        entry = self._entry(site) if site else None
+        with self._lock:
+            if len(self._entries) > 10_000:  # unknown ids are cached too; keep that bounded
+                self._entries.clear()
+            self._entries[site_id] = (now, entry)
+        return entry
+
+    def all_origins(self) -> frozenset[str]:
+        """Every registered origin of every site (for CORS, which runs before auth)."""
+        now = time.monotonic()
+        if self._origins and now - self._origins[0] < self.ttl:
+            return self._origins[1]
+        with self.store.connection() as conn:
+            sites = list_sites(conn)
+        origins = frozenset(normalize_origin(o) for s in sites for o in s.origins)
+        self._origins = (now, origins)
+        return origins

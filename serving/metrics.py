@@ -1,0 +1,83 @@
+"""Prometheus metrics on the app's own registry (no global state shared between apps)."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.request_seconds = Histogram(
+            "pressrag_http_request_duration_seconds",
+            "HTTP request latency by route template, method and status.",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.retrieval_hits = Histogram(
+            "pressrag_retrieval_hits",
+            "Chunks returned by retrieval per request.",
+            ["endpoint"],
+            buckets=(0, 1, 2, 4, 6, 8, 12, 20, 50),
+            registry=self.registry,
+        )
+        self.retrieval_empty = Counter(
+            "pressrag_retrieval_empty_total",
+            "Retrievals that returned no chunk.",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self.answers = Counter(
+            "pressrag_answers_total",
+            "Answers by mode (extractive, openai, not_found) and outcome.",
+            ["mode", "outcome"],
+            registry=self.registry,
+        )
+        self.llm_tokens = Counter(
+            "pressrag_llm_tokens_total",
+            "Tokens used by the answer model.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.query_embedding_cache = Counter(
+            "pressrag_query_embedding_cache_total",
+            "Query-embedding cache lookups by result.",
+            ["result"],
+            registry=self.registry,
+        )
+
+
+class MetricsMiddleware:
+    """Times every HTTP request; labels use the route template, never the raw path."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.request_seconds.labels(template, scope["method"], str(status)).observe(
+                time.perf_counter() - start
+            )

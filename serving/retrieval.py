@@ -1,0 +1,129 @@
+"""Query embedding (cached) and hybrid search for one site, with timings.
+
+Embedding a query is CPU-bound and searching is a blocking database call: both run in
+worker threads (FastAPI runs sync endpoints there), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from resources.embedders import Embedder
+from resources.models import SearchHit
+from resources.store import Store
+from resources.store.search import SearchFilters, hybrid_search
+from resources.store.spaces import EmbeddingSpace, active_space
+from serving.errors import ApiError
+from serving.metrics import Metrics
+
+SPACE_TTL_SECONDS = 5.0
+
+
+class QueryVectorCache:
+    """A small LRU of query → vector; repeated questions skip the model entirely."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            vector = self._items.get(key)
+            if vector is not None:
+                self._items.move_to_end(key)
+            return vector
+
+    def put(self, key: str, vector: np.ndarray) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._items[key] = vector
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    hits: list[SearchHit]
+    query_vector: np.ndarray
+    embed_ms: float
+    search_ms: float
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 2)
+
+
+class Retriever:
+    def __init__(
+        self, store: Store, embedder: Embedder, metrics: Metrics, *, cache_size: int
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.metrics = metrics
+        self.cache = QueryVectorCache(cache_size)
+        self._space: tuple[float, EmbeddingSpace | None] | None = None
+
+    def embed_query(self, text: str) -> np.ndarray:
+        key = " ".join(text.split())
+        vector = self.cache.get(key)
+        self.metrics.query_embedding_cache.labels("hit" if vector is not None else "miss").inc()
+        if vector is None:
+            vector = self.embedder.embed([key])[0]
+            self.cache.put(key, vector)
+        return vector
+
+    def space(self) -> EmbeddingSpace:
+        """The active embedding space, checked against the loaded model (invariant 5)."""
+        now = time.monotonic()
+        if self._space is None or now - self._space[0] > SPACE_TTL_SECONDS:
+            with self.store.connection() as conn:
+                self._space = (now, active_space(conn))
+        space = self._space[1]
+        if space is None:
+            raise ApiError(503, "no_index", "nothing has been indexed yet")
+        if space.model != self.embedder.model_id or space.dimension != self.embedder.dimension:
+            raise ApiError(
+                503,
+                "model_mismatch",
+                "the index was built with another embedding model than the one configured",
+            )
+        return space
+
+    def retrieve(
+        self,
+        *,
+        site_id: str,
+        query: str,
+        k: int,
+        ts_config: str,
+        filters: SearchFilters | None,
+        endpoint: str,
+    ) -> Retrieval:
+        space = self.space()
+        t0 = time.perf_counter()
+        vector = self.embed_query(query)
+        t1 = time.perf_counter()
+        with self.store.connection() as conn:
+            hits = hybrid_search(
+                conn,
+                site_id=site_id,
+                space=space,
+                query_text=query,
+                query_vector=vector,
+                k=k,
+                ts_config=ts_config,
+                filters=filters,
+            )
+        t2 = time.perf_counter()
+        self.metrics.retrieval_hits.labels(endpoint).observe(len(hits))
+        if not hits:
+            self.metrics.retrieval_empty.labels(endpoint).inc()
+        return Retrieval(hits, vector, _ms(t1 - t0), _ms(t2 - t1))

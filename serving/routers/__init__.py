@@ -1,0 +1,16 @@
+"""One router per resource. To add one, write `serving/routers/<name>.py` exposing `router`
+and append it to `ROUTERS` below."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from serving.routers import ask, health, metrics, search, sites
+
+ROUTERS: list[APIRouter] = [
+    health.router,
+    search.router,
+    ask.router,
+    sites.router,
+    metrics.router,
+]

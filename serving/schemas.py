@@ -1,0 +1,124 @@
+"""Request and response bodies of the public API (docs/contracts.md), as pydantic models.
+
+Text fields are cleaned before use: control characters (NUL included, which Postgres
+rejects) are removed and whitespace trimmed; an empty result is a validation error.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from serving.settings import MAX_K, MAX_TEXT_CHARS
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+SITE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+def _clean(text: str) -> str:
+    cleaned = _CONTROL.sub(" ", text).strip()
+    if not cleaned:
+        raise ValueError("must contain some text")
+    return cleaned
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+CleanText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_clean)]
+Term = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean)]
+SiteId = Annotated[str, Field(pattern=SITE_PATTERN, examples=["demo"])]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SearchFiltersIn(Strict):
+    post_types: list[Term] = Field(default_factory=list, max_length=20)
+    categories: list[Term] = Field(default_factory=list, max_length=50)
+    tags: list[Term] = Field(default_factory=list, max_length=50)
+    published_after: Annotated[datetime | None, AfterValidator(_utc)] = None
+
+
+class SearchRequest(Strict):
+    site: SiteId
+    query: CleanText
+    k: int = Field(default=8, ge=1, le=MAX_K)
+    filters: SearchFiltersIn | None = None
+
+
+class SearchHitOut(BaseModel):
+    rank: int
+    title: str
+    url: str
+    heading: str
+    snippet: str
+    score: float = Field(description="Fused reciprocal-rank score (higher is better).")
+    doc_type: str
+    vector_distance: float | None = Field(
+        default=None, description="Cosine distance of the chunk to the query, when ranked."
+    )
+
+
+Timings = dict[str, float]
+
+
+class SearchResponse(BaseModel):
+    hits: list[SearchHitOut]
+    timings: Timings = Field(description="Milliseconds: embed_ms, search_ms, total_ms.")
+
+
+class AskRequest(Strict):
+    site: SiteId
+    question: CleanText
+    k: int = Field(default=6, ge=1, le=MAX_K)
+
+
+class Citation(BaseModel):
+    n: int = Field(description="The number used as [n] in the answer.")
+    title: str
+    url: str
+    heading: str
+    snippet: str
+
+
+Mode = Literal["extractive", "openai", "not_found"]
+
+
+class AskResponse(BaseModel):
+    answer: str
+    citations: list[Citation] = Field(description="Exactly the passages cited in the answer.")
+    mode: Mode
+    timings: Timings = Field(description="Milliseconds: embed_ms, search_ms, answer_ms, total_ms.")
+
+
+class SiteStatus(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    site: str
+    documents: int
+    chunks: int
+    excluded: int
+    failures: int
+    pending_events: int
+    dead_events: int
+    last_run: dict | None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    database: bool
+    model: bool
+    answerer: str | None
+    detail: str | None = None

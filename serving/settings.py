@@ -1,0 +1,54 @@
+"""Serving-only settings, on top of the project's one `Settings` (same `PRESSRAG_` prefix).
+
+Limits are per process: with several replicas each enforces its own share, so a site's
+effective limit is the configured one times the replica count.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from pydantic import Field, SecretStr
+
+from resources.settings import Settings
+
+# Hard ceilings written into the OpenAPI schema; the settings below may only lower them.
+MAX_K = 50
+MAX_TEXT_CHARS = 2000
+
+
+class ServingSettings(Settings):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    admin_api_key: SecretStr | None = Field(
+        default=None, description="Bearer key for server-to-server calls and the status API."
+    )
+
+    rate_limit_site_per_minute: float = Field(default=600, gt=0)
+    rate_limit_site_burst: int = Field(default=60, ge=1)
+    rate_limit_client_per_minute: float = Field(default=30, gt=0)
+    rate_limit_client_burst: int = Field(default=10, ge=1)
+    rate_limit_admin: bool = Field(
+        default=False, description="Rate-limit admin-key calls too (off: trusted callers)."
+    )
+
+    max_body_bytes: int = Field(default=16 * 1024, ge=256)
+    max_question_chars: int = Field(default=1000, ge=1, le=MAX_TEXT_CHARS)
+    max_k: int = Field(default=20, ge=1, le=MAX_K)
+
+    answer_max_tokens: int = Field(default=400, ge=16)
+    # Cosine distance of the best vector hit above which the site "does not know"; calibrated
+    # on the sample site's known-item queries against unrelated questions (docs/serving.md).
+    not_found_distance: float = Field(default=0.62, gt=0, le=2)
+
+    query_cache_size: int = Field(default=2048, ge=0)
+    db_pool_size: int = Field(default=10, ge=1)
+    site_cache_seconds: float = Field(default=10.0, ge=0)
+    ready_wait_seconds: float = Field(
+        default=20.0, ge=0, description="How long a request waits for start-up before a 503."
+    )
+
+
+@cache
+def get_serving_settings() -> ServingSettings:
+    return ServingSettings()

@@ -1,0 +1,123 @@
+"""What the app holds between requests, built in the lifespan.
+
+Start-up is split so the process answers `/healthz` at once: the connection pool, the
+embedding model (~5 s of imports for the local one) and the answerer are opened in a
+background thread, and `/readyz` reports when they are there. Requests that need them wait
+up to `ready_wait_seconds`, then get a 503.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from resources.answerers import Answerer, make_answerer
+from resources.database import app_database_url
+from resources.embedders import Embedder, make_embedder
+from resources.secrets import SecretStore
+from resources.store import Store
+from serving.directory import SiteDirectory
+from serving.errors import ApiError
+from serving.metrics import Metrics
+from serving.ratelimit import RateLimiter
+from serving.retrieval import Retriever
+from serving.settings import ServingSettings
+
+log = logging.getLogger("serving")
+
+
+@dataclass
+class Components:
+    store: Store
+    embedder: Embedder
+    answerer: Answerer
+    directory: SiteDirectory
+    retriever: Retriever
+
+
+@dataclass
+class Services:
+    settings: ServingSettings
+    metrics: Metrics
+    site_limiter: RateLimiter
+    client_limiter: RateLimiter
+    ready: threading.Event = field(default_factory=threading.Event)
+    components: Components | None = None
+    startup_error: str | None = None
+    closing: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def create(cls, settings: ServingSettings) -> Services:
+        return cls(
+            settings=settings,
+            metrics=Metrics(),
+            site_limiter=RateLimiter(
+                settings.rate_limit_site_per_minute, settings.rate_limit_site_burst
+            ),
+            client_limiter=RateLimiter(
+                settings.rate_limit_client_per_minute, settings.rate_limit_client_burst
+            ),
+        )
+
+    @property
+    def admin_key(self) -> str | None:
+        key = self.settings.admin_api_key
+        return key.get_secret_value() if key else None
+
+    def require(self) -> Components:
+        """The opened components, waiting for start-up if it is still running."""
+        if not self.ready.wait(self.settings.ready_wait_seconds) or self.components is None:
+            message = "the service is starting" if not self.startup_error else self.startup_error
+            raise ApiError(503, "not_ready", message, headers={"Retry-After": "5"})
+        return self.components
+
+    # ------------------------------------------------------------------ start-up
+    def start(self) -> None:
+        threading.Thread(target=self._open, name="pressrag-startup", daemon=True).start()
+
+    def _open(self) -> None:
+        settings = self.settings
+        store = None
+        while store is None and not self.closing.is_set():
+            try:
+                store = Store(app_database_url(settings), max_size=settings.db_pool_size)
+            except Exception as exc:  # keep trying: the database may come up later
+                self.startup_error = f"database unreachable ({type(exc).__name__})"
+                log.warning("%s; retrying in 2 s", self.startup_error)
+                self.closing.wait(2.0)
+        if store is None:
+            return
+        try:
+            embedder = make_embedder(settings)
+            load = getattr(embedder, "load", None)
+            if callable(load):
+                t0 = time.perf_counter()
+                load()
+                log.info("embedding model loaded in %.1f s", time.perf_counter() - t0)
+            answerer = make_answerer(settings, embedder, max_tokens=settings.answer_max_tokens)
+        except Exception as exc:
+            self.startup_error = f"start-up failed: {type(exc).__name__}: {exc}"
+            log.error("%s", self.startup_error)
+            store.close()
+            return
+        self.components = Components(
+            store=store,
+            embedder=embedder,
+            answerer=answerer,
+            directory=SiteDirectory(
+                store, SecretStore(settings.resolved_home), ttl=settings.site_cache_seconds
+            ),
+            retriever=Retriever(
+                store, embedder, self.metrics, cache_size=settings.query_cache_size
+            ),
+        )
+        self.startup_error = None
+        self.ready.set()
+        log.info("ready (answerer: %s, embedder: %s)", answerer.mode, embedder.model_id)
+
+    def close(self) -> None:
+        self.closing.set()
+        if self.components is not None:
+            self.components.store.close()

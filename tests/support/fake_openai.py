@@ -1,0 +1,258 @@
+"""A small fake OpenAI API for tests: real HTTP on 127.0.0.1, OpenAI-shaped JSON and SSE.
+
+It speaks what the official `openai` client sends and parses:
+
+- `POST /v1/chat/completions` — a JSON `chat.completion`, or with `"stream": true` server-sent
+  `chat.completion.chunk` events (content split into small pieces, so a `[n]` marker is cut
+  across chunks), an optional usage chunk (`stream_options.include_usage`) and `data: [DONE]`.
+  The answer is made from the prompt: the first sentence of passage `[1]` (as our answerer
+  numbers them), cited `[1]`.
+- `POST /v1/embeddings` — deterministic unit vectors seeded by a hash of each input, of the
+  requested `dimensions` (default `default_dimension`), so equal texts get equal vectors.
+
+Misbehaviour on cue: `enqueue(*cues)` queues behaviours consumed one per request:
+`"ok"`, `"rate_limit"` (429 with `Retry-After`), `"error"` (500), `"slow"` (sleeps
+`slow_seconds` before answering, to trip a client timeout), `"bad_citation"` (cites `[9]`,
+which was never provided, and `[1]`), `"not_found"` (the not-found sentence) and `"empty"`
+(no content). `requests` logs every request (path, headers, JSON body).
+
+Usage::
+
+    with FakeOpenAI() as fake:
+        fake.enqueue("rate_limit", "ok")
+        client = openai.OpenAI(base_url=fake.base_url, api_key="test")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+NOT_FOUND_TEXT = "I could not find this on the site."
+CUES = ("ok", "rate_limit", "error", "slow", "bad_citation", "not_found", "empty")
+_PASSAGE = re.compile(r"^\[(\d+)\][^\n]*\n(.+?)(?=\n\n\[\d+\]|\n\nQuestion:|\Z)", re.S | re.M)
+
+
+@dataclass
+class LoggedRequest:
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    body: dict[str, Any]
+
+
+def first_sentence(text: str) -> str:
+    flat = " ".join(text.split())
+    match = re.match(r"(.{20,300}?[.!?])(\s|$)", flat)
+    return match.group(1) if match else flat[:200]
+
+
+def answer_from_prompt(messages: list[dict[str, Any]], cue: str) -> str:
+    """What a well-behaved (or, on cue, badly behaved) model would answer."""
+    if cue == "not_found":
+        return NOT_FOUND_TEXT
+    if cue == "empty":
+        return ""
+    user = next((m.get("content", "") for m in messages if m.get("role") == "user"), "")
+    passages = {int(n): text for n, text in _PASSAGE.findall(str(user))}
+    if not passages:
+        return NOT_FOUND_TEXT
+    first = min(passages)
+    answer = f"{first_sentence(passages[first])} [{first}]"
+    if cue == "bad_citation":
+        answer = f"{first_sentence(passages[first])} [9] It also says more [{first}, 9]."
+    return answer
+
+
+def embedding(text: str, dimension: int) -> list[float]:
+    seed = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+    vector = np.random.default_rng(seed).standard_normal(dimension)
+    return (vector / np.linalg.norm(vector)).round(7).tolist()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that timed out and hung up is expected here, not news
+
+
+class FakeOpenAI:
+    def __init__(
+        self, *, default_dimension: int = 1536, slow_seconds: float = 3.0, retry_after: int = 1
+    ) -> None:
+        self.default_dimension = default_dimension
+        self.slow_seconds = slow_seconds
+        self.retry_after = retry_after
+        self.requests: list[LoggedRequest] = []
+        self._cues: deque[str] = deque()
+        self._lock = threading.Lock()
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def enqueue(self, *cues: str) -> None:
+        unknown = [c for c in cues if c not in CUES]
+        if unknown:
+            raise ValueError(f"unknown cues {unknown}; known: {CUES}")
+        with self._lock:
+            self._cues.extend(cues)
+
+    def next_cue(self) -> str:
+        with self._lock:
+            return self._cues.popleft() if self._cues else "ok"
+
+    def chat_requests(self) -> list[LoggedRequest]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def start(self) -> FakeOpenAI:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ HTTP
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # keep test output quiet
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except ValueError:
+                    self._json(400, {"error": {"message": "invalid JSON", "type": "invalid"}})
+                    return
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                fake.requests.append(LoggedRequest(self.path, headers, body))
+                if not self.headers.get("authorization", "").startswith("Bearer "):
+                    self._json(401, {"error": {"message": "no key", "type": "auth"}})
+                elif self.path.endswith("/chat/completions"):
+                    self._chat(body, fake.next_cue())
+                elif self.path.endswith("/embeddings"):
+                    self._embeddings(body)
+                else:
+                    self._json(404, {"error": {"message": "not found", "type": "invalid"}})
+
+            def _json(self, status: int, payload: dict, headers: dict | None = None) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _chat(self, body: dict, cue: str) -> None:
+                if cue == "rate_limit":
+                    error = {"message": "Rate limit reached", "type": "requests"}
+                    self._json(429, {"error": error}, {"retry-after": str(fake.retry_after)})
+                    return
+                if cue == "error":
+                    self._json(500, {"error": {"message": "boom", "type": "server_error"}})
+                    return
+                if cue == "slow":
+                    time.sleep(fake.slow_seconds)
+                text = answer_from_prompt(body.get("messages", []), cue)
+                usage = {
+                    "prompt_tokens": sum(
+                        len(str(m.get("content", ""))) // 4 for m in body.get("messages", [])
+                    ),
+                    "completion_tokens": max(1, len(text) // 4),
+                }
+                usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+                if body.get("stream"):
+                    self._stream(body, text, usage)
+                    return
+                self._json(
+                    200,
+                    {
+                        "id": "chatcmpl-fake",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": body.get("model", "fake"),
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": text},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": usage,
+                    },
+                )
+
+            def _stream(self, body: dict, text: str, usage: dict) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("cache-control", "no-cache")
+                self.end_headers()
+                base = {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": body.get("model", "fake"),
+                }
+                pieces = [text[i : i + 5] for i in range(0, len(text), 5)]
+                deltas = [{"role": "assistant", "content": ""}] + [{"content": p} for p in pieces]
+                for delta in deltas:
+                    choice = {"index": 0, "delta": delta, "finish_reason": None}
+                    self._event({**base, "choices": [choice]})
+                self._event(
+                    {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                )
+                if (body.get("stream_options") or {}).get("include_usage"):
+                    self._event({**base, "choices": [], "usage": usage})
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+
+            def _event(self, payload: dict) -> None:
+                self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
+                self.wfile.flush()
+
+            def _embeddings(self, body: dict) -> None:
+                inputs = body.get("input", [])
+                if isinstance(inputs, str):
+                    inputs = [inputs]
+                dimension = int(body.get("dimensions") or fake.default_dimension)
+                data = [
+                    {"object": "embedding", "index": i, "embedding": embedding(str(t), dimension)}
+                    for i, t in enumerate(inputs)
+                ]
+                tokens = sum(len(str(t).split()) for t in inputs)
+                self._json(
+                    200,
+                    {
+                        "object": "list",
+                        "data": data,
+                        "model": body.get("model", "fake"),
+                        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                    },
+                )
+
+        return Handler

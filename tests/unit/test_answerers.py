@@ -1,0 +1,254 @@
+"""Answer generators on hand-made passages: citation filtering, the OpenAI answerer through
+the real `openai` client against FakeOpenAI (a real local HTTP server), and the extractive
+answerer with the real local model."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from resources.answerers import (
+    NOT_FOUND_TEXT,
+    AnswerUnavailable,
+    CitationFilter,
+    Delta,
+    Final,
+    Passage,
+    Question,
+    collect,
+    retrieval_too_weak,
+    strip_invalid_markers,
+)
+from resources.answerers.openai import OpenAIAnswerer
+from tests.support.fake_openai import FakeOpenAI
+
+PASSAGES = [
+    Passage(
+        1,
+        "Data Structures",
+        "https://x/ds",
+        "Deques",
+        (
+            "A deque supports fast appends and pops from either end. "
+            "Lists are slow for inserting at the front because all elements shift."
+        ),
+        0.31,
+    ),
+    Passage(
+        2,
+        "Decimal",
+        "https://x/dec",
+        "",
+        (
+            "The decimal module provides exact decimal arithmetic. "
+            "It is suited to money where rounding rules are prescribed by law."
+        ),
+        0.55,
+    ),
+]
+MARKER = re.compile(r"\[(\d+)\]")
+
+
+def markers_in(text: str) -> set[int]:
+    return {int(n) for n in MARKER.findall(text)}
+
+
+# ---------------------------------------------------------------- citation filtering
+@pytest.mark.parametrize(
+    ("raw", "clean", "used"),
+    [
+        ("Deques are fast [1].", "Deques are fast [1].", [1]),
+        ("Deques are fast [9].", "Deques are fast.", []),
+        ("Both [2, 9, 1] apply.", "Both [2][1] apply.", [2, 1]),
+        ("See [1][3] and [2].", "See [1] and [2].", [1, 2]),
+        ("A list [x] stays [0].", "A list [x] stays.", []),
+    ],
+)
+def test_strip_invalid_markers(raw: str, clean: str, used: list[int]) -> None:
+    """Valid markers survive (groups split), invalid numbers and all-invalid markers vanish."""
+    assert strip_invalid_markers(raw, {1, 2}) == (clean, used)
+
+
+def test_filter_handles_markers_split_across_deltas() -> None:
+    text = "Fast at both ends [1]. Not in [12] or [2, 7]. Done [9]."
+    for size in (1, 2, 3, 5, 7):
+        f = CitationFilter({1, 2})
+        out = "".join(f.feed(text[i : i + size]) for i in range(0, len(text), size)) + f.flush()
+        assert out == "Fast at both ends [1]. Not in or [2]. Done."
+        assert f.used == [1, 2]
+
+
+def test_retrieval_gate() -> None:
+    assert not retrieval_too_weak(PASSAGES, 0.4)
+    assert retrieval_too_weak(PASSAGES, 0.3)
+    text_only = [Passage(1, "t", "u", "", "x", None)]
+    assert retrieval_too_weak(text_only, 0.9)
+    assert retrieval_too_weak([], 0.9)
+
+
+# ---------------------------------------------------------------- OpenAI answerer
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(slow_seconds=2.0) as server:
+        yield server
+
+
+def answerer(fake: FakeOpenAI, **kwargs: object) -> OpenAIAnswerer:
+    options: dict = {"timeout": 5.0, "max_retries": 2, "max_tokens": 123} | kwargs
+    return OpenAIAnswerer(
+        api_key="sk-test-key", model="gpt-test", base_url=fake.base_url, **options
+    )
+
+
+def test_openai_json_answer_cites_given_passage(fake: FakeOpenAI) -> None:
+    answer = answerer(fake).answer(Question("fast ends?"), PASSAGES)
+    assert answer.mode == "openai"
+    assert answer.cited == [1] and markers_in(answer.text) == {1}
+    assert answer.text.startswith("A deque supports fast appends")
+    assert answer.prompt_tokens > 0 and answer.completion_tokens > 0
+    request = fake.chat_requests()[-1]
+    assert request.body["model"] == "gpt-test" and request.body["max_tokens"] == 123
+    user = request.body["messages"][-1]["content"]
+    assert "[1] Data Structures — Deques" in user and "[2] Decimal" in user
+    assert "Question: fast ends?" in user
+    assert request.headers.get("authorization") == "Bearer sk-test-key"
+
+
+def test_openai_stream_answer(fake: FakeOpenAI) -> None:
+    events = list(answerer(fake).stream(Question("fast ends?"), PASSAGES))
+    deltas = [e for e in events if isinstance(e, Delta)]
+    assert len(deltas) > 3 and isinstance(events[-1], Final)
+    final = events[-1]
+    assert final.cited == [1] and final.mode == "openai" and final.completion_tokens > 0
+    assert markers_in("".join(d.text for d in deltas)) == {1}
+    assert fake.chat_requests()[-1].body["stream"] is True
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_openai_invalid_citation_is_removed(fake: FakeOpenAI, streamed: bool) -> None:
+    """The model cites [9], which it was never given: the marker disappears, [1] stays."""
+    fake.enqueue("bad_citation")
+    a = answerer(fake)
+    result = (
+        collect(a.stream(Question("q"), PASSAGES))
+        if streamed
+        else a.answer(Question("q"), PASSAGES)
+    )
+    assert "[9]" not in result.text and "9]" not in result.text
+    assert markers_in(result.text) == {1} and result.cited == [1]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_openai_retries_429_then_succeeds(fake: FakeOpenAI, streamed: bool) -> None:
+    """A 429 with Retry-After: 1 is waited out and retried, JSON and streamed alike."""
+    fake.enqueue("rate_limit")
+    started = time.monotonic()
+    a = answerer(fake)
+    result = (
+        collect(a.stream(Question("q"), PASSAGES))
+        if streamed
+        else a.answer(Question("q"), PASSAGES)
+    )
+    assert result.cited == [1]
+    assert time.monotonic() - started >= 1.0  # honoured Retry-After
+    assert len(fake.chat_requests()) == 2
+
+
+@pytest.mark.parametrize(
+    ("cues", "kind"),
+    [
+        (["error", "error", "error"], "upstream_error"),
+        (["rate_limit", "rate_limit", "rate_limit"], "upstream_rate_limited"),
+        (["slow", "slow"], "upstream_timeout"),
+    ],
+)
+@pytest.mark.parametrize("streamed", [False, True])
+def test_openai_failures_fail_cleanly(
+    fake: FakeOpenAI, cues: list[str], kind: str, streamed: bool
+) -> None:
+    """Persistent 500s, 429s and timeouts end in one AnswerUnavailable with a reason and no
+    upstream detail, after the configured retries."""
+    fake.enqueue(*cues)
+    a = answerer(fake, timeout=0.5, max_retries=len(cues) - 1, sleep=lambda s: None)
+    with pytest.raises(AnswerUnavailable) as info:
+        if streamed:
+            list(a.stream(Question("q"), PASSAGES))
+        else:
+            a.answer(Question("q"), PASSAGES)
+    assert info.value.kind == kind
+    assert "boom" not in str(info.value) and "sk-test" not in str(info.value)
+    assert len(fake.chat_requests()) == len(cues)
+
+
+def test_openai_500_then_success(fake: FakeOpenAI) -> None:
+    fake.enqueue("error")
+    assert answerer(fake, sleep=lambda s: None).answer(Question("q"), PASSAGES).cited == [1]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_openai_not_found(fake: FakeOpenAI, streamed: bool) -> None:
+    """The model's not-found sentence becomes mode not_found with no citations."""
+    fake.enqueue("not_found")
+    a = answerer(fake)
+    result = (
+        collect(a.stream(Question("q"), PASSAGES))
+        if streamed
+        else a.answer(Question("q"), PASSAGES)
+    )
+    assert result.mode == "not_found" and result.cited == []
+    assert result.text == NOT_FOUND_TEXT
+
+
+def test_openai_empty_answer_is_an_error(fake: FakeOpenAI) -> None:
+    fake.enqueue("empty")
+    with pytest.raises(AnswerUnavailable):
+        answerer(fake).answer(Question("q"), PASSAGES)
+
+
+# ---------------------------------------------------------------- extractive answerer
+@pytest.fixture(scope="module")
+def extractive():
+    from resources.answerers.extractive import ExtractiveAnswerer
+    from resources.embedders.local import LocalEmbedder
+
+    return ExtractiveAnswerer(LocalEmbedder())
+
+
+def test_extractive_picks_relevant_sentences(extractive) -> None:
+    answer = extractive.answer(Question("which container has fast appends at both ends"), PASSAGES)
+    assert answer.mode == "extractive"
+    assert answer.text.startswith("A deque supports fast appends and pops from either end. [1]")
+    assert set(answer.cited) <= {1, 2} and answer.cited[0] == 1
+    assert markers_in(answer.text) == set(answer.cited)
+    assert "money" not in answer.text  # an unrelated sentence is not dragged in
+
+
+def test_extractive_cites_second_passage_when_relevant(extractive) -> None:
+    swapped = [
+        Passage(1, "Decimal", "u", "", PASSAGES[1].text, 0.3),
+        Passage(2, "Deque", "u", "", PASSAGES[0].text, 0.4),
+        Passage(
+            3,
+            "Money",
+            "u",
+            "",
+            "Rounding of money follows prescribed legal rules in decimal.",
+            0.45,
+        ),
+    ]
+    answer = extractive.answer(Question("exact decimal arithmetic for money rounding"), swapped)
+    assert answer.cited[0] == 1
+    assert "exact decimal arithmetic" in answer.text
+    assert markers_in(answer.text) == set(answer.cited)
+    # Every sentence ends with its citation.
+    for sentence in re.split(r"(?<=\])\s+", answer.text):
+        assert MARKER.search(sentence)
+
+
+def test_extractive_stream_matches_answer(extractive) -> None:
+    q = Question("which container has fast appends at both ends")
+    streamed = collect(extractive.stream(q, PASSAGES))
+    assert streamed == extractive.answer(q, PASSAGES)

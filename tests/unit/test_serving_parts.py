@@ -1,0 +1,102 @@
+"""Small serving parts: rate limiting, SSE framing, log redaction, snippets, caps."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from serving.logs import RedactingFilter, redact, register_secret
+from serving.ratelimit import RateLimiter, retry_after_header
+from serving.routers.search import snippet
+from serving.sse import sse_event, wants_event_stream
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_burst_then_refill() -> None:
+    clock = Clock()
+    limiter = RateLimiter(per_minute=60, burst=3, clock=clock)  # 1 token a second
+    assert [limiter.acquire("k") for _ in range(3)] == [None, None, None]
+    wait = limiter.acquire("k")
+    assert wait is not None and 0.9 < wait <= 1.0
+    assert retry_after_header(wait) == "1"
+    assert limiter.acquire("other") is None  # keys are independent
+    clock.now += 1.0
+    assert limiter.acquire("k") is None
+    assert limiter.acquire("k") is not None
+
+
+def test_token_bucket_table_is_bounded() -> None:
+    limiter = RateLimiter(per_minute=60, burst=1, max_keys=10, clock=Clock())
+    for i in range(100):
+        limiter.acquire(f"client-{i}")
+    assert len(limiter._buckets) == 10
+
+
+def test_sse_event_framing() -> None:
+    frame = sse_event("delta", {"text": "line one\nline two — ü"}).decode()
+    assert frame.startswith("event: delta\ndata: ") and frame.endswith("\n\n")
+    lines = frame.strip("\n").split("\n")
+    assert len(lines) == 2  # the newline inside the text is escaped in the JSON
+    assert json.loads(lines[1].removeprefix("data: ")) == {"text": "line one\nline two — ü"}
+    assert wants_event_stream("text/event-stream")
+    assert wants_event_stream("application/json, text/event-stream;q=0.9")
+    assert not wants_event_stream("application/json")
+    assert not wants_event_stream(None)
+
+
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzaXRlIjoiZGVtbyJ9."
+    "SK90QCAxLhmh7xxlG0Y8bQWDB1rDQ1793-sWv53jt3o"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        (f"Authorization: Bearer {JWT}", JWT),
+        (f"token {JWT} refused", JWT),
+        ("secret whsec_H2TQRbldSsasCL5urZLtKUrihfJPBF/nwAREfrui2bc= loaded", "H2TQRbld"),
+        ("url postgresql://app:hunter2secret@db:5432/x", "hunter2secret"),
+        ('{"api_key": "sk-abcdefghijklmnop"}', "abcdefghijklmnop"),
+        ("OPENAI api_key=plainvalue123", "plainvalue123"),
+    ],
+)
+def test_redaction_patterns(text: str, secret: str) -> None:
+    """Each kind of secret that could reach a log line (bearer tokens, bare JWTs, webhook
+    secrets, URL passwords, API keys) is masked."""
+    assert secret not in redact(text)
+    assert "[redacted]" in redact(text)
+
+
+def test_redacting_filter_on_a_real_logger(caplog: pytest.LogCaptureFixture) -> None:
+    register_secret("the-admin-key-value")
+    logger = logging.getLogger("test.serving.redaction")
+    logger.addFilter(RedactingFilter())
+    try:
+        with caplog.at_level(logging.INFO, logger="test.serving.redaction"):
+            logger.info("called with %s and key %s", f"Bearer {JWT}", "the-admin-key-value")
+            try:
+                raise ValueError(f"bad token {JWT}")
+            except ValueError:
+                logger.exception("failed")
+    finally:
+        logger.filters.clear()
+    text = caplog.text
+    assert JWT not in text and "the-admin-key-value" not in text
+    assert "Traceback" not in text and "(ValueError)" in text
+
+
+def test_snippet_window() -> None:
+    text = ("filler words here. " * 30) + "The decimal module gives exact arithmetic." + " x" * 50
+    piece = snippet(text, "decimal arithmetic")
+    assert "decimal" in piece and len(piece) <= 250
+    assert snippet("short text", "q") == "short text"
