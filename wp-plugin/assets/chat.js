@@ -315,7 +315,8 @@
 		if ( error && error.name === 'AbortError' ) {
 			return 'timeout';
 		}
-		return error instanceof TypeError ? 'network' : 'generic';
+		// fetch() rejects with a TypeError when the network fails (compare by name: realms differ).
+		return error && error.name === 'TypeError' ? 'network' : 'generic';
 	}
 
 	function setup( root ) {
