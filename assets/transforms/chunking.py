@@ -33,7 +33,8 @@ from resources.models import ChunkDraft
 DEFAULT_TARGET_SHARE = 0.8  # with max 256 → target 204: headroom for the tokenizer's quirks
 MIN_MAX_TOKENS = 16  # below this, title + path + special tokens leave no room for text
 JOIN_MARGIN = 1  # tokens added per joined piece when summing counts
-WINDOW_CHARS_PER_TOKEN = 24  # no word piece covers more characters than this (BERT: ≤ 100 → [UNK])
+ATOM_CHARS = 48  # a few words: short enough to sum, long enough to keep calls few
+WINDOW_CHARS_PER_TOKEN = 6  # first search window; English averages ~4-5 characters a token
 
 _HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))??(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -82,15 +83,15 @@ def chunk_document(
     for section in _sections(markdown):
         path_label = counter.truncate(" > ".join(section.heading_path), label_budget)
         prefix = "\n".join(part for part in (short_title, path_label) if part)
-        for text in _section_texts(section, prefix, counter, max_tokens, target, overlap_tokens):
-            embed_text = f"{prefix}\n\n{text}" if prefix else text
+        texts = _section_texts(section, prefix, counter, max_tokens, target, overlap_tokens)
+        for text, embed_text, token_count in texts:
             drafts.append(
                 ChunkDraft(
                     ordinal=len(drafts),
                     heading_path=section.heading_path,
                     text=text,
                     embed_text=embed_text,
-                    token_count=count_tokens(embed_text),
+                    token_count=token_count,
                 )
             )
     return drafts
@@ -123,23 +124,43 @@ class _Counter:
     def longest_fitting(self, text: str, budget: int, *, from_end: bool) -> int:
         """Length of the longest fitting prefix/suffix, by binary search over cut points.
 
+        Only a window is searched, doubled from `budget * WINDOW_CHARS_PER_TOKEN` characters
+        until it no longer fits, so a huge text costs O(window log window), not O(n log n).
         Cut points are word boundaries; if not even one word fits, character positions.
-        Only lengths that were counted and fit are ever returned, so the result always fits
-        even where word pieces make cost non-monotonic.
+        Only lengths that were counted and fit are returned, so the result always fits even
+        where word pieces make cost non-monotonic.
         """
 
         def piece(length: int) -> str:
             return text[len(text) - length :] if from_end else text[:length]
 
-        spans = [m.span() for m in re.finditer(r"\S+", text)]
+        window = max(16, budget * WINDOW_CHARS_PER_TOKEN)
+        while window < len(text) and self.cost(piece(window)) <= budget:
+            window *= 2
+        if window >= len(text):
+            window = len(text)
+            if self.cost(text) <= budget:
+                return len(text)
+        region = piece(window)
+        cut_off = window < len(text)  # the region's outer edge may fall inside a word
         if from_end:
-            cuts = sorted(len(text) - start for start, _ in spans)
+            outer_ok = not cut_off or text[len(text) - window - 1].isspace()
+            cuts = sorted(
+                window - start
+                for start, _ in (m.span() for m in re.finditer(r"\S+", region))
+                if start > 0 or outer_ok
+            )
         else:
-            cuts = [end for _, end in spans]
+            outer_ok = not cut_off or text[window].isspace()
+            cuts = [
+                end
+                for _, end in (m.span() for m in re.finditer(r"\S+", region))
+                if end < window or outer_ok
+            ]
         best = self._search(cuts, lambda n: self.cost(piece(n)) <= budget)
         if best:
             return best
-        return self._search(list(range(1, len(text) + 1)), lambda n: self.cost(piece(n)) <= budget)
+        return self._search(list(range(1, window + 1)), lambda n: self.cost(piece(n)) <= budget)
 
     @staticmethod
     def _search(lengths: list[int], fits: Callable[[int], bool]) -> int:
@@ -218,8 +239,8 @@ def _section_texts(
     max_tokens: int,
     target: int,
     overlap_tokens: int,
-) -> list[str]:
-    """Chunk texts for one section, each verified to fit with its prefix."""
+) -> list[tuple[str, str, int]]:
+    """(text, embed_text, token count) for one section, each verified to fit."""
     prefix_cost = counter.cost(f"{prefix}\n\n") if prefix else 0
     hard_budget = max(1, max_tokens - counter.special - prefix_cost)
     soft_budget = min(hard_budget, max(target - counter.special - prefix_cost, hard_budget // 2))
@@ -286,19 +307,62 @@ def _split(text: str, budget: int, counter: _Counter, *, joiner: str, level: int
 
 
 def _split_words(text: str, budget: int, counter: _Counter, *, joiner: str) -> list[_Unit]:
-    """Greedy: the longest run of words that fits, found by binary search; chars as last resort.
+    """Pack short "atoms" (a few words, or a slice of one long word) greedily up to budget.
 
-    The search looks only at a window of the next `budget * WINDOW_CHARS_PER_TOKEN`
-    characters, so a huge paragraph costs O(n log n) characters tokenized, not O(n²).
+    Each atom is tokenized once and their counts summed, so a huge paragraph costs about one
+    pass of the tokenizer (it is slow: ~1 µs a character here), not a search per chunk. For
+    BERT word pieces the sum is exact at whitespace; where an atom boundary cuts a word it
+    may be off, which the final check in `_fit` catches.
     """
+    units: list[_Unit] = []
+    run_start = run_end = run_cost = 0
+    run_joiner = joiner
+    for start, end, atom_joiner in _atoms(text):
+        atom = text[start:end]
+        atom_cost = counter.cost(atom)
+        if atom_cost > budget:  # tiny budgets only: an atom is a few dozen characters
+            if run_end > run_start:
+                units.append(_Unit(text[run_start:run_end], run_cost, run_joiner))
+            units.extend(_split_chars(atom, budget, counter, joiner=atom_joiner))
+            run_start = run_end = end
+            run_cost, run_joiner = 0, ""
+            continue
+        if run_end > run_start and run_cost + atom_cost > budget:
+            units.append(_Unit(text[run_start:run_end], run_cost, run_joiner))
+            run_start, run_cost, run_joiner = start, 0, atom_joiner
+        elif run_end == run_start:
+            run_start, run_joiner = start, atom_joiner if units else joiner
+        run_end = end
+        run_cost += atom_cost
+    if run_end > run_start:
+        units.append(_Unit(text[run_start:run_end], run_cost, run_joiner))
+    return units
+
+
+def _atoms(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, joiner) slices of about ATOM_CHARS, cut at whitespace where possible."""
+    atoms: list[tuple[int, int, str]] = []
+    position, joiner = 0, ""
+    while position < len(text):
+        while position < len(text) and text[position].isspace():
+            position, joiner = position + 1, " "
+        if position >= len(text):
+            break
+        end = min(len(text), position + ATOM_CHARS)
+        if end < len(text) and not text[end].isspace():
+            space = max(text.rfind(" ", position, end), text.rfind("\n", position, end))
+            end = space if space > position else end
+        atoms.append((position, end, joiner))
+        position, joiner = end, ""
+    return atoms
+
+
+def _split_chars(text: str, budget: int, counter: _Counter, *, joiner: str) -> list[_Unit]:
+    """Longest fitting prefixes, by binary search over characters (short input only)."""
     units: list[_Unit] = []
     rest = text.strip()
     while rest:
-        window = rest[: budget * WINDOW_CHARS_PER_TOKEN]
-        if len(window) < len(rest):
-            cut = max(window.rfind(" "), window.rfind("\n"))
-            window = window[:cut] if cut > 0 else window
-        length = counter.longest_fitting(window, budget, from_end=False) or 1
+        length = counter.longest_fitting(rest, budget, from_end=False) or 1
         piece = rest[:length].rstrip()
         if piece:
             units.append(_Unit(piece, counter.cost(piece), joiner))
@@ -319,13 +383,11 @@ def _halve(text: str) -> tuple[str, str, str]:
     return text[:middle], "", text[middle:]
 
 
-def _fit(text: str, prefix: str, counter: _Counter, max_tokens: int) -> list[str]:
+def _fit(text: str, prefix: str, counter: _Counter, max_tokens: int) -> list[tuple[str, str, int]]:
     """The final check: count the real embed_text once; halve until every piece fits."""
     embed_text = f"{prefix}\n\n{text}" if prefix else text
-    if counter.count(embed_text) <= max_tokens or len(text) <= 1:
-        return [text]
-    first, _, second = _halve(text)
-    return [
-        *_fit(first.strip(), prefix, counter, max_tokens),
-        *_fit(second.strip(), prefix, counter, max_tokens),
-    ]
+    token_count = counter.count(embed_text)
+    if token_count <= max_tokens or len(text) <= 1:
+        return [(text, embed_text, token_count)]
+    halves = (half.strip() for half in _halve(text)[::2])
+    return [fitted for half in halves if half for fitted in _fit(half, prefix, counter, max_tokens)]

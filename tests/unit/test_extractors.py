@@ -1,0 +1,208 @@
+"""Extractors: HTML → markdown, and media files → text, with real libraries and real files.
+
+Media files are generated here (python-docx, python-pptx, fpdf2) so each carries a word that
+appears nowhere else; finding it in the output proves the text really came from the file.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from resources.errors import ExtractionError
+from resources.extractors import extract_media, html_to_markdown
+from resources.extractors.media import media_kind
+
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+PPTX_MIME = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+
+
+# --- html_to_markdown ----------------------------------------------------------------------
+
+
+def test_headings_lists_and_link_text_survive() -> None:
+    markdown = html_to_markdown(
+        "<h1>Visiting</h1><p>Read the <a href='https://example.com/secret-path'>opening "
+        "times</a> first.</p><h2>Tickets</h2><ul><li>Adults</li><li>Children</li></ul>"
+        "<ol><li>Book</li><li>Pay</li></ol><img src='x.png' alt='decorative'>"
+    )
+    lines = markdown.splitlines()
+    assert "# Visiting" in lines
+    assert "## Tickets" in lines
+    assert "opening times" in markdown
+    assert "example.com" not in markdown
+    assert "decorative" not in markdown and "x.png" not in markdown
+    assert any(line.strip() in ("* Adults", "- Adults") for line in lines)
+    assert any(line.strip() == "1. Book" for line in lines)
+
+
+def test_no_wrapping_and_no_blank_runs() -> None:
+    """A wrapped line would cut sentences apart; long blank runs waste nothing but look broken."""
+    sentence = " ".join(["word"] * 200)
+    markdown = html_to_markdown(f"<p>{sentence}</p><br><br><br><br><br><p>next</p>")
+    assert sentence in markdown.splitlines()
+    assert "\n\n\n" not in markdown
+
+
+def test_code_becomes_a_fence_so_comments_are_not_headings() -> None:
+    markdown = html_to_markdown("<p>Run:</p><pre># install it\npip install x</pre>")
+    assert "```" in markdown
+    fenced = markdown.split("```")[1]
+    assert "# install it" in fenced
+
+
+def test_table_cells_stay_separate() -> None:
+    markdown = html_to_markdown(
+        "<table><tr><th>Name</th><th>Age</th></tr><tr><td>Ann</td><td>31</td></tr></table>"
+    )
+    assert "NameAge" not in markdown and "Ann31" not in markdown
+    assert "Ann" in markdown and "31" in markdown
+
+
+@pytest.mark.parametrize("html", ["", "   ", "\n\t"])
+def test_empty_html_gives_empty_string(html: str) -> None:
+    """Empty and whitespace-only input is "no content", not an error."""
+    assert html_to_markdown(html) == ""
+
+
+def test_unicode_kept() -> None:
+    markdown = html_to_markdown("<p>Café “quoted” — 日本語</p>")
+    assert "Café “quoted” — 日本語" in markdown
+
+
+# --- extract_media: generated files ---------------------------------------------------------
+
+
+def _docx_bytes() -> bytes:
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Zebrafish husbandry", level=1)
+    document.add_paragraph("Keep the zebrafish tank at twenty-eight degrees at all times.")
+    document.add_heading("Feeding", level=2)
+    document.add_paragraph("Brine shrimp twice daily", style="List Bullet")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def _pptx_bytes() -> bytes:
+    import pptx
+
+    presentation = pptx.Presentation()
+    slide = presentation.slides.add_slide(presentation.slide_layouts[1])
+    slide.shapes.title.text = "Aardvark roadmap"
+    slide.placeholders[1].text = "Burrow expansion for the aardvark colony in spring"
+    buffer = io.BytesIO()
+    presentation.save(buffer)
+    return buffer.getvalue()
+
+
+def _pdf_bytes(text: str | None) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    if text is not None:
+        pdf.set_font("Helvetica", size=12)
+        pdf.multi_cell(w=0, text=text)
+    else:
+        pdf.rect(20, 20, 100, 60, style="F")  # an "image" with no text layer
+    return bytes(pdf.output())
+
+
+HTML_FILE = (
+    b"<html><head><title>Heron</title></head><body><h1>Grey heron</h1>"
+    b"<p>The heron waits motionless by the riverbank for passing fish.</p></body></html>"
+)
+MARKDOWN_FILE = (
+    b"# Ocelot\n\nThe ocelot hunts at night across the Americas.\n\n## Diet\n\n- rodents\n"
+)
+TEXT_FILE = b"Kestrel notes\n\nThe kestrel hovers above the meadow, hunting voles.\n"
+
+
+@pytest.mark.parametrize(
+    ("make", "mime_type", "filename", "distinctive", "heading"),
+    [
+        (_docx_bytes, DOCX_MIME, "care.docx", "twenty-eight degrees", "# Zebrafish husbandry"),
+        (_pptx_bytes, PPTX_MIME, "deck.pptx", "Burrow expansion", "# Aardvark roadmap"),
+        (
+            lambda: _pdf_bytes("Platypus migration findings, volume three."),
+            "application/pdf",
+            "report.pdf",
+            "Platypus migration findings",
+            None,
+        ),
+        (lambda: HTML_FILE, "text/html", "page.html", "waits motionless", "# Grey heron"),
+        (lambda: MARKDOWN_FILE, "text/markdown", "cat.md", "hunts at night", "# Ocelot"),
+        (lambda: TEXT_FILE, "text/plain", "notes.txt", "hovers above the meadow", None),
+    ],
+    ids=["docx", "pptx", "pdf", "html", "md", "txt"],
+)
+def test_each_supported_type_yields_its_text(
+    make, mime_type: str, filename: str, distinctive: str, heading: str | None
+) -> None:
+    """Every supported type, through its real library; titles become `#` headings where the
+    format has them (PDF text layers and plain text carry no reliable heading markup)."""
+    text = extract_media(make(), mime_type, filename)
+    assert distinctive in text
+    if heading is not None:
+        assert heading in text.splitlines()
+
+
+def test_docx_heading_depth_follows_the_document() -> None:
+    """Heading 2 under Heading 1 must come out one level deeper, or the chunker's path is wrong."""
+    lines = extract_media(_docx_bytes(), DOCX_MIME, "care.docx").splitlines()
+    assert lines.index("# Zebrafish husbandry") < lines.index("## Feeding")
+
+
+@pytest.mark.parametrize(
+    ("mime_type", "filename", "expected"),
+    [
+        ("application/pdf", "whatever.bin", "pdf"),
+        ("text/html; charset=UTF-8", "x", "html"),
+        ("", "Slides.PPTX", "pptx"),
+        ("application/octet-stream", "readme.md", "md"),
+        ("text/plain", "looks-like.pdf", "txt"),
+    ],
+)
+def test_kind_from_mime_first_then_extension(mime_type: str, filename: str, expected: str) -> None:
+    """WordPress's MIME type is the better witness; the extension is only the fallback."""
+    assert media_kind(mime_type, filename) == expected
+
+
+def test_corrupt_pdf_is_a_clear_error() -> None:
+    with pytest.raises(ExtractionError, match=r"broken\.pdf: could not read it as PDF"):
+        extract_media(b"%PDF-1.7\nthis is not really a pdf", "application/pdf", "broken.pdf")
+
+
+def test_corrupt_docx_is_a_clear_error() -> None:
+    with pytest.raises(ExtractionError, match=r"broken\.docx: could not read it as DOCX"):
+        extract_media(b"PK\x03\x04 truncated zip", DOCX_MIME, "broken.docx")
+
+
+def test_pdf_without_text_layer_is_an_error_not_an_empty_document() -> None:
+    with pytest.raises(ExtractionError, match=r"yielded no text.*scanned PDF"):
+        extract_media(_pdf_bytes(None), "application/pdf", "scan.pdf")
+
+
+def test_empty_file_is_an_error() -> None:
+    with pytest.raises(ExtractionError, match=r"empty\.docx: file is empty"):
+        extract_media(b"", DOCX_MIME, "empty.docx")
+
+
+def test_whitespace_only_text_file_yields_no_text_error() -> None:
+    """Non-empty but textless: indexing it as an empty document would hide the problem."""
+    with pytest.raises(ExtractionError, match="yielded no text"):
+        extract_media(b" \n\n \t\n", "text/plain", "blank.txt")
+
+
+@pytest.mark.parametrize(
+    ("mime_type", "filename"),
+    [("image/png", "photo.png"), ("application/zip", "archive.zip"), ("", "noextension")],
+)
+def test_unsupported_types_are_refused_by_name(mime_type: str, filename: str) -> None:
+    """Images, archives and unknown files are refused with the file named in the message."""
+    with pytest.raises(ExtractionError, match=f"{filename}: unsupported file type"):
+        extract_media(b"\x89PNG....", mime_type, filename)
