@@ -81,7 +81,10 @@ final class PressRAG_Installer
     {
         if (get_option(self::DB_VERSION_OPTION) !== self::DB_VERSION) {
             self::install_site();
+            return;
         }
+        // Self-heal a lost cron event (the cron option is autoloaded: this costs no query).
+        self::schedule();
     }
 
     /**
