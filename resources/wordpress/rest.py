@@ -67,7 +67,12 @@ class WordPressRestClient:
     ) -> None:
         if bool(username) != bool(app_password):
             raise ConfigError("WordPress username and application password must be given together")
-        self.base_url = redact_url(base_url.rstrip("/"))
+        if httpx.URL(base_url).userinfo:
+            raise ConfigError(
+                f"the WordPress URL {redact_url(base_url)} contains credentials; "
+                "give them as username and app_password instead"
+            )
+        self.base_url = base_url.rstrip("/")
         self.post_types = tuple(post_types)
         self.authenticated = bool(username and app_password)
         self.max_retries = max_retries
@@ -77,7 +82,7 @@ class WordPressRestClient:
         self._use_rest_route: bool | None = None  # None until the first API answer decides
         self._rest_routes: dict[str, str] | None = None  # post type -> "namespace/rest_base"
         self._client = httpx.Client(
-            auth=httpx.BasicAuth(username, app_password) if self.authenticated else None,  # type: ignore[arg-type]
+            auth=httpx.BasicAuth(username, app_password) if username and app_password else None,
             timeout=timeout,
             transport=transport,
             headers={"User-Agent": user_agent, "Accept": "application/json"},
