@@ -1,4 +1,4 @@
-"""The plugin, inside a real WordPress, sends contract-conforming signed webhooks over HTTP.
+"""The plugin inside a real WordPress: signed webhooks over HTTP, token route, settings screen.
 
 WordPress runs for real (tests/support/wordpress.py); the backend side is a small recording
 HTTP receiver on 127.0.0.1 that checks signatures with the independent stdlib implementation in
@@ -8,6 +8,7 @@ tests/vectors/make_vectors.py, so a bug shared by plugin and backend code cannot
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -276,3 +277,90 @@ def test_token_route_mints_a_contract_token(wordpress: WordPress) -> None:
     assert 0 < claims["exp"] - claims["iat"] <= 600
     assert abs(claims["iat"] - time.time()) < 60
     assert TOKEN_SECRET not in response.text and WEBHOOK_SECRET not in response.text
+
+
+@contextlib.contextmanager
+def admin_client(wordpress: WordPress) -> Iterator[httpx.Client]:
+    """An HTTP client logged in to wp-admin with the harness's admin account."""
+    with httpx.Client(base_url=wordpress.base_url, follow_redirects=True, timeout=30) as client:
+        client.get("/wp-login.php")  # sets the test cookie
+        client.post(
+            "/wp-login.php",
+            data={"log": wordpress.admin_user, "pwd": wordpress.admin_password, "testcookie": "1"},
+        )
+        yield client
+
+
+def hidden_input(html: str, name: str) -> str:
+    match = re.search(rf'name="{re.escape(name)}" value="([^"]*)"', html)
+    assert match, f"no hidden input {name}"
+    return match.group(1)
+
+
+def stored_settings(wordpress: WordPress) -> dict[str, Any]:
+    return dict(json.loads(wordpress.php("echo wp_json_encode(get_option('pressrag_settings'));")))
+
+
+def test_settings_form_never_shows_secrets_and_keeps_them_when_left_empty(
+    wordpress: WordPress, receiver: Receiver
+) -> None:
+    with admin_client(wordpress) as client:
+        page = client.get("/wp-admin/options-general.php?page=pressrag")
+        assert page.status_code == 200
+        assert 'name="pressrag_settings[backend_url]"' in page.text
+        for secret in (WEBHOOK_SECRET, TOKEN_SECRET, ADMIN_KEY):
+            assert secret not in page.text
+        form = page.text[page.text.index('action="options.php"') :]
+        saved = client.post(
+            "/wp-admin/options.php",
+            data={
+                "option_page": "pressrag",
+                "action": "update",
+                "_wpnonce": hidden_input(form, "_wpnonce"),
+                "_wp_http_referer": "/wp-admin/options-general.php?page=pressrag",
+                "pressrag_settings[backend_url]": receiver.url + "/",
+                "pressrag_settings[site_id]": SITE,
+                "pressrag_settings[webhook_secret]": "",
+                "pressrag_settings[token_secret]": "whsec_not-valid!",
+                "pressrag_settings[admin_api_key]": "",
+                "pressrag_settings[post_types][]": ["post", "page", "attachment"],
+                "pressrag_settings[outbox_enabled]": "1",
+                "pressrag_settings[chat_title]": "<b>Ask</b>",
+                "pressrag_settings[chat_k]": "7",
+            },
+        )
+        assert saved.status_code == 200
+        assert "It was not saved" in saved.text  # the invalid token secret is refused, visibly
+    settings = stored_settings(wordpress)
+    assert settings["webhook_secret"] == WEBHOOK_SECRET
+    assert settings["token_secret"] == TOKEN_SECRET
+    assert settings["admin_api_key"] == ADMIN_KEY
+    assert settings["backend_url"] == receiver.url
+    assert settings["chat_title"] == "Ask"
+    assert settings["chat_k"] == 7
+
+
+def test_admin_actions_need_a_nonce_and_retry_failed_works(
+    wordpress: WordPress, clean: Receiver
+) -> None:
+    clean.plan.append((400, 0.0))
+    wordpress.rest("POST", "/wp/v2/posts", json={"title": "Rejected", "status": "publish"})
+    assert [row["status"] for row in outbox_rows(wordpress)] == ["dead"]
+    with admin_client(wordpress) as client:
+        forged = client.post("/wp-admin/admin-post.php", data={"action": "pressrag_retry_failed"})
+        assert forged.status_code in (403, 200) and "link you followed has expired" in forged.text
+        assert [row["status"] for row in outbox_rows(wordpress)] == ["dead"]
+
+        page = client.get("/wp-admin/options-general.php?page=pressrag").text
+        assert "Dead (gave up)" in page and "HTTP 400" in page
+        form = page[page.index('value="pressrag_retry_failed"') :]
+        done = client.post(
+            "/wp-admin/admin-post.php",
+            data={"action": "pressrag_retry_failed", "_wpnonce": hidden_input(form, "_wpnonce")},
+        )
+        assert "1 event will be retried." in done.text
+    [row] = outbox_rows(wordpress)
+    assert (row["status"], row["attempts"]) == ("pending", "0")
+    wordpress.php("do_action('pressrag_deliver_outbox');")
+    [row] = outbox_rows(wordpress)
+    assert row["status"] == "delivered"

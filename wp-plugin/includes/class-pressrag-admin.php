@@ -206,7 +206,7 @@ final class PressRAG_Admin
                 );
             }
         }
-        settings_errors(PressRAG_Settings::OPTION);
+        // Settings errors are printed by wp-admin/options-head.php on Settings pages.
         ?>
     <form action="options.php" method="post">
         <?php

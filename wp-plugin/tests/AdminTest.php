@@ -33,6 +33,8 @@ final class AdminTest extends PressRAGTestCase
 
     protected function tearDown(): void
     {
+        // Handlers leave a notice for the settings page; do not leave it to the live site.
+        delete_transient(PressRAG_Admin::NOTICE_TRANSIENT . $this->admin_id());
         wp_set_current_user(0);
         unset($_REQUEST['_wpnonce'], $_POST['_wpnonce']);
         parent::tearDown();
