@@ -197,7 +197,7 @@ def main() -> None:
     write(
         "tokens.json",
         "HS256 JWTs: base64url(no padding) of compact JSON header and claims (keys in the listed "
-        "order, '/' unescaped, non-ASCII as \\\\uXXXX), "
+        "order, '/' unescaped, non-ASCII as \\uXXXX), "
         "HMAC key = base64-decoded secret minus 'whsec_'.",
         token_cases(),
     )
