@@ -16,6 +16,8 @@ $docroot     = rtrim($_SERVER['DOCUMENT_ROOT'], '/');
 // instances on 127.0.0.1 (different ports) never share one config file.
 if ($config_name !== false && $config_name !== '') {
 	$_SERVER['WORDPRESS_CONFIG'] = $config_name;
+	// Lets the harness tell its own server from another one already on the port.
+	header('X-PressRAG-Instance: ' . $config_name);
 }
 
 $path = rawurldecode((string) parse_url($_SERVER['REQUEST_URI'], PHP_URL_PATH));
@@ -23,15 +25,6 @@ if ($path === '' || strpos($path, "\0") !== false || preg_match('#(^|/)\.\.(/|$)
 	http_response_code(400);
 	echo 'Bad path';
 	return true;
-}
-
-/** Run a PHP file as if the server had been asked for it directly. */
-function pressrag_run_php(string $file, string $url_path): void {
-	$_SERVER['SCRIPT_FILENAME'] = $file;
-	$_SERVER['SCRIPT_NAME']     = $url_path;
-	$_SERVER['PHP_SELF']        = $url_path;
-	chdir(dirname($file));
-	require $file;
 }
 
 /** Send a static file from outside the docroot (uploads, private plugins). */
@@ -49,34 +42,43 @@ function pressrag_send_file(string $file): void {
 	readfile($file);
 }
 
+// Decide which PHP file answers; it is required at the top level below because WordPress
+// (wp-login.php, wp-admin menus) relies on its variables being globals.
+$pressrag_script = null;
+$pressrag_url    = $path;
+
 if (strpos($path, '/wp-content/') === 0 && $content_dir !== '') {
 	$file = $content_dir . substr($path, strlen('/wp-content'));
-	if (is_file($file)) {
-		if (substr($file, -4) === '.php') {
-			pressrag_run_php($file, $path);
-		} else {
-			pressrag_send_file($file);
-		}
+	if (!is_file($file)) {
+		http_response_code(404);
+		echo 'Not found';
 		return true;
 	}
-	http_response_code(404);
-	echo 'Not found';
-	return true;
-}
-
-$file = $docroot . $path;
-if (is_dir($file) && is_file(rtrim($file, '/') . '/index.php')) {
-	pressrag_run_php(rtrim($file, '/') . '/index.php', rtrim($path, '/') . '/index.php');
-	return true;
-}
-if (is_file($file)) {
-	if (substr($file, -4) === '.php') {
-		pressrag_run_php($file, $path);
+	if (substr($file, -4) !== '.php') {
+		pressrag_send_file($file);
 		return true;
 	}
-	return false; // static file inside the docroot: let the built-in server send it
+	$pressrag_script = $file;
+} else {
+	$file = $docroot . $path;
+	if (is_dir($file) && is_file(rtrim($file, '/') . '/index.php')) {
+		$pressrag_script = rtrim($file, '/') . '/index.php';
+		$pressrag_url    = rtrim($path, '/') . '/index.php';
+	} elseif (is_file($file) && substr($file, -4) === '.php') {
+		$pressrag_script = $file;
+	} elseif (is_file($file)) {
+		return false; // static file inside the docroot: let the built-in server send it
+	} else {
+		// Permalinks, /wp-json/ and everything else go to WordPress's front controller.
+		$pressrag_script = $docroot . '/index.php';
+		$pressrag_url    = '/index.php';
+	}
 }
 
-// Permalinks, /wp-json/ and everything else go to WordPress's front controller.
-pressrag_run_php($docroot . '/index.php', '/index.php');
+$_SERVER['SCRIPT_FILENAME'] = $pressrag_script;
+$_SERVER['SCRIPT_NAME']     = $pressrag_url;
+$_SERVER['PHP_SELF']        = $pressrag_url;
+chdir(dirname($pressrag_script));
+unset($config_name, $content_dir, $docroot, $path, $file, $pressrag_url);
+require $pressrag_script;
 return true;

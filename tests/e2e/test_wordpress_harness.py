@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -10,7 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.wordpress import ETC_WORDPRESS, WordPress, port_is_listening
+from tests.support.wordpress import (
+    ETC_WORDPRESS,
+    WordPress,
+    WordPressError,
+    port_is_listening,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -28,6 +34,18 @@ def processes_mentioning(text: str) -> list[int]:
             if text in cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"):
                 found.append(int(cmdline.parent.name))
         except OSError:
+            continue
+    return found
+
+
+def configs_mentioning(text: str) -> list[Path]:
+    """Harness config files in /etc/wordpress that refer to ``text`` (a work folder)."""
+    found = []
+    for config in ETC_WORDPRESS.glob("config-pressrag-*.php"):
+        try:
+            if text in config.read_text():
+                found.append(config)
+        except OSError:  # another instance removed its file meanwhile
             continue
     return found
 
@@ -123,3 +141,40 @@ def test_activated_plugin_runs_inside_wordpress(wordpress: WordPress, tmp_path: 
 
     assert wordpress.php("echo get_option('harness_probe_activated');") == "yes"
     assert wordpress.rest("GET", "/probe/v1/ping").json() == {"pong": True}
+
+
+def test_taken_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    workdir = tmp_path / "wp"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        with pytest.raises(WordPressError, match=f"port {taken} is already in use"):
+            WordPress(workdir, port=taken).start()
+
+    assert processes_mentioning(str(workdir)) == []
+    assert configs_mentioning(str(workdir)) == []
+
+
+def test_failed_start_stops_what_it_started_and_shows_the_log(tmp_path: Path) -> None:
+    workdir = tmp_path / "wp"
+    # No MariaDB answers within a millisecond: start() fails after spawning it.
+    with pytest.raises(WordPressError, match=r"MariaDB not ready .*log tail"):
+        WordPress(workdir, timeout=0.001).start()
+
+    assert processes_mentioning(str(workdir)) == []
+    assert configs_mentioning(str(workdir)) == []
+
+
+def test_admin_dashboard_works_after_form_login(wordpress: WordPress) -> None:
+    """wp-admin needs its files required at global scope: a router bug shows up as a 500."""
+    with httpx.Client(base_url=wordpress.base_url, timeout=30) as browser:
+        browser.get("/wp-login.php")  # sets the test cookie
+        login = browser.post(
+            "/wp-login.php",
+            data={"log": wordpress.admin_user, "pwd": wordpress.admin_password, "testcookie": "1"},
+        )
+        assert login.status_code == 302
+        dashboard = browser.get("/wp-admin/")
+    assert dashboard.status_code == 200
+    assert 'id="wpadminbar"' in dashboard.text

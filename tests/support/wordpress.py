@@ -141,6 +141,7 @@ class WordPress:
         self.timeout = timeout
         self._site_url_override = site_url.rstrip("/") if site_url else None
         self._mariadb: subprocess.Popen[bytes] | None = None
+        self._mariadb_ready = False
         self._server: subprocess.Popen[bytes] | None = None
         self._client: httpx.Client | None = None
         self._socket_tmpdir: Path | None = None
@@ -220,7 +221,10 @@ class WordPress:
                 raise WordPressError(f"{required} missing: install wordpress and its theme")
         if not os.access(ETC_WORDPRESS, os.W_OK):
             raise WordPressError(f"{ETC_WORDPRESS} is not writable: run as root")
+        if self.requested_port and port_is_listening(self.requested_port):
+            raise WordPressError(f"port {self.requested_port} is already in use on 127.0.0.1")
         self.workdir.mkdir(parents=True, exist_ok=True)
+        atexit.unregister(self.stop)
         atexit.register(self.stop)
         try:
             self._start_database()
@@ -245,9 +249,11 @@ class WordPress:
             stop_process_group(self._server, grace_seconds=5)
             self._server = None
         if self._mariadb is not None:
-            # SIGTERM is MariaDB's clean shutdown; give InnoDB time to flush.
-            stop_process_group(self._mariadb, grace_seconds=30)
+            # SIGTERM is MariaDB's clean shutdown; give InnoDB time to flush. A server still
+            # starting up ignores it until ready, so do not wait for one that never was.
+            stop_process_group(self._mariadb, grace_seconds=30 if self._mariadb_ready else 2)
             self._mariadb = None
+            self._mariadb_ready = False
         if self._config_file is not None:
             self._config_file.unlink(missing_ok=True)
             self._config_file = None
@@ -270,6 +276,7 @@ class WordPress:
     def _start_database(self) -> None:
         log = self._path("mariadb.log")
         as_root = ["--user=root"] if os.geteuid() == 0 else []
+        self._refuse_leftover_database()
         fresh = not (self._datadir / "mysql").is_dir()
         if fresh:
             shutil.rmtree(self._datadir, ignore_errors=True)
@@ -305,8 +312,22 @@ class WordPress:
                 start_new_session=True,
             )
         self._wait_for(self._database_answers, "MariaDB", self._mariadb, log)
+        self._mariadb_ready = True
         if fresh:
             self._create_database()
+
+    def _refuse_leftover_database(self) -> None:
+        """A MariaDB left by a killed run still locks the datadir: say so plainly."""
+        try:
+            pid = int(self._path("mariadb.pid").read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if str(self._datadir).encode() in cmdline:
+            raise WordPressError(
+                f"a MariaDB from an earlier run (pid {pid}) still uses {self._datadir}; "
+                f"stop it first (kill {pid})"
+            )
 
     def _database_answers(self) -> bool:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
@@ -457,6 +478,11 @@ class WordPress:
             response = httpx.get(f"{self.base_url}/wp-json/", timeout=5)
         except httpx.HTTPError:
             return False
+        instance = response.headers.get("X-PressRAG-Instance")
+        if response.status_code == 200 and instance != self._config_name:
+            raise WordPressError(
+                f"port {self.port} is served by another process (instance {instance!r})"
+            )
         return response.status_code == 200
 
     def _wait_for(
