@@ -1,0 +1,66 @@
+"""Activation creates the outbox table and cron event; deactivation stops the worker;
+uninstall removes every trace (real WordPress, real plugin API calls)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.wordpress import WordPress
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The harness links the folder under its own name, so the plugin basename is this.
+PLUGIN = "wp-plugin/pressrag.php"
+ADMIN_API = "require_once ABSPATH . 'wp-admin/includes/plugin.php';"
+
+STATE_PHP = """
+$table = $wpdb->prefix . 'pressrag_outbox';
+$like = $wpdb->esc_like('pressrag');
+echo wp_json_encode(array(
+    'table'      => (bool) $wpdb->get_var($wpdb->prepare('SHOW TABLES LIKE %s', $table)),
+    'cron'       => (bool) wp_next_scheduled('pressrag_deliver_outbox'),
+    'schedule'   => wp_get_schedule('pressrag_deliver_outbox'),
+    'settings'   => get_option('pressrag_settings', null),
+    'transients' => (int) $wpdb->get_var($wpdb->prepare(
+        "SELECT COUNT(*) FROM {$wpdb->options} WHERE option_name LIKE %s", '%' . $like . '%'
+    )),
+));
+"""
+
+
+def state(wordpress: WordPress) -> dict[str, Any]:
+    return dict(json.loads(wordpress.php(STATE_PHP)))
+
+
+def test_activate_deactivate_uninstall(tmp_path: Path) -> None:
+    with WordPress(tmp_path / "wp") as wordpress:
+        wordpress.activate_plugin(REPO_ROOT / "wp-plugin", "pressrag.php")
+        active = state(wordpress)
+        assert active["table"] and active["cron"]
+        assert active["schedule"] == "pressrag_every_minute"
+        assert active["settings"]["outbox_enabled"] is True
+        assert active["settings"]["post_types"] == ["post", "page", "attachment"]
+
+        # A token request leaves a rate-limit transient; uninstall must remove it too.
+        wordpress.php(
+            "$_SERVER['REMOTE_ADDR'] = '192.0.2.1';"
+            "rest_do_request(new WP_REST_Request('GET', '/pressrag/v1/token'));"
+        )
+        assert state(wordpress)["transients"] > 2
+
+        wordpress.php(f"{ADMIN_API} deactivate_plugins('{PLUGIN}');")
+        inactive = state(wordpress)
+        assert not inactive["cron"], "deactivation unschedules the worker"
+        assert inactive["table"], "deactivation keeps queued events"
+
+        wordpress.php(f"{ADMIN_API} uninstall_plugin('{PLUGIN}');")
+        gone = state(wordpress)
+        assert not gone["table"]
+        assert gone["settings"] is None
+        assert gone["transients"] == 0
+        assert not gone["cron"]
