@@ -1,0 +1,1 @@
+"""The indexing domain: WordPress documents and media → text → chunks → embeddings."""

@@ -1,0 +1,27 @@
+"""The indexing domain's own small `Definitions`: its assets, checks and resources."""
+
+import dagster as dg
+
+from assets.indexing.checks import (
+    dimension_matches_model,
+    indexed_documents_have_chunks,
+    no_orphan_chunks,
+)
+from assets.indexing.chunking import chunks
+from assets.indexing.documents import wp_documents, wp_media
+from assets.indexing.embeddings import embeddings
+from assets.indexing.text import extracted_text
+from resources.dagster_resources import EmbedderResource, StoreResource, WordPressResource
+
+INDEXING_ASSETS = [wp_documents, wp_media, extracted_text, chunks, embeddings]
+
+INDEXING_CHECKS = [no_orphan_chunks, indexed_documents_have_chunks, dimension_matches_model]
+INDEXING_RESOURCES = {
+    "store": StoreResource(),
+    "embedder": EmbedderResource(),
+    "wordpress": WordPressResource(),
+}
+
+defs = dg.Definitions(
+    assets=INDEXING_ASSETS, asset_checks=INDEXING_CHECKS, resources=INDEXING_RESOURCES
+)

@@ -1,0 +1,151 @@
+"""`wp_documents` and `wp_media`: what WordPress has, recorded with its visibility.
+
+A full run lists everything and removes what is gone; a targeted run (webhook) fetches only
+the named ids. Either way non-public objects are recorded as excluded and taken out of the
+index in the same transaction (invariant 2).
+"""
+
+from collections.abc import Iterable, Iterator
+
+import dagster as dg
+
+from assets.indexing.common import IndexConfig, run_kind, site_of, site_partitions, timed
+from resources.dagster_resources import StoreResource, WordPressResource
+from resources.models import SourceDocument
+from resources.store import Store
+from resources.store import documents as docs_sql
+from resources.store import status as status_sql
+from resources.store.documents import UpsertStats
+from resources.store.sites import Site
+from resources.wordpress import ContentSource
+
+BATCH = 200
+INDEXABLE_MEDIA = (
+    "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "text/html",
+    "text/plain",
+    "text/markdown",
+)
+
+
+def _batched(items: Iterable[SourceDocument], size: int) -> Iterator[list[SourceDocument]]:
+    batch: list[SourceDocument] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _record(store: Store, site: Site, items: Iterable[SourceDocument], stats: UpsertStats) -> None:
+    for batch in _batched(items, BATCH):
+        with store.connection() as conn:
+            got = docs_sql.upsert_documents(conn, site.id, batch, indexable_media=INDEXABLE_MEDIA)
+        for key, value in got.as_metadata().items():
+            setattr(stats, key, getattr(stats, key) + value)
+        stats.seen_wp_ids |= got.seen_wp_ids
+
+
+def _targeted(
+    source: ContentSource, config: IndexConfig, *, attachments: bool
+) -> tuple[list[SourceDocument], list[int]]:
+    """Fetch the named ids; return (documents of this kind, ids that are gone)."""
+    fetched = source.fetch(None, config.wp_ids) if config.wp_ids else {}
+    found = [d for d in fetched.values() if d is not None and d.is_attachment == attachments]
+    gone = [i for i, d in fetched.items() if d is None] + list(config.deleted_wp_ids)
+    return found, gone
+
+
+def _metadata(stats: UpsertStats, kind: str, seconds: float, drift: int | None) -> dict:
+    meta: dict = {**stats.as_metadata(), "run_kind": kind, "seconds": seconds}
+    if drift is not None:
+        meta["drift"] = drift
+    return meta
+
+
+@dg.asset(
+    partitions_def=site_partitions,
+    group_name="indexing",
+    kinds={"wordpress", "postgres"},
+    description="Posts, pages and configured custom types of the site, with visibility.",
+)
+def wp_documents(
+    context: dg.AssetExecutionContext,
+    config: IndexConfig,
+    store: StoreResource,
+    wordpress: WordPressResource,
+) -> dg.MaterializeResult:
+    db = store.get()
+    site = site_of(context, db)
+    kind = run_kind(config)
+    with db.connection() as conn:
+        status_sql.start_run(
+            conn, context.run_id, site.id, config.reason if kind == "full" else kind
+        )
+    source = wordpress.source_for(site)
+    stats = UpsertStats()
+    removed_missing = 0
+    with timed() as clock:
+        if kind == "targeted":
+            found, gone = _targeted(source, config, attachments=False)
+            _record(db, site, found, stats)
+            with db.connection() as conn:
+                removed_missing = docs_sql.delete_documents(conn, site.id, gone)
+        else:
+            context.log.info(f"listing documents of {site.id} ({site.base_url})")
+            _record(db, site, source.iter_documents(), stats)
+            with db.connection() as conn:
+                removed_missing = docs_sql.delete_missing(
+                    conn, site.id, stats.seen_wp_ids, attachments=False
+                )
+    stats.removed += removed_missing
+    # On a full pass, every change found is one that no event delivered: that is drift.
+    drift = stats.added + stats.updated + stats.removed if kind == "full" else None
+    context.log.info(f"documents of {site.id}: {stats.as_metadata()}")
+    return dg.MaterializeResult(metadata=_metadata(stats, kind, clock["seconds"], drift))
+
+
+@dg.asset(
+    partitions_def=site_partitions,
+    group_name="indexing",
+    kinds={"wordpress", "postgres"},
+    deps=[wp_documents],
+    description="Attachments (PDF, DOCX, PPTX, HTML, text) that follow their parent's visibility.",
+)
+def wp_media(
+    context: dg.AssetExecutionContext,
+    config: IndexConfig,
+    store: StoreResource,
+    wordpress: WordPressResource,
+) -> dg.MaterializeResult:
+    db = store.get()
+    site = site_of(context, db)
+    kind = run_kind(config)
+    source = wordpress.source_for(site)
+    stats = UpsertStats()
+    removed_missing = 0
+    with timed() as clock:
+        if kind == "targeted":
+            found, gone = _targeted(source, config, attachments=True)
+            _record(db, site, found, stats)
+            with db.connection() as conn:
+                # A deleted id may have been a post; only attachments are ours to delete here.
+                removed_missing = docs_sql.delete_documents(conn, site.id, gone)
+        else:
+            _record(db, site, source.iter_media(), stats)
+            with db.connection() as conn:
+                removed_missing = docs_sql.delete_missing(
+                    conn, site.id, stats.seen_wp_ids, attachments=True
+                )
+        with db.connection() as conn:
+            flipped = docs_sql.apply_parent_visibility(conn, site.id)
+    stats.removed += removed_missing + flipped["hidden"]
+    drift = stats.added + stats.updated + stats.removed if kind == "full" else None
+    context.log.info(f"media of {site.id}: {stats.as_metadata()}")
+    meta = _metadata(stats, kind, clock["seconds"], drift)
+    meta["unhidden"] = flipped["shown"]
+    return dg.MaterializeResult(metadata=meta)

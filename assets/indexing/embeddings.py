@@ -1,0 +1,105 @@
+"""`embeddings`: vectors for chunk drafts, then the atomic swap into live chunks.
+
+Vectors come from the embedding cache when (model, chunk hash) was embedded before, so an
+unchanged chunk is never embedded twice; only misses go to the model. Each document's live
+chunks are replaced in one transaction (invariant 1).
+"""
+
+import time
+
+import dagster as dg
+import numpy as np
+
+from assets.indexing.chunking import chunks
+from assets.indexing.common import IndexConfig, Progress, site_of, site_partitions, timed
+from resources.dagster_resources import EmbedderResource, StoreResource
+from resources.errors import ConfigError
+from resources.store import chunks as chunks_sql
+from resources.store import documents as docs_sql
+from resources.store import status as status_sql
+from resources.store.spaces import ensure_space
+
+DOCS_PER_BATCH = 32
+
+
+@dg.asset(
+    partitions_def=site_partitions,
+    group_name="indexing",
+    kinds={"pgvector"},
+    deps=[chunks],
+    pool="embeddings",
+    description="Chunk vectors, swapped into the live index one document at a time.",
+)
+def embeddings(
+    context: dg.AssetExecutionContext,
+    config: IndexConfig,
+    store: StoreResource,
+    embedder: EmbedderResource,
+) -> dg.MaterializeResult:
+    db = store.get()
+    site = site_of(context, db)
+    model = embedder.get()
+    try:
+        with db.connection() as conn:
+            space = ensure_space(conn, model.model_id, model.dimension)
+            pending = docs_sql.pending_embedding(conn, site.id, force=config.force_reembed)
+    except ConfigError as exc:
+        raise dg.Failure(str(exc)) from exc
+    progress = Progress(context, "embedding documents", len(pending))
+    published = chunk_count = embedded = cache_hits = tokens = 0
+    embed_seconds = 0.0
+    with timed() as clock:
+        for start in range(0, len(pending), DOCS_PER_BATCH):
+            batch = pending[start : start + DOCS_PER_BATCH]
+            with db.connection() as conn:
+                drafts = docs_sql.drafts_for(conn, [d["id"] for d in batch])
+                wanted = {r["content_hash"]: r for rows in drafts.values() for r in rows}
+                cached = (
+                    {}
+                    if config.force_reembed
+                    else chunks_sql.cached_vectors(conn, model.model_id, wanted)
+                )
+            misses = [h for h in wanted if h not in cached]
+            if misses:
+                t0 = time.perf_counter()
+                vectors = model.embed([wanted[h]["embed_text"] for h in misses])
+                embed_seconds += time.perf_counter() - t0
+                fresh = dict(zip(misses, np.asarray(vectors, dtype=np.float32), strict=True))
+                embedded += len(misses)
+                tokens += sum(wanted[h]["token_count"] for h in misses)
+            else:
+                fresh = {}
+            cache_hits += len(wanted) - len(misses)
+            with db.connection() as conn:
+                chunks_sql.store_vectors(conn, model.model_id, fresh)
+                vectors_by_hash = {**cached, **fresh}
+                for doc in batch:
+                    rows = drafts[doc["id"]]
+                    if chunks_sql.publish_document_chunks(
+                        conn,
+                        site_id=site.id,
+                        document_id=doc["id"],
+                        content_hash=doc["content_hash"],
+                        title=doc["title"],
+                        space=space,
+                        ts_config=site.ts_config,
+                        drafts=rows,
+                        vectors=vectors_by_hash,
+                    ):
+                        published += 1
+                        chunk_count += len(rows)
+            progress.advance(len(batch))
+    stats = {
+        "documents_indexed": published,
+        "chunks_written": chunk_count,
+        "chunks_embedded": embedded,
+        "cache_hits": cache_hits,
+        "tokens_embedded": tokens,
+        "embed_seconds": round(embed_seconds, 3),
+        "seconds": clock["seconds"],
+        "model": model.model_id,
+    }
+    with db.connection() as conn:
+        status_sql.finish_run(conn, context.run_id, "succeeded", stats)
+    context.log.info(f"embeddings of {site.id}: {stats}")
+    return dg.MaterializeResult(metadata=stats)

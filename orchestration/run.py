@@ -1,0 +1,117 @@
+"""Run indexing through Dagster from the shell, search, and report status."""
+
+from __future__ import annotations
+
+import sys
+
+from orchestration.environment import prepare
+from orchestration.jobs import index_run_config
+from orchestration.sites import register_partition
+from resources.embedders import make_embedder
+from resources.errors import ConfigError
+from resources.models import SearchHit
+from resources.settings import get_settings
+from resources.store import Store
+from resources.store.search import hybrid_search
+from resources.store.sites import get_site, list_sites
+from resources.store.spaces import active_space
+from resources.store.status import site_status
+
+
+def _check_model(store: Store) -> None:
+    """Fail before any work when the configured embedder differs from the index's model."""
+    embedder = make_embedder(get_settings())
+    space = store.active_space()
+    if space and (space.model, space.dimension) != (embedder.model_id, embedder.dimension):
+        raise ConfigError(
+            f"the index was built with {space.model} ({space.dimension} dimensions) but the "
+            f"configured embedder is {embedder.model_id} ({embedder.dimension} dimensions); "
+            "set PRESSRAG_EMBEDDER back to match."
+        )
+
+
+def index_site_now(site_id: str, *, force_reembed: bool = False, reason: str = "manual") -> bool:
+    """Materialize the indexing assets for one site partition on the persistent instance."""
+    import dagster as dg
+
+    from assets.indexing.definitions import (
+        INDEXING_ASSETS,
+        INDEXING_CHECKS,
+        INDEXING_RESOURCES,
+    )
+
+    urls = prepare()
+    with Store(urls.app, max_size=1) as store:
+        with store.connection() as conn:
+            if get_site(conn, site_id) is None:
+                raise ConfigError(f"unknown site {site_id!r}; add it with `pressrag sites add`")
+        _check_model(store)
+    register_partition(site_id)
+    run_config = index_run_config(force_reembed=force_reembed, reason=reason)
+    run_config["loggers"] = {"console": {"config": {"log_level": "INFO"}}}
+    result = dg.materialize(
+        [*INDEXING_ASSETS, *INDEXING_CHECKS],
+        partition_key=site_id,
+        instance=dg.DagsterInstance.get(),
+        run_config=run_config,
+        resources=INDEXING_RESOURCES,
+        tags={"pressrag/trigger": "cli", "pressrag/reason": reason},
+        raise_on_error=False,
+    )
+    summary = _summarise(result)
+    print(summary, file=sys.stderr if not result.success else sys.stdout)
+    return result.success
+
+
+def _summarise(result) -> str:
+    lines = [f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}"]
+    for event in result.get_asset_materialization_events():
+        mat = event.step_materialization_data.materialization
+        meta = {
+            k: v.value
+            for k, v in mat.metadata.items()
+            if k != "failures" and not isinstance(v.value, dict | list)
+        }
+        lines.append(f"  {mat.asset_key.to_user_string()}: {meta}")
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            error = event.step_failure_data.error
+            message = error.message.strip().splitlines()[0] if error else "failed"
+            lines.append(f"  step {event.step_key} failed: {message}")
+    return "\n".join(lines)
+
+
+def search(site_id: str, query: str, *, k: int = 8) -> list[SearchHit]:
+    urls = prepare()
+    with Store(urls.app, max_size=1) as store, store.connection() as conn:
+        site = get_site(conn, site_id)
+        if site is None:
+            raise ConfigError(f"unknown site {site_id!r}")
+        space = active_space(conn)
+        if space is None:
+            raise ConfigError("nothing is indexed yet: run `pressrag index --site SITE`")
+        embedder = make_embedder(get_settings())
+        if (space.model, space.dimension) != (embedder.model_id, embedder.dimension):
+            raise ConfigError(
+                f"the index was built with {space.model}; the configured embedder is "
+                f"{embedder.model_id}"
+            )
+        vector = embedder.embed([query])[0]
+        return hybrid_search(
+            conn,
+            site_id=site.id,
+            space=space,
+            query_text=query,
+            query_vector=vector,
+            k=k,
+            ts_config=site.ts_config,
+        )
+
+
+def status(site_id: str | None = None) -> list[dict]:
+    urls = prepare()
+    with Store(urls.app, max_size=1) as store, store.connection() as conn:
+        ids = [site_id] if site_id else [s.id for s in list_sites(conn)]
+        if site_id and get_site(conn, site_id) is None:
+            raise ConfigError(f"unknown site {site_id!r}")
+        return [site_status(conn, i) for i in ids]

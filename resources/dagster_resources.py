@@ -1,0 +1,77 @@
+"""Dagster resources: how assets reach the store, the embedder and WordPress.
+
+Each resource is a `ConfigurableResource`; anything secret comes from the environment
+(`EnvVar`) or the secret store, never from run config, so it never shows in the Dagster UI.
+Heavy objects (the pool, the model) are created once per process and shared.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+
+from resources.database import app_database_url
+from resources.embedders import Embedder, make_embedder
+from resources.errors import ConfigError
+from resources.secrets import SecretStore
+from resources.settings import Settings, get_settings
+from resources.store import Store
+from resources.store.sites import Site
+from resources.wordpress import ContentSource, WordPressRestClient, WxrSource
+
+
+@cache
+def _store(url: str) -> Store:
+    return Store(url, max_size=4)
+
+
+@cache
+def _embedder(settings_key: str) -> Embedder:
+    return make_embedder(get_settings())
+
+
+class StoreResource(dg.ConfigurableResource):
+    """The Postgres + pgvector store (DATABASE_URL, or the embedded server)."""
+
+    def get(self) -> Store:
+        return _store(app_database_url(get_settings()))
+
+
+class EmbedderResource(dg.ConfigurableResource):
+    """The configured embedder (PRESSRAG_EMBEDDER=local|openai), loaded once per process."""
+
+    def get(self) -> Embedder:
+        settings = get_settings()
+        return _embedder(f"{settings.embedder}:{settings.openai_embed_model}")
+
+
+class WordPressResource(dg.ConfigurableResource):
+    """Opens the right source for a site: its REST API, or its WXR export file."""
+
+    timeout_seconds: float = 20.0
+    max_retries: int = 5
+
+    def source_for(self, site: Site) -> ContentSource:
+        if site.source_kind == "wxr":
+            if not site.wxr_path:
+                raise ConfigError(f"site {site.id} is a WXR site without a file path")
+            return WxrSource(Path(site.wxr_path), post_types=site.post_types)
+        username = site.settings.get("wp_username")
+        password = None
+        key_id = site.settings.get("app_password_key_id")
+        if key_id:
+            password = SecretStore(get_settings().resolved_home).get(key_id)
+        return WordPressRestClient(
+            site.base_url,
+            post_types=site.post_types,
+            username=username if password else None,
+            app_password=password,
+            timeout=self.timeout_seconds,
+            max_retries=self.max_retries,
+        )
+
+
+def current_settings() -> Settings:
+    return get_settings()

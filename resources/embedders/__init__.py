@@ -1,0 +1,36 @@
+"""Embedders: text → unit vectors. Local all-MiniLM-L6-v2 by default, OpenAI when configured.
+
+Every embedder names its model (`model_id`, recorded with the vectors and used as the cache
+key) and its dimension, and counts tokens the way the chunker must respect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from resources.settings import Settings
+
+
+class Embedder(Protocol):
+    model_id: str
+    dimension: int
+    max_tokens: int
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 array (len(texts), dimension), rows L2-normalised."""
+        ...
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    if settings.embedder == "openai":
+        from resources.embedders.openai import OpenAIEmbedder
+
+        return OpenAIEmbedder.from_settings(settings)
+    from resources.embedders.local import LocalEmbedder
+
+    return LocalEmbedder(batch_size=settings.embed_batch_size, threads=settings.torch_threads)

@@ -1,0 +1,60 @@
+"""One settings object, read from the environment (prefix ``PRESSRAG_``) and `.env`.
+
+Every process — the CLI, Dagster's code server and run workers, the serving app — builds
+the same `Settings`, so a value set once in the environment means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PRESSRAG_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    home: Path = Field(default=Path(".pressrag"), description="Local state: embedded DB, secrets.")
+    # `DATABASE_URL` (no prefix) is the conventional name; PRESSRAG_DATABASE_URL also works.
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "PRESSRAG_DATABASE_URL"),
+        description="Postgres with pgvector.",
+    )
+    embedded_shared_buffers: str = "512MB"
+    embedded_maintenance_work_mem: str = "512MB"
+
+    dagster_database_url: SecretStr | None = Field(
+        default=None, description="Dagster's own storage; defaults to the same server."
+    )
+
+    embedder: Literal["local", "openai"] = "local"
+    embed_batch_size: int = 16
+    torch_threads: int = 1
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_embed_model: str = "text-embedding-3-small"
+    openai_embed_dimensions: int | None = None
+    openai_chat_model: str = "gpt-4o-mini"
+    openai_timeout: float = 30.0
+    openai_max_retries: int = 4
+
+    answerer: Literal["extractive", "openai"] = "extractive"
+
+    chunk_target_tokens: int = 200
+    chunk_overlap_tokens: int = 32
+    media_max_bytes: int = 25 * 1024 * 1024
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,109 @@
+"""Live chunks and the embedding cache.
+
+`publish_document_chunks` is the only writer of live chunks: it swaps a document's chunks
+for a space in one transaction, so a reader sees the old version or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import psycopg
+
+from resources.store.spaces import EmbeddingSpace
+
+_INSERT_CHUNK = """
+INSERT INTO chunks (document_id, site_id, space_id, ordinal, title, heading_path, text,
+                    token_count, content_hash, embedding, tsv)
+VALUES (%(document_id)s, %(site_id)s, %(space_id)s, %(ordinal)s, %(title)s, %(heading_path)s,
+        %(text)s, %(token_count)s, %(content_hash)s, %(embedding)s,
+        setweight(to_tsvector(%(ts_config)s::regconfig, %(title)s), 'A')
+        || setweight(to_tsvector(%(ts_config)s::regconfig, %(heading)s), 'B')
+        || to_tsvector(%(ts_config)s::regconfig, %(text)s))
+"""
+
+
+def cached_vectors(
+    conn: psycopg.Connection, model: str, hashes: Iterable[str]
+) -> dict[str, np.ndarray]:
+    keys = list(set(hashes))
+    if not keys:
+        return {}
+    rows = conn.execute(
+        "SELECT content_hash, embedding FROM embedding_cache "
+        "WHERE model = %s AND content_hash = ANY(%s)",
+        (model, keys),
+    )
+    return {h: np.asarray(v, dtype=np.float32) for h, v in rows}
+
+
+def store_vectors(conn: psycopg.Connection, model: str, vectors: dict[str, np.ndarray]) -> None:
+    if not vectors:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO embedding_cache (model, content_hash, embedding) VALUES (%s, %s, %s) "
+            "ON CONFLICT (model, content_hash) DO UPDATE SET embedding = EXCLUDED.embedding",
+            [(model, h, v) for h, v in vectors.items()],
+        )
+
+
+def publish_document_chunks(
+    conn: psycopg.Connection,
+    *,
+    site_id: str,
+    document_id: int,
+    content_hash: str,
+    title: str,
+    space: EmbeddingSpace,
+    ts_config: str,
+    drafts: Sequence[dict],
+    vectors: dict[str, np.ndarray],
+) -> bool:
+    """Replace the document's live chunks with `drafts` + vectors (caller commits).
+
+    Returns False, writing nothing, when the document changed since the drafts were made.
+    """
+    locked = conn.execute(
+        "SELECT 1 FROM documents WHERE id = %s AND content_hash = %s "
+        "AND chunked_hash = content_hash AND visibility = 'public' FOR UPDATE",
+        (document_id, content_hash),
+    ).fetchone()
+    if not locked:
+        return False
+    conn.execute(
+        "DELETE FROM chunks WHERE document_id = %s AND space_id = %s", (document_id, space.id)
+    )
+    rows = []
+    for d in drafts:
+        vector = vectors[d["content_hash"]]
+        if vector.shape[-1] != space.dimension:
+            raise ValueError(
+                f"embedder returned {vector.shape[-1]} dimensions; the index space "
+                f"{space.model} has {space.dimension}"
+            )
+        rows.append(
+            {
+                "document_id": document_id,
+                "site_id": site_id,
+                "space_id": space.id,
+                "ordinal": d["ordinal"],
+                "title": title,
+                "heading_path": d["heading_path"],
+                "heading": " ".join(d["heading_path"]),
+                "text": d["text"],
+                "token_count": d["token_count"],
+                "content_hash": d["content_hash"],
+                "embedding": vector,
+                "ts_config": ts_config,
+            }
+        )
+    with conn.cursor() as cur:
+        cur.executemany(_INSERT_CHUNK, rows)
+    conn.execute("DELETE FROM chunk_drafts WHERE document_id = %s", (document_id,))
+    conn.execute(
+        "UPDATE documents SET indexed_hash = content_hash, indexed_at = now() WHERE id = %s",
+        (document_id,),
+    )
+    return True

@@ -1,0 +1,340 @@
+"""Documents and their pipeline state: upserts from a source, stage queues, removals.
+
+Every stage records the content hash it completed for; pending work is where that hash
+differs from `content_hash`. Re-running a stage on unchanged content therefore does nothing,
+and a run that died half-way is finished by the next one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg.rows import dict_row
+
+from resources.models import ChunkDraft, SourceDocument, exclusion_reason
+
+
+@dataclass
+class UpsertStats:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    excluded: int = 0  # not public (recorded, never indexed)
+    removed: int = 0  # was in the index, now gone or not public
+    seen_wp_ids: set[int] = field(default_factory=set)
+
+    def as_metadata(self) -> dict[str, int]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "excluded": self.excluded,
+            "removed": self.removed,
+        }
+
+
+_UPSERT = """
+INSERT INTO documents (
+    site_id, wp_id, doc_type, url, title, status, visibility, exclusion_reason, author, terms,
+    language, parent_wp_id, mime_type, media_url, published_gmt, modified_gmt, content_html,
+    content_hash)
+VALUES (%(site_id)s, %(wp_id)s, %(doc_type)s, %(url)s, %(title)s, %(status)s, %(visibility)s,
+    %(exclusion_reason)s, %(author)s, %(terms)s, %(language)s, %(parent_wp_id)s, %(mime_type)s,
+    %(media_url)s, %(published_gmt)s, %(modified_gmt)s, %(content_html)s, %(content_hash)s)
+ON CONFLICT (site_id, wp_id) DO UPDATE SET
+    doc_type = EXCLUDED.doc_type, url = EXCLUDED.url, title = EXCLUDED.title,
+    status = EXCLUDED.status, visibility = EXCLUDED.visibility,
+    exclusion_reason = EXCLUDED.exclusion_reason, author = EXCLUDED.author,
+    terms = EXCLUDED.terms, language = EXCLUDED.language,
+    parent_wp_id = EXCLUDED.parent_wp_id, mime_type = EXCLUDED.mime_type,
+    media_url = EXCLUDED.media_url, published_gmt = EXCLUDED.published_gmt,
+    modified_gmt = EXCLUDED.modified_gmt, content_html = EXCLUDED.content_html,
+    content_hash = EXCLUDED.content_hash, updated_at = now(),
+    last_error = CASE WHEN documents.content_hash = EXCLUDED.content_hash
+                      THEN documents.last_error END
+RETURNING id
+"""
+
+
+def _row(site_id: str, doc: SourceDocument, reason: str | None) -> dict:
+    return {
+        "site_id": site_id,
+        "wp_id": doc.wp_id,
+        "doc_type": doc.type,
+        "url": doc.url,
+        "title": doc.title,
+        "status": doc.status,
+        "visibility": "excluded" if reason else "public",
+        "exclusion_reason": reason,
+        "author": doc.author,
+        "terms": json.dumps(doc.terms, sort_keys=True),
+        "language": doc.language,
+        "parent_wp_id": doc.parent_id or None,
+        "mime_type": doc.mime_type,
+        "media_url": doc.media_url,
+        "published_gmt": doc.published_gmt,
+        "modified_gmt": doc.modified_gmt,
+        # Excluded content is not kept: only what the public sees is stored in full.
+        "content_html": "" if reason else doc.content_html,
+        "content_hash": doc.content_hash(),
+    }
+
+
+def public_wp_ids(conn: psycopg.Connection, site_id: str, wp_ids: Iterable[int]) -> set[int]:
+    ids = list(set(wp_ids))
+    if not ids:
+        return set()
+    rows = conn.execute(
+        "SELECT wp_id FROM documents WHERE site_id = %s AND wp_id = ANY(%s) "
+        "AND visibility = 'public'",
+        (site_id, ids),
+    )
+    return {r[0] for r in rows}
+
+
+def upsert_documents(
+    conn: psycopg.Connection,
+    site_id: str,
+    docs: Sequence[SourceDocument],
+    *,
+    public_parents: set[int] | None = None,
+    indexable_media: tuple[str, ...] | None = None,
+) -> UpsertStats:
+    """Record a batch of source documents; take non-public ones out of the index.
+
+    `public_parents` are the WP ids of public posts (for attachments' visibility); when None
+    they are looked up in `documents`. Attachments whose MIME type is not in
+    `indexable_media` (images, video…) are recorded as excluded, since they have no text.
+    """
+    stats = UpsertStats()
+    if not docs:
+        return stats
+    existing = {
+        r[0]: (r[1], r[2], r[3])
+        for r in conn.execute(
+            "SELECT wp_id, content_hash, visibility, indexed_hash IS NOT NULL FROM documents "
+            "WHERE site_id = %s AND wp_id = ANY(%s)",
+            (site_id, [d.wp_id for d in docs]),
+        )
+    }
+    if public_parents is None:
+        public_parents = public_wp_ids(conn, site_id, (d.parent_id or 0 for d in docs))
+    for doc in docs:
+        stats.seen_wp_ids.add(doc.wp_id)
+        parent_public = None if not doc.parent_id else doc.parent_id in public_parents
+        reason = exclusion_reason(doc, parent_public)
+        if reason is None and doc.is_attachment and indexable_media is not None:
+            mime = (doc.mime_type or "").split(";")[0].strip().lower()
+            if mime not in indexable_media:
+                reason = f"not indexable ({mime or 'unknown type'})"
+        row = _row(site_id, doc, reason)
+        before = existing.get(doc.wp_id)
+        if before and before[0] == row["content_hash"] and before[1] == row["visibility"]:
+            stats.unchanged += 1
+            if reason:
+                stats.excluded += 1
+            continue
+        doc_id = conn.execute(_UPSERT, row).fetchone()[0]
+        if reason:
+            stats.excluded += 1
+            if before and before[2]:
+                stats.removed += 1
+            _drop_from_index(conn, doc_id)
+        elif before:
+            stats.updated += 1
+        else:
+            stats.added += 1
+    return stats
+
+
+def _drop_from_index(conn: psycopg.Connection, doc_id: int) -> None:
+    """Remove a document's chunks and pipeline state (same transaction as the caller)."""
+    conn.execute("DELETE FROM chunks WHERE document_id = %s", (doc_id,))
+    conn.execute("DELETE FROM chunk_drafts WHERE document_id = %s", (doc_id,))
+    conn.execute(
+        "UPDATE documents SET indexed_hash = NULL, indexed_at = NULL, text_hash = NULL, "
+        "extracted_text = NULL, chunked_hash = NULL WHERE id = %s",
+        (doc_id,),
+    )
+
+
+def delete_documents(conn: psycopg.Connection, site_id: str, wp_ids: Iterable[int]) -> int:
+    """Delete documents (their chunks go with them via ON DELETE CASCADE, same transaction)."""
+    ids = list(set(wp_ids))
+    if not ids:
+        return 0
+    cur = conn.execute(
+        "DELETE FROM documents WHERE site_id = %s AND wp_id = ANY(%s)", (site_id, ids)
+    )
+    return cur.rowcount
+
+
+def delete_missing(
+    conn: psycopg.Connection, site_id: str, seen_wp_ids: set[int], *, attachments: bool
+) -> int:
+    """After a full listing: delete this site's documents (of one kind) the source no longer has."""
+    type_filter = "doc_type = 'attachment'" if attachments else "doc_type <> 'attachment'"
+    cur = conn.execute(
+        f"DELETE FROM documents WHERE site_id = %s AND {type_filter} AND NOT (wp_id = ANY(%s))",
+        (site_id, list(seen_wp_ids)),
+    )
+    return cur.rowcount
+
+
+def known_versions(conn: psycopg.Connection, site_id: str) -> dict[int, tuple[str, str | None]]:
+    """wp_id -> (type, modified_gmt ISO) for the reconcile diff."""
+    rows = conn.execute(
+        "SELECT wp_id, doc_type, modified_gmt FROM documents WHERE site_id = %s", (site_id,)
+    )
+    return {r[0]: (r[1], r[2].isoformat() if r[2] else None) for r in rows}
+
+
+# ---- stage queues -------------------------------------------------------------------------
+
+
+def pending_extraction(
+    conn: psycopg.Connection, site_id: str, *, force: bool = False
+) -> list[dict]:
+    cond = "TRUE" if force else "text_hash IS DISTINCT FROM content_hash"
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            f"SELECT id, wp_id, doc_type, title, url, content_html, content_hash, mime_type, "
+            f"media_url FROM documents WHERE site_id = %s AND visibility = 'public' AND {cond} "
+            "ORDER BY id",
+            (site_id,),
+        ).fetchall()
+
+
+def save_extracted_text(
+    conn: psycopg.Connection, doc_id: int, content_hash: str, text: str
+) -> bool:
+    """Store extracted text for the content version it was made from (False if it moved on)."""
+    cur = conn.execute(
+        "UPDATE documents SET extracted_text = %s, text_hash = content_hash, last_error = NULL, "
+        "last_error_stage = NULL, last_error_at = NULL WHERE id = %s AND content_hash = %s",
+        (text, doc_id, content_hash),
+    )
+    return cur.rowcount == 1
+
+
+def record_failure(conn: psycopg.Connection, doc_id: int, stage: str, error: str) -> None:
+    """A document that fails is recorded and taken out of the index: its old chunks would
+    answer from content that no longer exists."""
+    conn.execute(
+        "UPDATE documents SET last_error = %s, last_error_stage = %s, last_error_at = now() "
+        "WHERE id = %s",
+        (error[:2000], stage, doc_id),
+    )
+    conn.execute("DELETE FROM chunks WHERE document_id = %s", (doc_id,))
+    conn.execute("DELETE FROM chunk_drafts WHERE document_id = %s", (doc_id,))
+    conn.execute(
+        "UPDATE documents SET indexed_hash = NULL, indexed_at = NULL WHERE id = %s", (doc_id,)
+    )
+
+
+def pending_chunking(conn: psycopg.Connection, site_id: str, *, force: bool = False) -> list[dict]:
+    cond = "TRUE" if force else "chunked_hash IS DISTINCT FROM content_hash"
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT id, title, extracted_text, content_hash FROM documents "
+            "WHERE site_id = %s AND visibility = 'public' AND text_hash = content_hash "
+            f"AND {cond} ORDER BY id",
+            (site_id,),
+        ).fetchall()
+
+
+def save_drafts(
+    conn: psycopg.Connection, doc_id: int, content_hash: str, drafts: Sequence[ChunkDraft]
+) -> bool:
+    locked = conn.execute(
+        "SELECT 1 FROM documents WHERE id = %s AND content_hash = %s FOR UPDATE",
+        (doc_id, content_hash),
+    ).fetchone()
+    if not locked:
+        return False
+    conn.execute("DELETE FROM chunk_drafts WHERE document_id = %s", (doc_id,))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO chunk_drafts (document_id, ordinal, heading_path, text, embed_text, "
+            "token_count, content_hash) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [
+                (
+                    doc_id,
+                    d.ordinal,
+                    list(d.heading_path),
+                    d.text,
+                    d.embed_text,
+                    d.token_count,
+                    d.content_hash,
+                )
+                for d in drafts
+            ],
+        )
+    conn.execute("UPDATE documents SET chunked_hash = content_hash WHERE id = %s", (doc_id,))
+    return True
+
+
+def pending_embedding(conn: psycopg.Connection, site_id: str, *, force: bool = False) -> list[dict]:
+    """Documents whose drafts are ready and whose live chunks are older (or all, with force)."""
+    cond = "TRUE" if force else "indexed_hash IS DISTINCT FROM content_hash"
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT id, title, content_hash FROM documents WHERE site_id = %s "
+            "AND visibility = 'public' AND chunked_hash = content_hash "
+            f"AND {cond} ORDER BY id",
+            (site_id,),
+        ).fetchall()
+
+
+def drafts_for(conn: psycopg.Connection, doc_ids: Sequence[int]) -> dict[int, list[dict]]:
+    out: dict[int, list[dict]] = {i: [] for i in doc_ids}
+    with conn.cursor(row_factory=dict_row) as cur:
+        for row in cur.execute(
+            "SELECT document_id, ordinal, heading_path, text, embed_text, token_count, "
+            "content_hash FROM chunk_drafts WHERE document_id = ANY(%s) "
+            "ORDER BY document_id, ordinal",
+            (list(doc_ids),),
+        ):
+            out[row["document_id"]].append(row)
+    return out
+
+
+def mark_indexed_without_chunks(conn: psycopg.Connection, doc_id: int, content_hash: str) -> None:
+    """A public document with no text (e.g. an empty page) is indexed as having no chunks."""
+    conn.execute("DELETE FROM chunks WHERE document_id = %s", (doc_id,))
+    conn.execute(
+        "UPDATE documents SET indexed_hash = content_hash, indexed_at = now() "
+        "WHERE id = %s AND content_hash = %s",
+        (doc_id, content_hash),
+    )
+
+
+def apply_parent_visibility(conn: psycopg.Connection, site_id: str) -> dict[str, int]:
+    """Attachments follow their parent: hide those whose parent stopped being public, and
+    show again those hidden only because of a parent that is public again."""
+    hidden = conn.execute(
+        """UPDATE documents a SET visibility = 'excluded', exclusion_reason = 'parent not public',
+                  updated_at = now()
+           FROM documents p
+           WHERE a.site_id = %(site)s AND p.site_id = %(site)s AND a.doc_type = 'attachment'
+             AND a.parent_wp_id = p.wp_id AND p.visibility = 'excluded'
+             AND a.visibility = 'public'
+           RETURNING a.id""",
+        {"site": site_id},
+    ).fetchall()
+    for (doc_id,) in hidden:
+        _drop_from_index(conn, doc_id)
+    shown = conn.execute(
+        """UPDATE documents a SET visibility = 'public', exclusion_reason = NULL,
+                  text_hash = NULL, updated_at = now()
+           FROM documents p
+           WHERE a.site_id = %(site)s AND p.site_id = %(site)s AND a.doc_type = 'attachment'
+             AND a.parent_wp_id = p.wp_id AND p.visibility = 'public'
+             AND a.visibility = 'excluded' AND a.exclusion_reason = 'parent not public'
+           RETURNING a.id""",
+        {"site": site_id},
+    ).fetchall()
+    return {"hidden": len(hidden), "shown": len(shown)}

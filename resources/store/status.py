@@ -1,0 +1,80 @@
+"""Per-site index status and the run log, for `pressrag status` and the status API."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+from psycopg.rows import dict_row
+
+
+def site_status(conn: psycopg.Connection, site_id: str) -> dict:
+    counts = conn.execute(
+        """SELECT count(*) FILTER (WHERE visibility = 'public'),
+                  count(*) FILTER (WHERE visibility = 'excluded'),
+                  count(*) FILTER (WHERE last_error IS NOT NULL),
+                  count(*) FILTER (WHERE visibility = 'public' AND indexed_hash = content_hash)
+           FROM documents WHERE site_id = %s""",
+        (site_id,),
+    ).fetchone()
+    chunks = conn.execute(
+        "SELECT count(*) FROM chunks c JOIN embedding_spaces s ON s.id = c.space_id "
+        "WHERE c.site_id = %s AND s.state = 'active'",
+        (site_id,),
+    ).fetchone()[0]
+    inbox = dict(
+        conn.execute(
+            "SELECT status, count(*) FROM inbox WHERE site_id = %s GROUP BY status", (site_id,)
+        ).fetchall()
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        last = cur.execute(
+            "SELECT run_id, kind, status, started_at, finished_at, stats FROM index_runs "
+            "WHERE site_id = %s ORDER BY started_at DESC LIMIT 1",
+            (site_id,),
+        ).fetchone()
+        failures = cur.execute(
+            "SELECT wp_id, title, last_error_stage AS stage, last_error AS error FROM documents "
+            "WHERE site_id = %s AND last_error IS NOT NULL ORDER BY wp_id LIMIT 20",
+            (site_id,),
+        ).fetchall()
+    if last:
+        for key in ("started_at", "finished_at"):
+            last[key] = last[key].isoformat() if last[key] else None
+    return {
+        "site": site_id,
+        "documents": counts[0],
+        "indexed_documents": counts[3],
+        "chunks": chunks,
+        "excluded": counts[1],
+        "failures": counts[2],
+        "failed_documents": failures,
+        "pending_events": inbox.get("pending", 0) + inbox.get("launched", 0),
+        "dead_events": inbox.get("dead", 0),
+        "last_run": last,
+    }
+
+
+def start_run(conn: psycopg.Connection, run_id: str, site_id: str, kind: str) -> None:
+    conn.execute(
+        "INSERT INTO index_runs (run_id, site_id, kind) VALUES (%s, %s, %s) "
+        "ON CONFLICT (run_id) DO NOTHING",
+        (run_id, site_id, kind),
+    )
+
+
+def finish_run(
+    conn: psycopg.Connection, run_id: str, status: str, stats: dict | None = None
+) -> None:
+    conn.execute(
+        "UPDATE index_runs SET status = %s, finished_at = now(), stats = stats || %s::jsonb "
+        "WHERE run_id = %s",
+        (status, json.dumps(stats or {}, default=str), run_id),
+    )
+
+
+def merge_run_stats(conn: psycopg.Connection, run_id: str, stats: dict) -> None:
+    conn.execute(
+        "UPDATE index_runs SET stats = stats || %s::jsonb WHERE run_id = %s",
+        (json.dumps(stats, default=str), run_id),
+    )
