@@ -212,28 +212,44 @@ class PressRAG_Outbox
     }
 
     /**
-     * Deliver due pending rows, oldest first.
+     * Deliver due pending rows, oldest first, in batches until none is due or the time budget
+     * is spent (a large import then drains in a few cron runs, not one batch a minute).
      *
-     * @param int   $limit   Maximum rows.
+     * @param int   $batch   Rows fetched per query.
      * @param float $budget  Stop starting new sends after this many seconds.
      * @param float $timeout Per-request HTTP timeout in seconds.
      * @return array<string,int> Outcome counts.
      */
-    public function deliver_due(int $limit = 25, float $budget = 40.0, float $timeout = 5.0): array
+    public function deliver_due(int $batch = 25, float $budget = 40.0, float $timeout = 5.0): array
     {
         global $wpdb;
+        $outcomes = $this->outcomes();
         if (! PressRAG_Settings::webhooks_configured()) {
-            return $this->outcomes();
+            return $outcomes;
         }
-        $ids = $wpdb->get_col(
-            $wpdb->prepare(
-                'SELECT id FROM ' . self::table() . ' WHERE status = %s AND next_attempt_at <= %s ORDER BY id ASC LIMIT %d',
-                self::STATUS_PENDING,
-                self::datetime(self::now()),
-                $limit
-            )
-        );
-        return $this->deliver_ids(array_map('intval', $ids), $budget, $timeout);
+        $started = microtime(true);
+        $after = 0;
+        do {
+            $ids = array_map(
+                'intval',
+                $wpdb->get_col(
+                    $wpdb->prepare(
+                        'SELECT id FROM ' . self::table() . ' WHERE status = %s AND next_attempt_at <= %s AND id > %d ORDER BY id ASC LIMIT %d',
+                        self::STATUS_PENDING,
+                        self::datetime(self::now()),
+                        $after,
+                        $batch
+                    )
+                )
+            );
+            $remaining = $budget - (microtime(true) - $started);
+            foreach ($this->deliver_ids($ids, $remaining, $timeout) as $key => $count) {
+                $outcomes[ $key ] += $count;
+            }
+            $after = array() === $ids ? $after : max($ids);
+            $full_batch = count($ids) === $batch;
+        } while ($full_batch && microtime(true) - $started < $budget);
+        return $outcomes;
     }
 
     /**

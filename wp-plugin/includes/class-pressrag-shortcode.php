@@ -40,13 +40,23 @@ final class PressRAG_Shortcode
      */
     public static function register_assets(): void
     {
-        wp_register_style(self::HANDLE, plugins_url('assets/chat.css', PRESSRAG_PLUGIN_FILE), array(), PRESSRAG_VERSION);
-        wp_register_script(self::HANDLE, plugins_url('assets/chat.js', PRESSRAG_PLUGIN_FILE), array(), PRESSRAG_VERSION, true);
-        wp_add_inline_script(self::HANDLE, 'window.pressragChatConfig = ' . wp_json_encode(self::client_config()) . ';', 'before');
+        if (! wp_script_is(self::HANDLE, 'registered')) {
+            self::register_handles();
+        }
         $post = get_post();
         if (is_singular() && $post instanceof WP_Post && has_shortcode($post->post_content, self::TAG)) {
             self::enqueue();
         }
+    }
+
+    /**
+     * Register the script, its JSON configuration and the stylesheet (once per request).
+     */
+    private static function register_handles(): void
+    {
+        wp_register_style(self::HANDLE, plugins_url('assets/chat.css', PRESSRAG_PLUGIN_FILE), array(), PRESSRAG_VERSION);
+        wp_register_script(self::HANDLE, plugins_url('assets/chat.js', PRESSRAG_PLUGIN_FILE), array(), PRESSRAG_VERSION, true);
+        wp_add_inline_script(self::HANDLE, 'window.pressragChatConfig = ' . wp_json_encode(self::client_config()) . ';', 'before');
     }
 
     /**
@@ -85,7 +95,7 @@ final class PressRAG_Shortcode
     public static function enqueue(): void
     {
         if (! wp_script_is(self::HANDLE, 'registered')) {
-            self::register_assets();
+            self::register_handles();
         }
         wp_enqueue_style(self::HANDLE);
         wp_enqueue_script(self::HANDLE);

@@ -210,6 +210,24 @@ final class OutboxTest extends PressRAGTestCase
         $this->assertCount(3, $this->sent, 'a dead row is never sent again by the worker');
     }
 
+    public function testDeliveryDrainsSeveralBatchesInOneRun(): void
+    {
+        $ids = array();
+        for ($i = 0; $i < 5; $i++) {
+            $ids[] = $this->enqueue_one('batch:' . $i);
+        }
+        $outcome = PressRAG_Outbox::instance()->deliver_due(2);
+        $this->assertSame(5, $outcome['delivered']);
+        $sent_ids = array();
+        foreach ($this->sent as $request) {
+            $sent_ids[] = $request[1]['headers']['webhook-id'];
+        }
+        $this->assertSame(5, count(array_unique($sent_ids)), 'each row is sent exactly once');
+        foreach ($ids as $id) {
+            $this->assertSame('delivered', $this->row($id)->status);
+        }
+    }
+
     public function testDefaultMaxAttemptsIsEight(): void
     {
         $this->assertSame(8, PressRAG_Outbox::max_attempts());

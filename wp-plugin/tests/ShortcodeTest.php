@@ -113,7 +113,8 @@ final class ShortcodeTest extends PressRAGTestCase
 
         $this->assertStringContainsString('assets/chat.js', $with);
         $this->assertStringContainsString('assets/chat.css', $with);
-        $this->assertStringContainsString('window.pressragChatConfig', $with);
+        $this->assertSame(1, substr_count($with, 'window.pressragChatConfig'), 'configuration printed once');
+        $this->assertSame(1, substr_count($with, 'assets/chat.js'));
         $this->assertStringContainsString('data-pressrag-chat', $with);
         $this->assertStringNotContainsString('<img src=x', $with);
 

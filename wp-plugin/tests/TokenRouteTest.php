@@ -30,6 +30,15 @@ final class TokenRouteTest extends PressRAGTestCase
         parent::setUp();
         // Internal dispatch needs the REST server and routes.
         rest_get_server();
+        // Start from fresh per-IP counters (a warm test site may hold some from a previous run).
+        global $wpdb;
+        $wpdb->query(
+            $wpdb->prepare(
+                "DELETE FROM {$wpdb->options} WHERE option_name LIKE %s OR option_name LIKE %s",
+                $wpdb->esc_like('_transient_pressrag_rl_') . '%',
+                $wpdb->esc_like('_transient_timeout_pressrag_rl_') . '%'
+            )
+        );
     }
 
     public function testAnswersWithAValidToken(): void
