@@ -4,8 +4,10 @@ import dagster as dg
 
 from assets.indexing.definitions import defs as indexing_defs
 from orchestration.jobs import index_site
+from orchestration.schedules import CHECKS, SCHEDULES
+from orchestration.sensors import SENSORS
 
 defs = dg.Definitions.merge(
     indexing_defs,
-    dg.Definitions(jobs=[index_site]),
+    dg.Definitions(jobs=[index_site], sensors=SENSORS, schedules=SCHEDULES, asset_checks=CHECKS),
 )

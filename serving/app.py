@@ -16,6 +16,7 @@ from serving.errors import BodyLimitMiddleware, CatchAllMiddleware, install_erro
 from serving.logs import register_secret
 from serving.metrics import MetricsMiddleware
 from serving.routers import ROUTERS
+from serving.routers.webhooks import WEBHOOK_BODY_LIMITS
 from serving.settings import ServingSettings, get_serving_settings
 from serving.state import Services
 
@@ -55,7 +56,9 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         return services.require().directory.all_origins()
 
     # add_middleware puts each new one outside the previous: add innermost first.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, path_limits=WEBHOOK_BODY_LIMITS
+    )
     app.add_middleware(SiteCORSMiddleware, allowed_origins=allowed_origins)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_middleware(CatchAllMiddleware)

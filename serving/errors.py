@@ -134,22 +134,27 @@ class BodyLimitMiddleware:
     (chunked) is counted while it is read and refused as soon as it passes the cap.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, path_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Routes with their own contract-given cap (the webhook intake takes 256 KiB).
+        self.path_limits = path_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.path_limits.get(scope["path"], self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        too_large = ApiError(413, "body_too_large", f"the body exceeds {self.max_bytes} bytes")
+        too_large = ApiError(413, "body_too_large", f"the body exceeds {max_bytes} bytes")
         if declared is not None:
             try:
                 length = int(declared)
             except ValueError:
                 length = -1
-            if length < 0 or length > self.max_bytes:
+            if length < 0 or length > max_bytes:
                 status, code, message = (
                     (413, too_large.code, too_large.detail)
                     if length > 0
@@ -164,7 +169,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise too_large  # FastAPI re-raises HTTPExceptions from body reading
             return message
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from serving.routers import ask, health, metrics, search, sites
+from serving.routers import ask, health, metrics, search, sites, webhooks
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -13,4 +13,5 @@ ROUTERS: list[APIRouter] = [
     ask.router,
     sites.router,
     metrics.router,
+    webhooks.router,
 ]

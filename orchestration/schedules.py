@@ -1,0 +1,130 @@
+"""The nightly reconcile: a full run of every registered site, and the drift check.
+
+A full run lists every id and modified date from WordPress, re-indexes what changed or is
+missing and removes what is gone; `wp_documents` / `wp_media` report the changes they found
+as `drift`. On a nightly reconcile every such change is one no webhook delivered, so the
+`reconcile_drift` check warns when it is above zero.
+
+Which runs count: only runs with reason `reconcile` (the schedule) for a site that had a
+finished run before. A first index "drifts" everything by construction, and a backfill or a
+manual index is an operator asking for a full pass, so their changes are expected; the check
+passes on those and says why in its metadata.
+
+Cron and timezone come from `PRESSRAG_RECONCILE_CRON` (default `0 3 * * *`) and
+`PRESSRAG_RECONCILE_TIMEZONE` (default UTC), read when the code location loads.
+"""
+
+import os
+
+import dagster as dg
+
+from assets.indexing.documents import wp_documents, wp_media
+from orchestration.jobs import index_run_config, index_site
+from orchestration.sensors import REASON_TAG, TRIGGER_TAG
+from orchestration.sites import PARTITIONS_NAME
+from resources.dagster_resources import StoreResource
+from resources.store.sites import list_sites
+
+RECONCILE_REASON = "reconcile"
+
+
+def reconcile_cron() -> str:
+    return os.environ.get("PRESSRAG_RECONCILE_CRON", "0 3 * * *")
+
+
+def reconcile_timezone() -> str:
+    return os.environ.get("PRESSRAG_RECONCILE_TIMEZONE", "UTC")
+
+
+@dg.schedule(
+    name="nightly_reconcile",
+    cron_schedule=reconcile_cron(),
+    execution_timezone=reconcile_timezone(),
+    job=index_site,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Full reconcile of every registered site; drift shows what events missed.",
+)
+def nightly_reconcile(
+    context: dg.ScheduleEvaluationContext, store: StoreResource
+) -> list[dg.RunRequest] | dg.SkipReason:
+    with store.get().connection() as conn:
+        site_ids = [s.id for s in list_sites(conn)]
+    if not site_ids:
+        return dg.SkipReason("no sites registered")
+    missing = [
+        s for s in site_ids if not context.instance.has_dynamic_partition(PARTITIONS_NAME, s)
+    ]
+    if missing:  # a schedule cannot return partition requests; add them directly
+        context.instance.add_dynamic_partitions(PARTITIONS_NAME, missing)
+    when = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else ""
+    return [
+        dg.RunRequest(
+            run_key=f"reconcile:{site_id}:{when}",
+            partition_key=site_id,
+            run_config=index_run_config(reason=RECONCILE_REASON),
+            tags={REASON_TAG: RECONCILE_REASON, TRIGGER_TAG: "nightly_reconcile"},
+        )
+        for site_id in site_ids
+    ]
+
+
+def _run_reason(run: dg.DagsterRun) -> str:
+    ops = (run.run_config or {}).get("ops", {})
+    config = (ops.get("wp_documents") or {}).get("config") or {}
+    return str(config.get("reason") or run.tags.get(REASON_TAG) or "manual")
+
+
+def _run_drift(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:
+    """Drift metadata of this run's `wp_documents` and `wp_media` materializations."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    drift: dict[str, int] = {}
+    for record in records:
+        materialization = record.event_log_entry.asset_materialization
+        if materialization is None:
+            continue
+        value = materialization.metadata.get("drift")
+        if value is not None:
+            drift[materialization.asset_key.to_user_string()] = int(value.value)
+    return drift
+
+
+def _indexed_before(store: StoreResource, site_id: str, run_id: str) -> bool:
+    with store.get().connection() as conn:
+        row = conn.execute(
+            "SELECT 1 FROM index_runs WHERE site_id = %s AND run_id <> %s "
+            "AND finished_at IS NOT NULL LIMIT 1",
+            (site_id, run_id),
+        ).fetchone()
+    return row is not None
+
+
+@dg.asset_check(
+    asset=wp_documents,
+    additional_deps=[wp_media],
+    description="Warns when a nightly reconcile found changes no webhook delivered (drift).",
+)
+def reconcile_drift(
+    context: dg.AssetCheckExecutionContext, store: StoreResource
+) -> dg.AssetCheckResult:
+    run = context.run
+    site_id = run.tags.get("dagster/partition", "")
+    reason = _run_reason(run)
+    drift = _run_drift(context.instance, context.run_id)
+    total = sum(drift.values())
+    meta: dict = {"site": site_id, "reason": reason, "drift": total, **drift}
+    if reason != RECONCILE_REASON or not drift:
+        meta["counted"] = "no: not a nightly reconcile (full) run"
+        return dg.AssetCheckResult(passed=True, metadata=meta)
+    if not _indexed_before(store, site_id, context.run_id):
+        meta["counted"] = "no: first index of the site"
+        return dg.AssetCheckResult(passed=True, metadata=meta)
+    meta["counted"] = "yes"
+    return dg.AssetCheckResult(
+        passed=total == 0, severity=dg.AssetCheckSeverity.WARN, metadata=meta
+    )
+
+
+SCHEDULES = [nightly_reconcile]
+CHECKS = [reconcile_drift]

@@ -1,0 +1,121 @@
+"""`POST /v1/webhooks/wordpress`: verify a signed event and store it in the inbox. Nothing else.
+
+Order matters: the size is capped before the body is read in full, the signature is checked
+over the raw bytes before anything parses them, and the answer (202 new, 200 duplicate) is
+sent only after the insert has committed — an acknowledged event is durable (invariant 4).
+Indexing happens later, when the Dagster sensor picks the event up.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from resources.secrets import secret_bytes
+from resources.store import inbox
+from resources.webhooks import (
+    MAX_BODY_BYTES,
+    SITE_ID,
+    WebhookError,
+    WebhookEvent,
+    parse_event,
+    verify,
+)
+from serving.deps import ComponentsDep
+from serving.errors import error_response, error_responses
+from serving.state import Components
+
+log = logging.getLogger("serving.webhooks")
+
+WEBHOOK_PATH = "/v1/webhooks/wordpress"
+WEBHOOK_BODY_LIMITS = {WEBHOOK_PATH: MAX_BODY_BYTES}
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+async def _read_capped(request: Request) -> bytes:
+    """The raw body, refused with 413 as soon as it passes the cap (declared or streamed)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise WebhookError(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise WebhookError(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
+    return bytes(body)
+
+
+def _site_keys(components: Components, site_id: str) -> list[bytes]:
+    """HMAC keys of the site's active webhook secrets (none for an unknown site)."""
+    entry = components.directory.get(site_id)
+    if entry is None:
+        return []
+    keys = []
+    for secret in components.directory.secrets.get_many(entry.site.webhook_key_ids):
+        try:
+            keys.append(secret_bytes(secret))
+        except ValueError:
+            continue  # one malformed key must not block the others (rotation)
+    return keys
+
+
+def _store(components: Components, event_id: str, event: WebhookEvent) -> bool:
+    with components.store.connection() as conn:
+        return inbox.insert_event(
+            conn,
+            event_id=event_id,
+            site_id=event.site,
+            event_type=event.type,
+            payload=event.as_payload(),
+        )
+
+
+def _accept(components: Components, headers: dict[str, str | None], body: bytes) -> JSONResponse:
+    """Runs in a worker thread: secret look-up, verification, parsing and the insert."""
+    site_id = headers["site"]
+    if not site_id or not SITE_ID.match(site_id):
+        raise WebhookError(400, "invalid_site", "X-PressRAG-Site must name a site")
+    # An unknown site gets the same answer as a bad signature: no site enumeration.
+    event_id, _ = verify(
+        _site_keys(components, site_id),
+        msg_id=headers["id"],
+        timestamp=headers["timestamp"],
+        signature=headers["signature"],
+        body=body,
+    )
+    event = parse_event(body)
+    if event.site != site_id:
+        raise WebhookError(400, "site_mismatch", "the body's site differs from X-PressRAG-Site")
+    if _store(components, event_id, event):
+        if not event.known:
+            log.warning("stored event %s of unknown type %r", event_id, event.type[:100])
+        return JSONResponse({"status": "accepted", "event_id": event_id}, status_code=202)
+    return JSONResponse({"status": "duplicate", "event_id": event_id}, status_code=200)
+
+
+@router.post(
+    "/wordpress",
+    status_code=202,
+    responses={
+        200: {"description": "duplicate event id; nothing new stored"},
+        202: {"description": "stored in the inbox"},
+        **error_responses(400, 401, 413, 503),
+    },
+    summary="Signed WordPress event (Standard Webhooks) into the inbox",
+)
+async def wordpress_webhook(request: Request, components: ComponentsDep) -> JSONResponse:
+    headers = {
+        "site": request.headers.get("x-pressrag-site"),
+        "id": request.headers.get("webhook-id"),
+        "timestamp": request.headers.get("webhook-timestamp"),
+        "signature": request.headers.get("webhook-signature"),
+    }
+    try:
+        body = await _read_capped(request)
+        return await run_in_threadpool(_accept, components, headers, body)
+    except WebhookError as exc:
+        return error_response(exc.status, exc.code, exc.message)
