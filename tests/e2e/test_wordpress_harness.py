@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -13,6 +16,7 @@ import pytest
 
 from tests.support.wordpress import (
     ETC_WORDPRESS,
+    SCRIPTS_DIR,
     WordPress,
     WordPressError,
     port_is_listening,
@@ -178,3 +182,27 @@ def test_admin_dashboard_works_after_form_login(wordpress: WordPress) -> None:
         dashboard = browser.get("/wp-admin/")
     assert dashboard.status_code == 200
     assert 'id="wpadminbar"' in dashboard.text
+
+
+def test_start_clears_what_a_killed_run_left_behind(tmp_path: Path) -> None:
+    workdir = tmp_path / "wp"
+    owner = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.wordpress", "up", "--workdir", str(workdir)],
+        cwd=SCRIPTS_DIR.parents[1],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert owner.stdout is not None
+        ready = owner.stdout.readline() + owner.stdout.readline()
+        old_port = int(ready.split("http://127.0.0.1:")[1].split("/")[0])
+    finally:
+        owner.send_signal(signal.SIGKILL)  # no stop(): its MariaDB and php -S survive
+        owner.wait()
+    assert port_is_listening(old_port)
+
+    with WordPress(workdir) as wp:
+        assert wp.rest("GET", "/wp/v2/posts").status_code == 200
+        assert not port_is_listening(old_port)
+        assert len(configs_mentioning(str(workdir))) == 1
+    assert processes_mentioning(str(workdir)) == []

@@ -112,6 +112,27 @@ def stop_process_group(process: subprocess.Popen[bytes], grace_seconds: float) -
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def owned_pid(pid_file: Path, proof: str) -> int | None:
+    """The live pid recorded in ``pid_file`` if its command line contains ``proof``."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if proof.encode() in cmdline else None
+
+
+def stop_pid_group(pid: int, grace_seconds: float) -> None:
+    """SIGTERM a process group we did not start in this Python, then SIGKILL if needed."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 class WordPress:
     """A real WordPress served by ``php -S`` on 127.0.0.1 from a private work folder."""
 
@@ -198,10 +219,13 @@ class WordPress:
         return self._socket_tmpdir / "mysqld.sock"
 
     @property
+    def _workdir_digest(self) -> str:
+        return hashlib.sha256(str(self.workdir).encode()).hexdigest()[:10]
+
+    @property
     def _config_name(self) -> str:
         # WORDPRESS_CONFIG must match ^[a-zA-Z0-9-]+$ in Debian's wp-config.php.
-        digest = hashlib.sha256(str(self.workdir).encode()).hexdigest()[:10]
-        return f"pressrag-{self.port}-{digest}"
+        return f"pressrag-{self.port}-{self._workdir_digest}"
 
     def _php_env(self) -> dict[str, str]:
         return {
@@ -226,6 +250,7 @@ class WordPress:
         self.workdir.mkdir(parents=True, exist_ok=True)
         atexit.unregister(self.stop)
         atexit.register(self.stop)
+        self.stop_leftovers()
         try:
             self._start_database()
             self._prepare_content_dir()
@@ -248,6 +273,7 @@ class WordPress:
         if self._server is not None:
             stop_process_group(self._server, grace_seconds=5)
             self._server = None
+            self._path("php-server.pid").unlink(missing_ok=True)
         if self._mariadb is not None:
             # SIGTERM is MariaDB's clean shutdown; give InnoDB time to flush. A server still
             # starting up ignores it until ready, so do not wait for one that never was.
@@ -260,6 +286,33 @@ class WordPress:
         if self._socket_tmpdir is not None:
             shutil.rmtree(self._socket_tmpdir, ignore_errors=True)
             self._socket_tmpdir = None
+
+    def stop_leftovers(self) -> list[str]:
+        """Stop processes and configs a killed earlier run on this workdir left behind.
+
+        The harness's processes run in their own sessions (so a test's Ctrl-C does not
+        half-kill them); when the owning Python dies without ``stop()`` they survive and
+        MariaDB keeps the datadir locked. Only processes whose command line proves they
+        belong to this workdir are touched. Returns what was stopped or removed.
+        """
+        stopped = []
+        leftovers = (
+            (self._path("php-server.pid"), str(SCRIPTS_DIR / "router.php")),
+            (self._path("mariadb.pid"), str(self._datadir)),
+        )
+        for pid_file, proof in leftovers:
+            pid = owned_pid(pid_file, proof)
+            if pid is not None and pid not in self._own_pids():
+                stop_pid_group(pid, grace_seconds=30)
+                stopped.append(f"{pid_file.stem} (pid {pid})")
+        for config in ETC_WORDPRESS.glob(f"config-pressrag-*-{self._workdir_digest}.php"):
+            if config != self._config_file:
+                config.unlink(missing_ok=True)
+                stopped.append(str(config))
+        return stopped
+
+    def _own_pids(self) -> set[int]:
+        return {p.pid for p in (self._server, self._mariadb) if p is not None}
 
     def __enter__(self) -> WordPress:
         return self.start()
@@ -276,7 +329,6 @@ class WordPress:
     def _start_database(self) -> None:
         log = self._path("mariadb.log")
         as_root = ["--user=root"] if os.geteuid() == 0 else []
-        self._refuse_leftover_database()
         fresh = not (self._datadir / "mysql").is_dir()
         if fresh:
             shutil.rmtree(self._datadir, ignore_errors=True)
@@ -315,19 +367,6 @@ class WordPress:
         self._mariadb_ready = True
         if fresh:
             self._create_database()
-
-    def _refuse_leftover_database(self) -> None:
-        """A MariaDB left by a killed run still locks the datadir: say so plainly."""
-        try:
-            pid = int(self._path("mariadb.pid").read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            return
-        if str(self._datadir).encode() in cmdline:
-            raise WordPressError(
-                f"a MariaDB from an earlier run (pid {pid}) still uses {self._datadir}; "
-                f"stop it first (kill {pid})"
-            )
 
     def _database_answers(self) -> bool:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
@@ -460,18 +499,26 @@ class WordPress:
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
                 )
+            self._path("php-server.pid").write_text(f"{self._server.pid}\n")
             try:
                 self._wait_for(self._rest_answers, "the PHP server", self._server, log)
                 return
             except WordPressError:
-                if attempt == attempts or "Address already in use" not in log_tail(log, 5):
+                if attempt == attempts or not self._lost_port_race():
                     raise
                 # Another process took the port between probing and binding: pick again.
-                stop_process_group(self._server, grace_seconds=2)
                 if self._config_file is not None:
                     self._config_file.unlink(missing_ok=True)
                 self.port = free_port()
                 self._write_config()
+
+    def _lost_port_race(self) -> bool:
+        """True when our php -S could not bind because someone else holds the port."""
+        assert self._server is not None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._server.wait(timeout=3)  # a server that failed to bind exits at once
+        stop_process_group(self._server, grace_seconds=2)
+        return "Address already in use" in log_tail(self._path("php-server.log"), 5)
 
     def _rest_answers(self) -> bool:
         try:
@@ -622,7 +669,13 @@ def main(argv: list[str] | None = None) -> int:
     up = commands.add_parser("up", help="start WordPress and keep it running until Ctrl-C")
     up.add_argument("--workdir", type=Path, required=True)
     up.add_argument("--port", type=int, default=None)
+    down = commands.add_parser("down", help="stop what a killed `up` or test left running")
+    down.add_argument("--workdir", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.command == "down":
+        for item in WordPress(args.workdir).stop_leftovers():
+            print(f"stopped {item}")
+        return 0
 
     # A job started from a non-interactive shell inherits SIGINT as ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)

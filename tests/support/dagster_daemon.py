@@ -1,0 +1,280 @@
+"""Real Dagster (`dagster dev` or `dagster-daemon run`) and the real serving app as processes.
+
+Each process runs in its own process group (with SIGINT/SIGTERM restored: a background shell
+starts children with SIGINT ignored, and `dagster dev` then never stops its own children),
+against the test's instance (the exported DAGSTER_HOME / PRESSRAG_* environment). `stop()`
+sends SIGTERM to the whole group, waits, then SIGKILLs whatever is left, so no run worker,
+code server or webserver outlives the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _restore_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ManagedProcess:
+    """A child in its own process group, with its output in a temp file (shown on failure)."""
+
+    name = "process"
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.log_path = Path(tempfile.mkstemp(prefix=f"{self.name}-", suffix=".log")[1])
+
+    def start(self) -> ManagedProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self.args,
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_restore_signals,
+        )
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def output(self, tail: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-tail:]
+        except OSError:
+            return ""
+
+    def wait_until(self, ready: callable, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}):\n{self.output()}")
+            with contextlib.suppress(Exception):
+                if ready():
+                    return
+            time.sleep(0.3)
+        raise TimeoutError(f"{self.name}: {what} not within {timeout}s:\n{self.output()}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole group at once (a crash: no clean shutdown)."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self._reap_group()
+
+    def stop(self, grace: float = 20.0) -> int | None:
+        """SIGTERM the group, wait for it to exit, SIGKILL leftovers; returns the exit code."""
+        if self.proc is None:
+            return None
+        pgid = self.proc.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            code = self.proc.wait()
+        self._reap_group(grace=grace)
+        return code
+
+    def _reap_group(self, grace: float = 10.0) -> None:
+        assert self.proc is not None
+        pgid = self.proc.pid
+        deadline = time.monotonic() + grace
+        while group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if group_alive(pgid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+
+    def __enter__(self) -> ManagedProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def daemon_heartbeat_fresh(instance_kind: str = "SENSOR", max_age: float = 30.0) -> bool:
+    """True when the instance's daemon of that kind reported within `max_age` seconds."""
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        beats = instance.get_daemon_heartbeats()
+    beat = beats.get(instance_kind)
+    return beat is not None and time.time() - beat.timestamp < max_age
+
+
+class DagsterDaemon(ManagedProcess):
+    """`dagster-daemon run` on the code location in workspace.yaml."""
+
+    name = "dagster-daemon"
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__(
+            [str(BIN / "dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")], env
+        )
+        self.started_at = 0.0
+
+    def start(self) -> DagsterDaemon:
+        self.started_at = time.time()
+        super().start()
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> DagsterDaemon:
+        import dagster as dg
+
+        def beating() -> bool:
+            with dg.DagsterInstance.get() as instance:
+                beat = instance.get_daemon_heartbeats().get("SENSOR")
+            return beat is not None and beat.timestamp >= self.started_at
+
+        self.wait_until(beating, timeout, "sensor daemon heartbeat")
+        return self
+
+
+class DagsterDev(ManagedProcess):
+    """`dagster dev`: webserver (GraphQL at /graphql) + daemon, as `pressrag up` runs it."""
+
+    name = "dagster-dev"
+
+    def __init__(self, port: int | None = None, env: dict[str, str] | None = None) -> None:
+        self.port = port or free_port()
+        super().__init__(
+            [
+                str(BIN / "dagster"),
+                "dev",
+                "-w",
+                str(REPO_ROOT / "workspace.yaml"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+            ],
+            env,
+        )
+        self.started_at = 0.0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> DagsterDev:
+        self.started_at = time.time()
+        super().start()
+        return self
+
+    def wait_ready(self, timeout: float = 90.0) -> DagsterDev:
+        import dagster as dg
+
+        def ready() -> bool:
+            if httpx.get(f"{self.url}/server_info", timeout=2).status_code != 200:
+                return False
+            with dg.DagsterInstance.get() as instance:
+                beat = instance.get_daemon_heartbeats().get("SENSOR")
+            return beat is not None and beat.timestamp >= self.started_at
+
+        self.wait_until(ready, timeout, "webserver and sensor daemon")
+        return self
+
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
+        response = httpx.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30
+        )
+        response.raise_for_status()
+        body = response.json()
+        if body.get("errors"):
+            raise AssertionError(f"GraphQL errors: {body['errors']}")
+        return body["data"]
+
+
+class ServingProcess(ManagedProcess):
+    """`python -m serving` on 127.0.0.1 (webhook intake, search, status)."""
+
+    name = "serving"
+
+    def __init__(self, port: int | None = None, env: dict[str, str] | None = None) -> None:
+        self.port = port or free_port()
+        super().__init__(
+            [sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", str(self.port)],
+            env,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 60.0) -> ServingProcess:
+        self.wait_until(
+            lambda: httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200,
+            timeout,
+            "/readyz",
+        )
+        return self
+
+
+def listening_ports(pgid: int) -> list[int]:
+    """TCP ports still listened on by any process of the group (via /proc)."""
+    inodes: set[str] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) != pgid:
+                continue
+            for fd in (entry / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except (OSError, ProcessLookupError):
+            continue
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                parts = line.split()
+                if parts[3] == "0A" and parts[9] in inodes:  # 0A = LISTEN
+                    ports.append(int(parts[1].rsplit(":", 1)[1], 16))
+    return ports
