@@ -115,7 +115,7 @@ def stop_process_group(process: subprocess.Popen[bytes], grace_seconds: float) -
 def owned_pid(pid_file: Path, proof: str) -> int | None:
     """The live pid recorded in ``pid_file`` if its command line contains ``proof``."""
     try:
-        pid = int(pid_file.read_text().strip())
+        pid = int(pid_file.read_text().split()[0])
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         return None
@@ -296,8 +296,10 @@ class WordPress:
         belong to this workdir are touched. Returns what was stopped or removed.
         """
         stopped = []
+        server_record = self._path("php-server.pid")
+        server_port = server_record.read_text().split()[-1] if server_record.exists() else "?"
         leftovers = (
-            (self._path("php-server.pid"), str(SCRIPTS_DIR / "router.php")),
+            (server_record, f"127.0.0.1:{server_port}"),
             (self._path("mariadb.pid"), str(self._datadir)),
         )
         for pid_file, proof in leftovers:
@@ -329,7 +331,8 @@ class WordPress:
     def _start_database(self) -> None:
         log = self._path("mariadb.log")
         as_root = ["--user=root"] if os.geteuid() == 0 else []
-        fresh = not (self._datadir / "mysql").is_dir()
+        # Without credentials the last install never finished: start over from nothing.
+        fresh = not self._path("credentials.json").exists()
         if fresh:
             shutil.rmtree(self._datadir, ignore_errors=True)
             self._run(
@@ -499,7 +502,7 @@ class WordPress:
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
                 )
-            self._path("php-server.pid").write_text(f"{self._server.pid}\n")
+            self._path("php-server.pid").write_text(f"{self._server.pid} {self.port}\n")
             try:
                 self._wait_for(self._rest_answers, "the PHP server", self._server, log)
                 return
