@@ -48,15 +48,41 @@ class _Candidate:
     score: float
 
 
+_FINISHED = re.compile(r"[.!?:][\"')\]]?$")
+
+
+def is_prose(sentence: str) -> bool:
+    """Reject code (REPL prompts, mostly symbols), scraps too short to say anything, and
+    unfinished pieces (a line of a list, a heading, or a line broken out of a PDF)."""
+    if sentence.startswith((">>>", "...", "$ ", "#", "//")):
+        return False
+    if not _FINISHED.search(sentence):
+        return False
+    if len(sentence.split()) < 5:
+        return False
+    letters = sum(ch.isalpha() or ch.isspace() for ch in sentence)
+    return letters >= 0.8 * len(sentence)
+
+
 def split_sentences(text: str) -> list[str]:
+    """Prose sentences of a chunk. A chunk's first piece starting in lower case is the tail
+    of a sentence cut by the chunker's overlap, not a sentence: skipped."""
     sentences = []
-    for raw in _SENTENCE_END.split(text):
+    for i, raw in enumerate(_SENTENCE_END.split(text)):
         sentence = " ".join(raw.split())
-        if len(sentence) >= MIN_SENTENCE_CHARS:
-            if len(sentence) > MAX_SENTENCE_CHARS:
-                sentence = sentence[:MAX_SENTENCE_CHARS].rsplit(" ", 1)[0] + " …"
-            sentences.append(sentence)
+        if len(sentence) < MIN_SENTENCE_CHARS or not is_prose(sentence):
+            continue
+        first_letter = next((ch for ch in sentence if ch.isalpha()), "")
+        if i == 0 and first_letter.islower():
+            continue
+        if len(sentence) > MAX_SENTENCE_CHARS:
+            sentence = sentence[:MAX_SENTENCE_CHARS].rsplit(" ", 1)[0] + " …"
+        sentences.append(sentence)
     return sentences
+
+
+def _normalized(sentence: str) -> str:
+    return " ".join(_WORD.findall(sentence.lower()))
 
 
 def _content_words(text: str) -> set[str]:
@@ -75,6 +101,7 @@ class ExtractiveAnswerer:
         keep_within: float = 0.12,
         lexical_weight: float = 0.15,
         rank_penalty: float = 0.03,
+        lead_in_penalty: float = 0.05,
     ) -> None:
         self.embedder = embedder
         self.passages_considered = passages_considered
@@ -82,6 +109,8 @@ class ExtractiveAnswerer:
         self.keep_within = keep_within  # extra sentences must score within this of the best
         self.lexical_weight = lexical_weight
         self.rank_penalty = rank_penalty
+        # A sentence ending in ":" introduces code or a list the answer will not show.
+        self.lead_in_penalty = lead_in_penalty
 
     def _question_vector(self, question: Question) -> np.ndarray:
         if question.vector is not None:
@@ -106,6 +135,7 @@ class ExtractiveAnswerer:
                 float(cosine)
                 + self.lexical_weight * overlap
                 - self.rank_penalty * (passage.n - passages[0].n)
+                - (self.lead_in_penalty if sentence.endswith(":") else 0.0)
             )
             out.append(_Candidate(passage, position, sentence, score))
         return out
@@ -119,11 +149,16 @@ class ExtractiveAnswerer:
         first_n = passages[0].n
         lead = next((c for c in ranked if c.passage.n == first_n), ranked[0])
         chosen = [lead]
+        seen = {_normalized(lead.text)}
         for c in ranked:
             if len(chosen) >= self.max_sentences:
                 break
-            if c is not lead and c.score >= ranked[0].score - self.keep_within:
+            key = _normalized(c.text)
+            if key in seen:  # chunk overlap repeats sentences
+                continue
+            if c.score >= ranked[0].score - self.keep_within:
                 chosen.append(c)
+                seen.add(key)
         return sorted(chosen, key=lambda c: (c.passage.n, c.position))
 
     def stream(self, question: Question, passages: Sequence[Passage]) -> Iterator[AnswerEvent]:
