@@ -39,7 +39,7 @@ class ServingSettings(Settings):
     answer_max_tokens: int = Field(default=400, ge=16)
     # Cosine distance of the best vector hit above which the site "does not know"; calibrated
     # on the sample site's known-item queries against unrelated questions (docs/serving.md).
-    not_found_distance: float = Field(default=0.62, gt=0, le=2)
+    not_found_distance: float = Field(default=0.65, gt=0, le=2)
 
     query_cache_size: int = Field(default=2048, ge=0)
     db_pool_size: int = Field(default=10, ge=1)
