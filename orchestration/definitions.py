@@ -2,12 +2,12 @@
 
 import dagster as dg
 
-from assets.indexing.definitions import defs as indexing_defs
+from assets.indexing import definitions as indexing
 from orchestration.jobs import index_site
 from orchestration.schedules import CHECKS, SCHEDULES
 from orchestration.sensors import SENSORS
 
 defs = dg.Definitions.merge(
-    indexing_defs,
+    indexing.defs,  # a module reference: one Definitions object at module scope
     dg.Definitions(jobs=[index_site], sensors=SENSORS, schedules=SCHEDULES, asset_checks=CHECKS),
 )

@@ -111,13 +111,13 @@ def reconcile_drift(
     run = context.run
     site_id = run.tags.get("dagster/partition", "")
     reason = _run_reason(run)
-    drift = _run_drift(context.instance, context.run_id)
+    drift = _run_drift(context.instance, run.run_id)
     total = sum(drift.values())
     meta: dict = {"site": site_id, "reason": reason, "drift": total, **drift}
     if reason != RECONCILE_REASON or not drift:
         meta["counted"] = "no: not a nightly reconcile (full) run"
         return dg.AssetCheckResult(passed=True, metadata=meta)
-    if not _indexed_before(store, site_id, context.run_id):
+    if not _indexed_before(store, site_id, run.run_id):
         meta["counted"] = "no: first index of the site"
         return dg.AssetCheckResult(passed=True, metadata=meta)
     meta["counted"] = "yes"

@@ -1,0 +1,144 @@
+"""The inbox state machine (real Postgres) and the sensor's coalescing rules (pure).
+
+These cover what the end-to-end tests can only reach slowly: retries past the cap turning
+events dead (and visible in the status report), and how a burst of events about the same
+WordPress ids collapses to one plan per site.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from orchestration.sensors import coalesce
+from resources.store import Store, inbox
+from resources.store.inbox import InboxEvent
+from resources.store.sites import Site, upsert_site
+from resources.store.status import site_status
+from tests.conftest import PressragEnv
+
+
+def _event(n: int, event_type: str, site: str = "s1", **data: object) -> InboxEvent:
+    payload = {"type": event_type, "site": site, "data": data}
+    return InboxEvent(n, f"msg_{n}", site, event_type, payload, 0)
+
+
+def test_latest_state_of_each_id_wins() -> None:
+    plans, unknown = coalesce(
+        [
+            _event(1, "document.upserted", wp_id=5),
+            _event(2, "document.deleted", wp_id=5),  # delete after upsert → delete
+            _event(3, "document.deleted", wp_id=6),
+            _event(4, "document.upserted", wp_id=6),  # upsert after delete → upsert
+            _event(5, "attachment.edited", wp_id=7),
+            _event(6, "term.changed", taxonomy="category", term_id=3, wp_ids=[8, 9]),
+            _event(7, "attachment.deleted", wp_id=10, parent_id=8),
+            _event(8, "comment.posted"),
+            _event(9, "document.upserted", site="s2", wp_id=5),
+        ]
+    )
+    assert [e.event_id for e in unknown] == ["msg_8"]
+    assert set(plans) == {"s1", "s2"}
+    s1 = plans["s1"]
+    assert (s1.upserts, s1.deletes, s1.full) == ({6, 7, 8, 9}, {5, 10}, False)
+    config = s1.run_config()["ops"]["wp_documents"]["config"]
+    assert config == {
+        "wp_ids": [6, 7, 8, 9],
+        "deleted_wp_ids": [5, 10],
+        "force_reembed": False,
+        "reason": "webhook",
+    }
+    assert plans["s2"].upserts == {5} and len(s1.events) == 7
+
+
+def test_settings_change_means_full_reconcile_and_batch_ids_change_on_retry() -> None:
+    plans, _ = coalesce(
+        [_event(1, "document.upserted", wp_id=5), _event(2, "site.settings_changed")]
+    )
+    plan = plans["s1"]
+    config = plan.run_config()["ops"]["wp_documents"]["config"]
+    assert plan.full and config["wp_ids"] == [] and config["deleted_wp_ids"] == []
+    same, _ = coalesce(
+        [_event(2, "site.settings_changed"), _event(1, "document.upserted", wp_id=5)]
+    )
+    assert same["s1"].batch_id == plan.batch_id  # a tick is never launched twice
+    retried = [
+        InboxEvent(e.id, e.event_id, e.site_id, e.event_type, e.payload, 1) for e in plan.events
+    ]
+    again, _ = coalesce(retried)
+    assert again["s1"].batch_id != plan.batch_id  # a retry is a new run key
+
+
+@pytest.fixture()
+def store(pressrag_env: PressragEnv) -> Store:
+    with Store(pressrag_env.app_url, max_size=2) as opened:
+        yield opened
+
+
+def _site(store: Store) -> str:
+    site_id = "inbox-" + uuid.uuid4().hex[:8]
+    with store.connection() as conn:
+        upsert_site(conn, Site(id=site_id, source_kind="rest", base_url="http://127.0.0.1:9"))
+    return site_id
+
+
+def test_redelivery_is_stored_once(store: Store) -> None:
+    site_id = _site(store)
+    event_id = f"msg_{uuid.uuid4()}"
+    with store.connection() as conn:
+        args = {"event_id": event_id, "site_id": site_id, "event_type": "document.upserted"}
+        assert inbox.insert_event(conn, **args, payload={"n": 1})
+        assert not inbox.insert_event(conn, **args, payload={"n": 2})
+        rows = conn.execute("SELECT payload FROM inbox WHERE event_id = %s", (event_id,))
+        assert [r[0] for r in rows] == [{"n": 1}]
+
+
+def test_failed_batches_retry_then_die_and_show_in_status(store: Store) -> None:
+    site_id = _site(store)
+    with store.connection() as conn:
+        for n in range(2):
+            inbox.insert_event(
+                conn,
+                event_id=f"msg_{uuid.uuid4()}",
+                site_id=site_id,
+                event_type="document.upserted",
+                payload={"data": {"wp_id": n + 1}},
+            )
+    for attempt in range(1, 4):
+        with store.connection() as conn:
+            ids = [
+                e.id
+                for e in inbox.pending_page(conn, after_id=0, limit=1000)
+                if e.site_id == site_id
+            ]
+            assert len(ids) == 2, f"attempt {attempt}: events should be pending again"
+            assert inbox.claim(conn, ids, f"b{attempt}-{site_id}") == 2
+            assert inbox.claim(conn, ids, "other") == 0  # launched events are not re-claimed
+            outcome = inbox.fail_batch(
+                conn, f"b{attempt}-{site_id}", f"run-{attempt}", "boom", max_attempts=3
+            )
+        expected = {"retried": 0, "dead": 2} if attempt == 3 else {"retried": 2, "dead": 0}
+        assert outcome == expected
+    with store.connection() as conn:
+        report = site_status(conn, site_id)
+        assert (report["dead_events"], report["pending_events"]) == (2, 0)
+        assert inbox.finish_batch(conn, f"b3-{site_id}", "late") == 0  # dead stays dead
+
+
+def test_success_marks_processed_with_run_id(store: Store) -> None:
+    site_id = _site(store)
+    event_id = f"msg_{uuid.uuid4()}"
+    with store.connection() as conn:
+        inbox.insert_event(conn, event_id=event_id, site_id=site_id, event_type="x.y", payload={})
+        row_id = conn.execute("SELECT id FROM inbox WHERE event_id = %s", (event_id,)).fetchone()
+        inbox.claim(conn, [row_id[0]], f"ok-{site_id}")
+        assert inbox.finish_batch(conn, f"ok-{site_id}", "run-42") == 1
+        assert inbox.fail_batch(conn, f"ok-{site_id}", "run-43", "late failure") == {
+            "retried": 0,
+            "dead": 0,
+        }
+        status, run_id = conn.execute(
+            "SELECT status, run_id FROM inbox WHERE event_id = %s", (event_id,)
+        ).fetchone()
+    assert (status, run_id) == ("processed", "run-42")
