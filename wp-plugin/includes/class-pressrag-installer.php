@@ -24,6 +24,7 @@ final class PressRAG_Installer
     public static function register(): void
     {
         add_action('wp_initialize_site', array(self::class, 'on_new_site'), 20);
+        add_filter('wpmu_drop_tables', array(self::class, 'drop_with_site'), 10, 2);
         add_action('init', array(self::class, 'maybe_upgrade'));
     }
 
@@ -103,6 +104,21 @@ final class PressRAG_Installer
         switch_to_blog((int) $site->blog_id);
         self::install_site();
         restore_current_blog();
+    }
+
+    /**
+     * When a network site is deleted, WordPress drops the tables this filter lists: add ours.
+     *
+     * @param string[] $tables  Tables to drop.
+     * @param int      $site_id Site being deleted.
+     * @return string[]
+     */
+    public static function drop_with_site($tables, $site_id): array
+    {
+        global $wpdb;
+        $tables = is_array($tables) ? $tables : array();
+        $tables[] = $wpdb->get_blog_prefix((int) $site_id) . 'pressrag_outbox';
+        return $tables;
     }
 
     /**

@@ -315,6 +315,13 @@ final class OutboxTest extends PressRAGTestCase
         $this->assertCount(1, $this->sent);
     }
 
+    public function testDeletingANetworkSiteDropsItsOutbox(): void
+    {
+        global $wpdb;
+        $tables = apply_filters('wpmu_drop_tables', array(), 5);
+        $this->assertContains($wpdb->get_blog_prefix(5) . 'pressrag_outbox', $tables);
+    }
+
     public function testCronScheduleAndEventExist(): void
     {
         $this->assertArrayHasKey(PressRAG_Outbox::CRON_SCHEDULE, wp_get_schedules());
