@@ -364,3 +364,13 @@ def test_admin_actions_need_a_nonce_and_retry_failed_works(
     wordpress.php("do_action('pressrag_deliver_outbox');")
     [row] = outbox_rows(wordpress)
     assert row["status"] == "delivered"
+
+
+def test_backend_verifier_accepts_the_plugin_token(wordpress: WordPress) -> None:
+    """Cross-check with the real backend code, not just the stdlib reimplementation."""
+    from serving.auth import verify_token
+
+    response = httpx.get(f"{wordpress.base_url}/wp-json/pressrag/v1/token", timeout=10)
+    claims = verify_token(response.json()["token"], (key_from_secret(TOKEN_SECRET),))
+    assert claims["site"] == SITE
+    assert claims["origin"] == wordpress.base_url
