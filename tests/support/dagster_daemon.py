@@ -278,3 +278,68 @@ def listening_ports(pgid: int) -> list[int]:
                 if parts[3] == "0A" and parts[9] in inodes:  # 0A = LISTEN
                     ports.append(int(parts[1].rsplit(":", 1)[1], 16))
     return ports
+
+
+ADMIN_KEY = "test-admin-key-0123456789abcdef"
+
+
+def serving_fixture_env() -> dict[str, str]:
+    """Environment for a test's serving process: the admin key (status, search as admin)."""
+    return {"PRESSRAG_ADMIN_API_KEY": ADMIN_KEY, "PRESSRAG_SITE_CACHE_SECONDS": "0"}
+
+
+class WebhookSender:
+    """Signs and posts events to a serving process the way the WordPress plugin does."""
+
+    def __init__(self, serving_url: str, site: str, secret: str) -> None:
+        self.url = f"{serving_url}/v1/webhooks/wordpress"
+        self.site = site
+        self.secret = secret
+
+    def body(self, event_type: str, data: dict, *, site: str | None = None) -> bytes:
+        import json
+
+        event = {
+            "type": event_type,
+            "site": site or self.site,
+            "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "data": data,
+        }
+        return json.dumps(event, separators=(",", ":")).encode()
+
+    def post(
+        self,
+        body: bytes,
+        *,
+        event_id: str | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+        site_header: str | None = None,
+        signature: str | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        import uuid
+
+        from resources.secrets import secret_bytes
+        from resources.webhooks import sign
+
+        event_id = event_id or f"msg_{uuid.uuid4()}"
+        stamp = int(time.time()) if timestamp is None else timestamp
+        key = secret_bytes(secret or self.secret)
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": event_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": signature or sign(key, event_id, stamp, body),
+            "X-PressRAG-Site": site_header or self.site,
+            **(extra_headers or {}),
+        }
+        return httpx.post(self.url, content=body, headers=headers, timeout=30)
+
+    def send(self, event_type: str, data: dict, **kwargs: object) -> tuple[str, httpx.Response]:
+        """Post one event; returns (event id, response)."""
+        import uuid
+
+        event_id = str(kwargs.pop("event_id", None) or f"msg_{uuid.uuid4()}")
+        response = self.post(self.body(event_type, data), event_id=event_id, **kwargs)
+        return event_id, response
