@@ -6,8 +6,6 @@ import os
 
 import dagster as dg
 
-from assets.indexing.common import site_partitions
-
 
 def run_executor() -> dg.ExecutorDefinition:
     """In-process by default: the five steps share one process, so a run loads the model once
@@ -21,7 +19,6 @@ def run_executor() -> dg.ExecutorDefinition:
 index_site = dg.define_asset_job(
     name="index_site",
     selection=dg.AssetSelection.groups("indexing"),
-    partitions_def=site_partitions,
     executor_def=run_executor(),
     description="Index one site: full reconcile by default, or only the WP ids in run config.",
 )

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import dagster as dg
 from pydantic import Field
 
+from resources.errors import PressRAGError
 from resources.store import Store
 from resources.store.sites import Site, get_site
 
@@ -38,6 +39,16 @@ def site_of(context: dg.AssetExecutionContext, store: Store) -> Site:
     if site is None:
         raise dg.Failure(f"site {site_id!r} is not registered (pressrag sites add {site_id} ...)")
     return site
+
+
+@contextmanager
+def explained_failures() -> Iterator[None]:
+    """Turn our expected errors into a `dg.Failure` whose description is the plain reason,
+    so the Dagster UI, the CLI and run metadata show it instead of a wrapped traceback."""
+    try:
+        yield
+    except PressRAGError as exc:
+        raise dg.Failure(description=str(exc)) from exc
 
 
 def run_kind(config: IndexConfig) -> str:

@@ -9,7 +9,14 @@ from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
-from assets.indexing.common import IndexConfig, run_kind, site_of, site_partitions, timed
+from assets.indexing.common import (
+    IndexConfig,
+    explained_failures,
+    run_kind,
+    site_of,
+    site_partitions,
+    timed,
+)
 from resources.dagster_resources import StoreResource, WordPressResource
 from resources.models import SourceDocument
 from resources.store import Store
@@ -84,12 +91,12 @@ def wp_documents(
     kind = run_kind(config)
     with db.connection() as conn:
         status_sql.start_run(
-            conn, context.run_id, site.id, config.reason if kind == "full" else kind
+            conn, context.run.run_id, site.id, config.reason if kind == "full" else kind
         )
     source = wordpress.source_for(site)
     stats = UpsertStats()
     removed_missing = 0
-    with timed() as clock:
+    with timed() as clock, explained_failures():
         if kind == "targeted":
             found, gone = _targeted(source, config, attachments=False)
             _record(db, site, found, stats)
@@ -128,7 +135,7 @@ def wp_media(
     source = wordpress.source_for(site)
     stats = UpsertStats()
     removed_missing = 0
-    with timed() as clock:
+    with timed() as clock, explained_failures():
         if kind == "targeted":
             found, gone = _targeted(source, config, attachments=True)
             _record(db, site, found, stats)

@@ -100,6 +100,6 @@ def embeddings(
         "model": model.model_id,
     }
     with db.connection() as conn:
-        status_sql.finish_run(conn, context.run_id, "succeeded", stats)
+        status_sql.finish_run(conn, context.run.run_id, "succeeded", stats)
     context.log.info(f"embeddings of {site.id}: {stats}")
     return dg.MaterializeResult(metadata=stats)

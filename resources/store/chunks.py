@@ -35,7 +35,13 @@ def cached_vectors(
         "WHERE model = %s AND content_hash = ANY(%s)",
         (model, keys),
     )
-    return {h: np.asarray(v, dtype=np.float32) for h, v in rows}
+    return {h: as_array(v) for h, v in rows}
+
+
+def as_array(value: object) -> np.ndarray:
+    """pgvector's loader returns `Vector` objects; the embedders and inserts use numpy."""
+    to_numpy = getattr(value, "to_numpy", None)
+    return np.asarray(to_numpy() if to_numpy else value, dtype=np.float32)
 
 
 def store_vectors(conn: psycopg.Connection, model: str, vectors: dict[str, np.ndarray]) -> None:

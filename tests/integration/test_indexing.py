@@ -1,0 +1,321 @@
+"""The indexing spine end to end: real embedded Postgres, real model, Dagster materializations."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from resources.store import Store
+from tests.conftest import REPO_ROOT, SAMPLE_DIR, IndexedSites, PressragEnv
+from tests.support.indexing import (
+    asset_metadata,
+    copy_wxr_site,
+    materialize_site,
+    remove_wxr_item,
+    replace_once,
+)
+
+pytestmark = pytest.mark.integration
+
+QUERIES = json.loads((SAMPLE_DIR / "queries.json").read_text(encoding="utf-8"))
+
+
+def _store() -> Store:
+    return Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1)
+
+
+def _search_titles(site: str, query: str, k: int = 5) -> list[str]:
+    from orchestration.run import search
+
+    return [hit.title for hit in search(site, query, k=k)]
+
+
+def test_known_items_are_found_first(indexed_sites: IndexedSites) -> None:
+    """Paraphrased questions (queries.json) find the document that answers them.
+
+    The bar is a rate, not every query: the queries are written to be hard (different words
+    from the page). Measured when written: 18/24 first, 23/24 in the top three.
+    """
+    first = top3 = 0
+    misses = []
+    for case in QUERIES["queries"]:
+        titles = _search_titles("demo", case["query"])
+        first += bool(titles) and titles[0] == case["expect_title"]
+        top3 += case["expect_title"] in titles[:3]
+        if not titles or titles[0] != case["expect_title"]:
+            misses.append(f"{case['query']!r}: wanted {case['expect_title']!r}, got {titles[:3]}")
+    total = len(QUERIES["queries"])
+    assert first / total >= 0.7, "\n".join(misses)
+    assert top3 / total >= 0.9, "\n".join(misses)
+
+
+def test_exact_titles_are_found_first(indexed_sites: IndexedSites) -> None:
+    """A reader typing a page's own title gets that page first (the full-text side's job)."""
+    for case in QUERIES["queries"][:10]:
+        assert _search_titles("demo", case["expect_title"])[0] == case["expect_title"]
+
+
+def test_non_public_content_never_reaches_chunks(indexed_sites: IndexedSites) -> None:
+    """Private, draft, password-protected and trashed posts carry marker phrases: none is
+    stored in a chunk or findable, and their documents are recorded as excluded."""
+    with _store() as store, store.connection() as conn:
+        for phrase in QUERIES["never_visible"]:
+            in_chunks = conn.execute(
+                "SELECT count(*) FROM chunks WHERE text ILIKE %s", (f"%{phrase}%",)
+            ).fetchone()[0]
+            in_drafts = conn.execute(
+                "SELECT count(*) FROM chunk_drafts WHERE text ILIKE %s", (f"%{phrase}%",)
+            ).fetchone()[0]
+            in_docs = conn.execute(
+                "SELECT count(*) FROM documents WHERE content_html ILIKE %s "
+                "OR extracted_text ILIKE %s",
+                (f"%{phrase}%", f"%{phrase}%"),
+            ).fetchone()[0]
+            assert (in_chunks, in_drafts, in_docs) == (0, 0, 0), phrase
+        reasons = {
+            r[0]
+            for r in conn.execute(
+                "SELECT exclusion_reason FROM documents WHERE site_id = 'demo' "
+                "AND visibility = 'excluded'"
+            )
+        }
+    assert {"status private", "status draft", "password-protected", "status trash"} <= reasons
+
+
+def test_media_text_is_searchable(indexed_sites: IndexedSites) -> None:
+    """The PDF and DOCX attachments of the sample were extracted and indexed."""
+    with _store() as store, store.connection() as conn:
+        rows = conn.execute(
+            "SELECT d.mime_type, count(c.id) FROM documents d "
+            "JOIN chunks c ON c.document_id = d.id "
+            "WHERE d.site_id = 'demo' AND d.doc_type = 'attachment' GROUP BY d.mime_type"
+        ).fetchall()
+    kinds = {mime for mime, count in rows if count > 0}
+    assert "application/pdf" in kinds
+    assert any("wordprocessingml" in m for m in kinds)
+
+
+def test_sites_are_isolated_in_search(indexed_sites: IndexedSites) -> None:
+    """A question about the other site's subject never returns a chunk of the other site."""
+    titles_demo = _search_titles("demo", "how often should I feed a sourdough starter", k=20)
+    titles_other = _search_titles("other", "how often should I feed a sourdough starter", k=20)
+    assert titles_other[0] == "Feeding a sourdough starter"
+    assert not set(titles_demo) & {"Feeding a sourdough starter", "Shaping a batard"}
+    assert all("sourdough" not in t.lower() for t in titles_demo)
+
+
+def test_reindexing_unchanged_content_embeds_nothing(
+    pressrag_env: PressragEnv, tmp_path: Path
+) -> None:
+    from orchestration.sites import add_site
+
+    export = copy_wxr_site(SAMPLE_DIR, tmp_path / "site")
+    add_site("unchanged", wxr=str(export))
+    first = materialize_site("unchanged")
+    assert first.success
+    second = materialize_site("unchanged")
+    assert second.success
+    meta = asset_metadata(second, "embeddings")
+    assert meta["chunks_embedded"] == 0
+    assert meta["documents_indexed"] == 0
+    docs = asset_metadata(second, "wp_documents")
+    assert docs["added"] == docs["updated"] == docs["removed"] == 0
+    assert docs["drift"] == 0
+
+
+def test_changing_one_document_reembeds_only_its_changed_chunks(
+    pressrag_env: PressragEnv, tmp_path: Path
+) -> None:
+    from orchestration.sites import add_site
+    from resources.wordpress import iter_wxr
+
+    export = copy_wxr_site(SAMPLE_DIR, tmp_path / "site")
+    add_site("changing", wxr=str(export))
+    assert materialize_site("changing").success
+    # The public post with the most text: it has several chunks, and we change one paragraph.
+    post = max(
+        (d for d in iter_wxr(export) if d.status == "publish" and not d.password_protected),
+        key=lambda d: len(d.content_html),
+    )
+    with _store() as store, store.connection() as conn:
+        before = conn.execute(
+            "SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id "
+            "WHERE d.site_id = 'changing' AND d.wp_id = %s",
+            (post.wp_id,),
+        ).fetchone()[0]
+    assert before >= 3
+    tail = post.content_html.rstrip()[-80:]
+    replace_once(export, tail, tail + "<p>Zebras migrate across the Serengeti every spring.</p>")
+    result = materialize_site("changing")
+    assert result.success
+    docs = asset_metadata(result, "wp_documents")
+    assert (docs["updated"], docs["added"], docs["removed"]) == (1, 0, 0)
+    meta = asset_metadata(result, "embeddings")
+    assert meta["documents_indexed"] == 1
+    assert 1 <= meta["chunks_embedded"] < before
+    from orchestration.run import search
+
+    assert search("changing", "zebras migrating across the Serengeti", k=1)[0].wp_id == post.wp_id
+
+
+def test_removing_a_document_removes_its_chunks(pressrag_env: PressragEnv, tmp_path: Path) -> None:
+    from orchestration.sites import add_site
+    from resources.wordpress import iter_wxr
+
+    export = copy_wxr_site(SAMPLE_DIR, tmp_path / "site")
+    add_site("removing", wxr=str(export))
+    assert materialize_site("removing").success
+    victim = next(d for d in iter_wxr(export) if d.type == "post" and d.status == "publish")
+    remove_wxr_item(export, victim.wp_id)
+    result = materialize_site("removing")
+    assert result.success
+    assert asset_metadata(result, "wp_documents")["removed"] == 1
+    with _store() as store, store.connection() as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM documents WHERE site_id = 'removing' AND wp_id = %s",
+            (victim.wp_id,),
+        ).fetchone()[0]
+        orphans = conn.execute(
+            "SELECT count(*) FROM chunks c LEFT JOIN documents d ON d.id = c.document_id "
+            "WHERE d.id IS NULL"
+        ).fetchone()[0]
+    assert (left, orphans) == (0, 0)
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks and all(checks.values()), checks
+
+
+def test_force_reembed_embeds_every_chunk(pressrag_env: PressragEnv, tmp_path: Path) -> None:
+    from orchestration.sites import add_site
+
+    export = copy_wxr_site(SAMPLE_DIR, tmp_path / "site")
+    add_site("forced", wxr=str(export))
+    assert materialize_site("forced").success
+    result = materialize_site("forced", force_reembed=True)
+    meta = asset_metadata(result, "embeddings")
+    with _store() as store, store.connection() as conn:
+        chunks = conn.execute("SELECT count(*) FROM chunks WHERE site_id = 'forced'").fetchone()[0]
+    assert meta["chunks_embedded"] == meta["chunks_written"] == chunks > 0
+
+
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("pressrag")), *args],
+        cwd=REPO_ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_cli_indexes_searches_and_reports(pressrag_env: PressragEnv, tmp_path: Path) -> None:
+    """The README's path, in subprocesses: add a site, index it, search it, see its status."""
+    export = copy_wxr_site(SAMPLE_DIR, tmp_path / "site")
+    added = _cli("sites", "add", "viacli", "--wxr", str(export))
+    assert added.returncode == 0, added.stderr
+    assert "whsec_" in added.stdout  # secrets shown once, for the plugin
+    indexed = _cli("index", "--site", "viacli")
+    assert indexed.returncode == 0, indexed.stderr[-3000:]
+    assert "embeddings" in indexed.stdout and "succeeded" in indexed.stdout
+    found = _cli("search", "Creating Virtual Environments", "--site", "viacli", "-k", "3")
+    assert found.returncode == 0, found.stderr
+    first = found.stdout.strip().splitlines()[0].split("\t")
+    assert first[0] == "1" and first[2] == "Creating Virtual Environments"
+    assert first[3].startswith("http")
+    status = _cli("status", "--site", "viacli", "--json")
+    report = json.loads(status.stdout)[0]
+    assert report["chunks"] > 0 and report["excluded"] >= 4 and report["failures"] == 0
+    assert report["last_run"]["status"] == "succeeded"
+
+
+def test_cli_explains_bad_input(pressrag_env: PressragEnv, tmp_path: Path) -> None:
+    """A malformed export and an unknown site are clear one-line errors, not tracebacks."""
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<rss><channel><item><title>oops</channel></rss>", encoding="utf-8")
+    done = _cli("sites", "add", "broken", "--wxr", str(broken))
+    assert done.returncode == 2
+    assert "malformed" in done.stderr.lower() and "Traceback" not in done.stderr
+    unknown = _cli("index", "--site", "nosuchsite")
+    assert unknown.returncode == 2 and "unknown site" in unknown.stderr
+    invalid = _cli("sites", "add", "Bad_Id", "--url", "https://example.org")
+    assert invalid.returncode == 2 and "invalid site id" in invalid.stderr
+
+
+def test_unreachable_site_fails_clearly_and_keeps_the_index(
+    pressrag_env: PressragEnv, tmp_path: Path
+) -> None:
+    """A site that stops answering fails the run with the reason; its index stays as it was."""
+    from orchestration.sites import add_site
+    from tests.support.fake_wordpress import FakeWordPress
+
+    with FakeWordPress() as wordpress:
+        wordpress.upsert({"title": "Lighthouse keeping", "content": "<p>Trim the wick.</p>"})
+        add_site("flaky", url=wordpress.base_url)
+        assert materialize_site("flaky").success
+    # The server is gone now: the port refuses connections.
+    result = materialize_site("flaky")
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.error.message  # type: ignore[union-attr]
+    assert "cannot reach" in message or "connection" in message.lower()
+    with _store() as store, store.connection() as conn:
+        chunks = conn.execute("SELECT count(*) FROM chunks WHERE site_id = 'flaky'").fetchone()[0]
+    assert chunks >= 1
+
+
+def test_a_corrupt_file_is_a_recorded_failure_not_a_lost_run(pressrag_env: PressragEnv) -> None:
+    """One broken PDF is recorded with its error; the post and the good file are indexed."""
+    from orchestration.run import status
+    from orchestration.sites import add_site
+    from tests.support.fake_wordpress import FakeWordPress
+
+    with FakeWordPress() as wordpress:
+        post = wordpress.upsert({"title": "Tide tables", "content": "<p>High tide at noon.</p>"})
+        wordpress.upsert(
+            {
+                "type": "attachment",
+                "title": "Broken scan",
+                "parent": post["id"],
+                "mime_type": "application/pdf",
+                "file": b"%PDF-1.4 this is not really a pdf",
+                "file_path": "2024/01/broken.pdf",
+            }
+        )
+        wordpress.upsert(
+            {
+                "type": "attachment",
+                "title": "Harbour notes",
+                "parent": post["id"],
+                "mime_type": "text/plain",
+                "file": b"Moorings are free for the first night.",
+                "file_path": "2024/01/notes.txt",
+            }
+        )
+        add_site("corrupt", url=wordpress.base_url)
+        result = materialize_site("corrupt")
+    assert result.success
+    meta = asset_metadata(result, "extracted_text")
+    assert (meta["extracted"], meta["failed"]) == (2, 1)
+    report = status("corrupt")[0]
+    assert report["failures"] == 1
+    (failure,) = report["failed_documents"]
+    assert failure["title"] == "Broken scan" and "pdf" in failure["error"].lower()
+    assert _search_titles("corrupt", "are moorings free for the first night")[0] == "Harbour notes"
+
+
+def test_definitions_validate(pressrag_env: PressragEnv) -> None:
+    dagster = Path(sys.executable).with_name("dagster")
+    done = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO_ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
