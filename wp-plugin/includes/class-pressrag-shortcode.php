@@ -84,7 +84,7 @@ final class PressRAG_Shortcode
                 'timeout'      => __('The answer took too long. Please try again.', 'pressrag'),
                 'notFound'     => __('No answer was found in this site’s content.', 'pressrag'),
                 'generic'      => __('Something went wrong while answering. Please try again.', 'pressrag'),
-                'notReady'     => __('The chat is not configured yet.', 'pressrag'),
+                'notReady'     => __('The chat is not ready yet. Please try again later.', 'pressrag'),
             ),
         );
     }
