@@ -1,7 +1,8 @@
 """Request and response bodies of the public API (docs/contracts.md), as pydantic models.
 
 Text fields are cleaned before use: control characters (NUL included, which Postgres
-rejects) are removed and whitespace trimmed; an empty result is a validation error.
+rejects) and lone surrogates are replaced by spaces and whitespace is trimmed. Cleaning
+never rejects what the schema allows; text that cleans to nothing simply matches nothing.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ SITE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
 def _clean(text: str) -> str:
-    cleaned = _CONTROL.sub(" ", text).strip()
-    if not cleaned:
-        raise ValueError("must contain some text")
-    return cleaned
+    return _CONTROL.sub(" ", text).strip()
+
+
+def _drop_empty(terms: list[str]) -> list[str]:
+    return [t for t in terms if t]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -40,10 +42,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Terms = Annotated[list[Term], AfterValidator(_drop_empty)]
+
+
 class SearchFiltersIn(Strict):
-    post_types: list[Term] = Field(default_factory=list, max_length=20)
-    categories: list[Term] = Field(default_factory=list, max_length=50)
-    tags: list[Term] = Field(default_factory=list, max_length=50)
+    post_types: Terms = Field(default_factory=list, max_length=20)
+    categories: Terms = Field(default_factory=list, max_length=50)
+    tags: Terms = Field(default_factory=list, max_length=50)
     published_after: Annotated[datetime | None, AfterValidator(_utc)] = None
 
 

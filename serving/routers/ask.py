@@ -119,7 +119,7 @@ def event_stream(
             "description": "The answer as JSON, or as server-sent events. " + SSE_DESCRIPTION,
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **error_responses(401, 403, 404, 413, 422, 429, 502, 503, 504),
+        **error_responses(400, 401, 403, 404, 413, 422, 429, 502, 503, 504),
     },
     summary="Answer a question from one site, with numbered citations",
 )
@@ -134,19 +134,22 @@ def ask(
     settings = services.settings
     k = check_caps(settings, body.question, body.k)
     entry = authorize(services, components, principal, body.site)
-    found = components.retriever.retrieve(
-        site_id=entry.id,
-        query=body.question,
-        k=k,
-        ts_config=entry.site.ts_config,
-        filters=None,
-        endpoint="ask",
-    )
-    passages = passages_from_hits(found.hits)
-    question = Question(body.question, found.query_vector)
-    weak = retrieval_too_weak(passages, settings.not_found_distance)
     answerer = components.answerer
-    timings = {"embed_ms": found.embed_ms, "search_ms": found.search_ms}
+    if body.question:
+        found = components.retriever.retrieve(
+            site_id=entry.id,
+            query=body.question,
+            k=k,
+            ts_config=entry.site.ts_config,
+            filters=None,
+            endpoint="ask",
+        )
+        passages = passages_from_hits(found.hits)
+        question = Question(body.question, found.query_vector)
+        timings = {"embed_ms": found.embed_ms, "search_ms": found.search_ms}
+    else:  # nothing left after cleaning control characters: nothing to find
+        passages, question, timings = [], Question(""), {"embed_ms": 0.0, "search_ms": 0.0}
+    weak = retrieval_too_weak(passages, settings.not_found_distance)
 
     if wants_event_stream(accept):
         events = not_found_events() if weak else answerer.stream(question, passages)

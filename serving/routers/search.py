@@ -67,7 +67,7 @@ def check_caps(settings: ServingSettings, text: str, k: int) -> int:
 @router.post(
     "/search",
     response_model=SearchResponse,
-    responses=error_responses(401, 403, 404, 413, 422, 429, 503),
+    responses=error_responses(400, 401, 403, 404, 413, 422, 429, 503),
     summary="Search one site",
 )
 def search(
@@ -79,6 +79,8 @@ def search(
     t0 = time.perf_counter()
     k = check_caps(services.settings, body.query, body.k)
     entry = authorize(services, components, principal, body.site)
+    if not body.query:  # nothing left after cleaning control characters
+        return SearchResponse(hits=[], timings={"total_ms": 0.0})
     found = components.retriever.retrieve(
         site_id=entry.id,
         query=body.query,
