@@ -91,6 +91,16 @@ def stack(pressrag_env: PressragEnv, tmp_path_factory: pytest.TempPathFactory) -
             yield Stack(wordpress, serving, site, os.environ["PRESSRAG_APP_DB_URL"])
         finally:
             serving.stop()
+            forget_site(os.environ["PRESSRAG_APP_DB_URL"])
+
+
+def forget_site(app_url: str) -> None:
+    """Remove this module's site (cascades to its documents and inbox) so later tests in the
+    session, e.g. a sensor or the nightly reconcile, never chase a WordPress that is gone."""
+    from resources.store import Store
+
+    with Store(app_url, max_size=1) as store, store.connection() as conn:
+        conn.execute("DELETE FROM sites WHERE id = %s", (SITE,))
 
 
 def test_content_changes_reach_the_backend_inbox(stack: Stack) -> None:
