@@ -1,0 +1,55 @@
+# The two commands of the README: `make run` (set up, index the sample site through Dagster
+# on the embedded defaults, search it) and `make test` (set up, pass every test tier).
+# Both create or update the virtual environment in .venv when pyproject/constraints change.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.pressrag-installed
+SYSTEM_STAMP := .pressrag-system-deps
+export PRESSRAG_HOME ?= $(CURDIR)/.pressrag
+
+.PHONY: venv run up test test-fast lint system-deps bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch is pinned in the same command as everything that depends on it (CPU build).
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/pressrag sites add demo --wxr samples/pydocs/export.xml
+	$(BIN)/pressrag index --site demo
+	$(BIN)/pressrag search "how do I make a virtual environment" --site demo
+	$(BIN)/pressrag status
+	@echo "Next: '$(BIN)/pressrag up' starts the Dagster UI (127.0.0.1:3000) and the API (127.0.0.1:8000)."
+
+up: venv
+	$(BIN)/pressrag up
+
+# Debian packages for the end-to-end tier: a real WordPress (PHP, MariaDB), Chromium, PHPUnit,
+# PHP_CodeSniffer. Needs root (CI and the dev machines run as root).
+system-deps:
+	bash scripts/install-system-deps.sh
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+test: venv system-deps lint
+	$(BIN)/python -m pytest
+
+test-fast: venv
+	$(BIN)/python -m pytest tests/unit
+
+bench: venv
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/freshness.py
+
+clean:
+	rm -rf .pressrag .pytest_cache test-output
