@@ -24,6 +24,10 @@ sys.path.insert(0, str(REPO))
 SAMPLE = REPO / "samples" / "pydocs"
 
 
+def _title(title: str, edition: int) -> str:
+    return f"<title><![CDATA[{title} (edition {edition})]]></title>"
+
+
 def synthetic_export(multiple: int, target: Path) -> Path:
     """`multiple` copies of the sample, each with new ids and a distinct sentence per
     paragraph so every chunk is new text (no cache hits)."""
