@@ -11,6 +11,8 @@ followed by its passage's `[n]`, so every claim is cited and no marker can dangl
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -102,6 +104,7 @@ class ExtractiveAnswerer:
         lexical_weight: float = 0.15,
         rank_penalty: float = 0.03,
         lead_in_penalty: float = 0.05,
+        sentence_cache_size: int = 20_000,
     ) -> None:
         self.embedder = embedder
         self.passages_considered = passages_considered
@@ -111,11 +114,30 @@ class ExtractiveAnswerer:
         self.rank_penalty = rank_penalty
         # A sentence ending in ":" introduces code or a list the answer will not show.
         self.lead_in_penalty = lead_in_penalty
+        # Chunk sentences repeat across questions (the same top chunks come back), and
+        # embedding them is most of an answer's cost: keep their vectors.
+        self._sentence_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = sentence_cache_size
+        self._lock = threading.Lock()
 
     def _question_vector(self, question: Question) -> np.ndarray:
         if question.vector is not None:
             return np.asarray(question.vector, dtype=np.float32)
         return self.embedder.embed([question.text])[0]
+
+    def _embed_sentences(self, sentences: list[str]) -> np.ndarray:
+        with self._lock:
+            known = {s: self._sentence_vectors.get(s) for s in sentences}
+        missing = list(dict.fromkeys(s for s, v in known.items() if v is None))
+        if missing:
+            fresh = self.embedder.embed(missing)
+            with self._lock:
+                for sentence, vector in zip(missing, fresh, strict=True):
+                    known[sentence] = vector
+                    self._sentence_vectors[sentence] = vector
+                while len(self._sentence_vectors) > self._cache_size:
+                    self._sentence_vectors.popitem(last=False)
+        return np.stack([known[s] for s in sentences])
 
     def _candidates(self, question: Question, passages: Sequence[Passage]) -> list[_Candidate]:
         pieces = [
@@ -125,7 +147,7 @@ class ExtractiveAnswerer:
         ]
         if not pieces:
             return []
-        vectors = self.embedder.embed([s for _, _, s in pieces])
+        vectors = self._embed_sentences([s for _, _, s in pieces])
         cosines = vectors @ self._question_vector(question)
         q_words = _content_words(question.text)
         out = []

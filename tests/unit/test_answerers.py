@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+import numpy as np
 import pytest
 
 from resources.answerers import (
@@ -22,7 +23,9 @@ from resources.answerers import (
     retrieval_too_weak,
     strip_invalid_markers,
 )
+from resources.answerers.extractive import ExtractiveAnswerer
 from resources.answerers.openai import OpenAIAnswerer
+from resources.embedders import Embedder
 from tests.support.fake_openai import FakeOpenAI
 
 PASSAGES = [
@@ -210,14 +213,13 @@ def test_openai_empty_answer_is_an_error(fake: FakeOpenAI) -> None:
 
 # ---------------------------------------------------------------- extractive answerer
 @pytest.fixture(scope="module")
-def extractive():
-    from resources.answerers.extractive import ExtractiveAnswerer
+def extractive() -> ExtractiveAnswerer:
     from resources.embedders.local import LocalEmbedder
 
     return ExtractiveAnswerer(LocalEmbedder())
 
 
-def test_extractive_picks_relevant_sentences(extractive) -> None:
+def test_extractive_picks_relevant_sentences(extractive: ExtractiveAnswerer) -> None:
     answer = extractive.answer(Question("which container has fast appends at both ends"), PASSAGES)
     assert answer.mode == "extractive"
     assert answer.text.startswith("A deque supports fast appends and pops from either end. [1]")
@@ -226,7 +228,7 @@ def test_extractive_picks_relevant_sentences(extractive) -> None:
     assert "money" not in answer.text  # an unrelated sentence is not dragged in
 
 
-def test_extractive_cites_second_passage_when_relevant(extractive) -> None:
+def test_extractive_cites_second_passage_when_relevant(extractive: ExtractiveAnswerer) -> None:
     swapped = [
         Passage(1, "Decimal", "u", "", PASSAGES[1].text, 0.3),
         Passage(2, "Deque", "u", "", PASSAGES[0].text, 0.4),
@@ -248,7 +250,29 @@ def test_extractive_cites_second_passage_when_relevant(extractive) -> None:
         assert MARKER.search(sentence)
 
 
-def test_extractive_stream_matches_answer(extractive) -> None:
+def test_extractive_stream_matches_answer(extractive: ExtractiveAnswerer) -> None:
     q = Question("which container has fast appends at both ends")
     streamed = collect(extractive.stream(q, PASSAGES))
     assert streamed == extractive.answer(q, PASSAGES)
+
+
+def test_extractive_reuses_sentence_vectors(extractive: ExtractiveAnswerer) -> None:
+    """Top chunks recur across questions; their sentences are embedded once."""
+    calls: list[int] = []
+
+    class Counting:
+        def __init__(self, inner: Embedder) -> None:
+            self.inner = inner
+            self.model_id, self.dimension = inner.model_id, inner.dimension
+
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
+            calls.append(len(texts))
+            return self.inner.embed(texts)
+
+    answerer = ExtractiveAnswerer(Counting(extractive.embedder))
+    first = answerer.answer(Question("fast appends at both ends"), PASSAGES)
+    embedded_first = sum(calls)
+    second = answerer.answer(Question("which container pops from either end"), PASSAGES)
+    assert embedded_first >= 4  # the question + the passages' sentences
+    assert sum(calls) - embedded_first == 1  # only the new question
+    assert first.cited and second.cited
