@@ -10,7 +10,8 @@ It speaks what the official `openai` client sends and parses:
 - `POST /v1/embeddings` — deterministic unit vectors seeded by a hash of each input, of the
   requested `dimensions` (default `default_dimension`), so equal texts get equal vectors.
 
-Misbehaviour on cue: `enqueue(*cues)` queues behaviours consumed one per request:
+Misbehaviour on cue: `enqueue(*cues)` queues behaviours consumed one per request (embeddings
+requests honour `"rate_limit"` and `"error"`):
 `"ok"`, `"rate_limit"` (429 with `Retry-After`), `"error"` (500), `"slow"` (sleeps
 `slow_seconds` before answering, to trip a client timeout), `"bad_citation"` (cites `[9]`,
 which was never provided, and `[1]`), `"not_found"` (the not-found sentence) and `"empty"`
@@ -154,7 +155,17 @@ class FakeOpenAI:
                 elif self.path.endswith("/chat/completions"):
                     self._chat(body, fake.next_cue())
                 elif self.path.endswith("/embeddings"):
-                    self._embeddings(body)
+                    cue = fake.next_cue()
+                    if cue == "rate_limit":
+                        self._json(
+                            429,
+                            {"error": {"message": "slow down", "type": "rate_limit"}},
+                            {"retry-after": str(fake.retry_after)},
+                        )
+                    elif cue == "error":
+                        self._json(500, {"error": {"message": "boom", "type": "server"}})
+                    else:
+                        self._embeddings(body)
                 else:
                     self._json(404, {"error": {"message": "not found", "type": "invalid"}})
 
