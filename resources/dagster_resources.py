@@ -16,7 +16,7 @@ from resources.database import app_database_url
 from resources.embedders import Embedder, make_embedder
 from resources.errors import ConfigError
 from resources.secrets import SecretStore
-from resources.settings import Settings, get_settings
+from resources.settings import get_settings
 from resources.store import Store
 from resources.store.sites import Site
 from resources.wordpress import ContentSource, WordPressRestClient, WxrSource
@@ -28,7 +28,8 @@ def _store(url: str) -> Store:
 
 
 @cache
-def _embedder(settings_key: str) -> Embedder:
+def _embedder(kind: str, model: str) -> Embedder:
+    """One embedder per process and configuration (the arguments are the cache key)."""
     return make_embedder(get_settings())
 
 
@@ -44,7 +45,7 @@ class EmbedderResource(dg.ConfigurableResource):
 
     def get(self) -> Embedder:
         settings = get_settings()
-        return _embedder(f"{settings.embedder}:{settings.openai_embed_model}")
+        return _embedder(settings.embedder, settings.openai_embed_model)
 
 
 class WordPressResource(dg.ConfigurableResource):
@@ -71,7 +72,3 @@ class WordPressResource(dg.ConfigurableResource):
             timeout=self.timeout_seconds,
             max_retries=self.max_retries,
         )
-
-
-def current_settings() -> Settings:
-    return get_settings()
