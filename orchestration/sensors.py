@@ -202,11 +202,12 @@ def inbox_sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> d
     missing = [s for s in plans if not context.instance.has_dynamic_partition(PARTITIONS_NAME, s)]
     requests = [_run_request(plan) for plan in plans.values()]
     for plan in plans.values():
-        context.log.info(
-            f"{plan.site_id}: {len(plan.events)} events → batch {plan.batch_id} "
-            f"({'full reconcile' if plan.full else f'{len(plan.upserts)} upserts, '}"
-            f"{'' if plan.full else f'{len(plan.deletes)} deletes'})"
+        what = (
+            "full reconcile"
+            if plan.full
+            else f"{len(plan.upserts)} upserts, {len(plan.deletes)} deletes"
         )
+        context.log.info(f"{plan.site_id}: {len(plan.events)} events → {plan.batch_id} ({what})")
     if repaired:
         context.log.info(f"repaired stale batches: {repaired}")
     return dg.SensorResult(

@@ -119,19 +119,3 @@ def launched_batches(conn: psycopg.Connection, *, older_than_seconds: float) -> 
         (older_than_seconds,),
     ).fetchall()
     return [r[0] for r in rows if r[0]]
-
-
-def counts(conn: psycopg.Connection, site_id: str | None = None) -> dict[str, int]:
-    """Events by status (all sites, or one)."""
-    rows = conn.execute(
-        "SELECT status, count(*) FROM inbox WHERE %s::text IS NULL OR site_id = %s GROUP BY status",
-        (site_id, site_id),
-    ).fetchall()
-    return {status: n for status, n in rows}
-
-
-def events_of_batch(conn: psycopg.Connection, batch_id: str) -> list[str]:
-    rows = conn.execute(
-        "SELECT event_id FROM inbox WHERE batch_id = %s ORDER BY id", (batch_id,)
-    ).fetchall()
-    return [r[0] for r in rows]

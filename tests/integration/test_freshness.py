@@ -263,7 +263,7 @@ def test_backfill_from_dagster_indexes_the_site(stack: Stack) -> None:
     assert meta["embeddings"]["documents_indexed"] == len(SEED_POSTS)
 
 
-def test_new_post_then_update_and_duplicate_delivery(stack: Stack) -> None:
+def test_new_post_searchable_and_duplicate_delivery_runs_once(stack: Stack) -> None:
     import dagster as dg
 
     new = stack.publish(10, "Puffin colonies", "Atlantic puffins nest in burrows on grassy cliffs.")
@@ -280,9 +280,20 @@ def test_new_post_then_update_and_duplicate_delivery(stack: Stack) -> None:
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"pressrag/inbox_batch": batch}))
     assert [r.run_id for r in runs] == [states[new][1]]  # one run, and the event names it
 
-    # An update: the new text is found, the old text is gone (one set of chunks).
+
+def test_update_replaces_text_and_unpublishing_removes(stack: Stack) -> None:
+    """One batch updates post 10 and publishes four more; the next batch unpublishes those
+    four in every way WordPress can (trash, private, password, delete)."""
+    subjects = {
+        11: ("Gannet diving", "Gannets dive into the sea at sixty miles an hour."),
+        12: ("Cormorant drying", "Cormorants spread their wings to dry on harbour posts."),
+        13: ("Tern migration", "Arctic terns fly from pole to pole every year."),
+        14: ("Razorbill eggs", "Razorbills lay a single egg on a bare rock ledge."),
+    }
     update = stack.publish(10, "Puffin colonies", "Puffins winter far out at sea, alone.")
-    stack.wait_processed([update])
+    created = [stack.publish(i, t, c) for i, (t, c) in subjects.items()]
+    stack.wait_processed([update, *created])
+    # The update: the new text is found, the old text is gone (one set of chunks).
     texts = [
         r[0]
         for r in stack.query(
@@ -294,17 +305,6 @@ def test_new_post_then_update_and_duplicate_delivery(stack: Stack) -> None:
     assert texts and all("winter far out at sea" in t for t in texts)
     assert not any("burrows" in t for t in texts)
     assert stack.titles("where do puffins spend the winter at sea")[0] == "Puffin colonies"
-
-
-def test_trash_private_password_and_delete_remove_documents(stack: Stack) -> None:
-    subjects = {
-        11: ("Gannet diving", "Gannets dive into the sea at sixty miles an hour."),
-        12: ("Cormorant drying", "Cormorants spread their wings to dry on harbour posts."),
-        13: ("Tern migration", "Arctic terns fly from pole to pole every year."),
-        14: ("Razorbill eggs", "Razorbills lay a single egg on a bare rock ledge."),
-    }
-    created = [stack.publish(i, t, c) for i, (t, c) in subjects.items()]
-    stack.wait_processed(created)
     for wp_id in subjects:
         assert stack.chunk_count(wp_id)[0] >= 1
     stack.wordpress.upsert({"id": 11, "status": "trash"})
