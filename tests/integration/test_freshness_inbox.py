@@ -8,6 +8,7 @@ WordPress ids collapses to one plan per site.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -71,9 +72,11 @@ def test_settings_change_means_full_reconcile_and_batch_ids_change_on_retry() ->
 
 
 @pytest.fixture()
-def store(pressrag_env: PressragEnv) -> Store:
+def store(pressrag_env: PressragEnv) -> Iterator[Store]:
     with Store(pressrag_env.app_url, max_size=2) as opened:
         yield opened
+        with opened.connection() as conn:  # its inbox rows go too: no daemon should see them
+            conn.execute("DELETE FROM sites WHERE id LIKE 'inbox-%%'")
 
 
 def _site(store: Store) -> str:
@@ -142,3 +145,43 @@ def test_success_marks_processed_with_run_id(store: Store) -> None:
             "SELECT status, run_id FROM inbox WHERE event_id = %s", (event_id,)
         ).fetchone()
     assert (status, run_id) == ("processed", "run-42")
+
+
+def test_sensor_relaunches_a_batch_whose_run_never_appeared(store: Store) -> None:
+    """The daemon died between the sensor's claim and the launch: the next tick finds the
+    batch without a run, sends its events back with one more attempt, and requests a run
+    for them again under a new run key (the old key may be spent)."""
+    import dagster as dg
+
+    from orchestration.sensors import BATCH_TAG, inbox_sensor
+    from resources.dagster_resources import StoreResource
+
+    site_id = _site(store)
+    with store.connection() as conn:
+        inbox.insert_event(
+            conn,
+            event_id=f"msg_{uuid.uuid4()}",
+            site_id=site_id,
+            event_type="document.upserted",
+            payload={"data": {"wp_id": 42}},
+        )
+        row_id = conn.execute("SELECT id FROM inbox WHERE site_id = %s", (site_id,)).fetchone()[0]
+        inbox.claim(conn, [row_id], f"lost-{site_id}")
+        conn.execute(
+            "UPDATE inbox SET launched_at = now() - interval '5 minutes' WHERE id = %s", (row_id,)
+        )
+    with dg.DagsterInstance.ephemeral() as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"store": StoreResource()})
+        result = inbox_sensor(context)
+    ours = [r for r in result.run_requests if r.partition_key == site_id]
+    assert len(ours) == 1
+    request = ours[0]
+    with store.connection() as conn:
+        status, attempts, batch = conn.execute(
+            "SELECT status, attempts, batch_id FROM inbox WHERE id = %s", (row_id,)
+        ).fetchone()
+    assert (status, attempts) == ("launched", 1)
+    assert batch != f"lost-{site_id}" and request.run_key == batch == request.tags[BATCH_TAG]
+    assert request.run_config["ops"]["wp_documents"]["config"]["wp_ids"] == [42]
+    added = [k for p in result.dynamic_partitions_requests for k in p.partition_keys]
+    assert site_id in added  # a site unknown to this instance gets its partition first

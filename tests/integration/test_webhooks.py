@@ -49,6 +49,11 @@ def intake(pressrag_env: PressragEnv) -> Iterator[Intake]:
         )
     finally:
         serving.stop()
+        # Their events would otherwise wait for a daemon in a later test (a site that
+        # does not exist: failing runs); deleting the sites deletes their inbox rows.
+        url = os.environ["PRESSRAG_APP_DB_URL"]
+        with Store(url, max_size=1) as store, store.connection() as conn:
+            conn.execute("DELETE FROM sites WHERE id IN (%s, %s)", (SITE, OTHER))
 
 
 def _assert_error(response: httpx.Response, status: int | tuple[int, ...], code: str) -> None:
