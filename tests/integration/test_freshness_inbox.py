@@ -185,3 +185,92 @@ def test_sensor_relaunches_a_batch_whose_run_never_appeared(store: Store) -> Non
     assert request.run_config["ops"]["wp_documents"]["config"]["wp_ids"] == [42]
     added = [k for p in result.dynamic_partitions_requests for k in p.partition_keys]
     assert site_id in added  # a site unknown to this instance gets its partition first
+
+
+def _finished_run(instance, *, fail: bool, batch_id: str):
+    """A real (tiny) run tagged with the batch, and its final run event."""
+    import dagster as dg
+
+    from orchestration.sensors import BATCH_TAG
+
+    @dg.op
+    def step() -> None:
+        if fail:
+            raise RuntimeError("WordPress answered 500")
+
+    @dg.job(tags={BATCH_TAG: batch_id})
+    def stand_in_index_run() -> None:
+        step()
+
+    result = stand_in_index_run.execute_in_process(instance=instance, raise_on_error=False)
+    run = instance.get_run_by_id(result.run_id)
+    wanted = "PIPELINE_FAILURE" if fail else "PIPELINE_SUCCESS"
+    event = next(
+        e.dagster_event
+        for e in instance.all_logs(result.run_id)
+        if e.dagster_event and e.dagster_event.event_type_value == wanted
+    )
+    return run, event
+
+
+def test_run_status_sensors_close_the_loop(store: Store) -> None:
+    """A failed run sends its batch back to pending with one more attempt; the cap makes
+    the events dead; a successful run marks them processed with its run id."""
+    import dagster as dg
+
+    from orchestration.sensors import inbox_batch_failed, inbox_batch_succeeded
+
+    site_id = _site(store)
+    with store.connection() as conn:
+        for name in ("fails", "succeeds"):
+            inbox.insert_event(
+                conn,
+                event_id=f"msg_{name}_{uuid.uuid4()}",
+                site_id=site_id,
+                event_type="document.upserted",
+                payload={"data": {"wp_id": 1}},
+            )
+        ids = dict(
+            conn.execute(
+                "SELECT split_part(event_id, '_', 2), id FROM inbox WHERE site_id = %s",
+                (site_id,),
+            ).fetchall()
+        )
+    with dg.DagsterInstance.ephemeral() as instance:
+        for attempt in range(1, inbox.DEFAULT_MAX_ATTEMPTS + 1):
+            batch = f"f{attempt}-{site_id}"
+            with store.connection() as conn:
+                assert inbox.claim(conn, [ids["fails"]], batch) == 1, f"attempt {attempt}"
+            run, event = _finished_run(instance, fail=True, batch_id=batch)
+            context = dg.build_run_status_sensor_context(
+                sensor_name="inbox_batch_failed",
+                dagster_event=event,
+                dagster_instance=instance,
+                dagster_run=run,
+            ).for_run_failure()
+            inbox_batch_failed(context)
+        with store.connection() as conn:
+            inbox.claim(conn, [ids["succeeds"]], f"ok-{site_id}")
+        run_ok, event_ok = _finished_run(instance, fail=False, batch_id=f"ok-{site_id}")
+        inbox_batch_succeeded(
+            dg.build_run_status_sensor_context(
+                sensor_name="inbox_batch_succeeded",
+                dagster_event=event_ok,
+                dagster_instance=instance,
+                dagster_run=run_ok,
+            )
+        )
+    with store.connection() as conn:
+        rows = {
+            r[0]: r[1:]
+            for r in conn.execute(
+                "SELECT id, status, attempts, run_id, last_error FROM inbox WHERE site_id = %s",
+                (site_id,),
+            )
+        }
+        report = site_status(conn, site_id)
+    status, attempts, run_id, error = rows[ids["fails"]]
+    assert (status, attempts, run_id) == ("dead", inbox.DEFAULT_MAX_ATTEMPTS, run.run_id)
+    assert "step" in error or "failed" in error
+    assert rows[ids["succeeds"]][:3] == ("processed", 0, run_ok.run_id)
+    assert report["dead_events"] == 1 and report["pending_events"] == 0
