@@ -137,16 +137,6 @@ class ManagedProcess:
         self.stop()
 
 
-def daemon_heartbeat_fresh(instance_kind: str = "SENSOR", max_age: float = 30.0) -> bool:
-    """True when the instance's daemon of that kind reported within `max_age` seconds."""
-    import dagster as dg
-
-    with dg.DagsterInstance.get() as instance:
-        beats = instance.get_daemon_heartbeats()
-    beat = beats.get(instance_kind)
-    return beat is not None and time.time() - beat.timestamp < max_age
-
-
 class DagsterDaemon(ManagedProcess):
     """`dagster-daemon run` on the code location in workspace.yaml."""
 
