@@ -120,4 +120,5 @@ class Services:
     def close(self) -> None:
         self.closing.set()
         if self.components is not None:
+            self.components.retriever.batcher.close()
             self.components.store.close()

@@ -100,3 +100,40 @@ def test_snippet_window() -> None:
     piece = snippet(text, "decimal arithmetic")
     assert "decimal" in piece and len(piece) <= 250
     assert snippet("short text", "q") == "short text"
+
+
+def test_embedding_batcher_batches_concurrent_queries() -> None:
+    """Queries arriving while the model is busy are embedded together, each caller gets the
+    vector of its own text, and an embedder failure reaches every waiting caller."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from serving.retrieval import EmbeddingBatcher
+
+    batches: list[list[str]] = []
+    fail = threading.Event()
+
+    class SlowEmbedder:  # deterministic text → vector, slow enough for requests to queue up
+        model_id, dimension = "test", 4
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            batches.append(list(texts))
+            time.sleep(0.05)
+            if fail.is_set():
+                raise RuntimeError("model failed")
+            return np.array([[len(t), ord(t[0]), 0, 1] for t in texts], dtype=np.float32)
+
+    batcher = EmbeddingBatcher(SlowEmbedder(), max_batch=8)  # type: ignore[arg-type]
+    texts = [f"{chr(97 + i)}{'x' * i}" for i in range(12)]
+    with ThreadPoolExecutor(12) as pool:
+        vectors = list(pool.map(batcher.embed, texts))
+    for text, vector in zip(texts, vectors, strict=True):
+        assert vector[0] == len(text) and vector[1] == ord(text[0])
+    assert len(batches) < len(texts) and max(len(b) for b in batches) <= 8
+    fail.set()
+    with pytest.raises(RuntimeError):
+        batcher.embed("boom")
+    batcher.close()
