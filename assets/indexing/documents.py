@@ -67,6 +67,24 @@ def _targeted(
     return found, gone
 
 
+def _indexed_before(store: Store, site_id: str, run_id: str) -> bool:
+    with store.connection() as conn:
+        row = conn.execute(
+            "SELECT 1 FROM index_runs WHERE site_id = %s AND run_id <> %s "
+            "AND finished_at IS NOT NULL LIMIT 1",
+            (site_id, run_id),
+        ).fetchone()
+    return row is not None
+
+
+def _drift(stats: UpsertStats, kind: str, indexed_before: bool) -> int | None:
+    """On a full pass over a site indexed before, every change found is one no event
+    delivered: that is drift. A targeted run or a site's first index has none to report."""
+    if kind != "full" or not indexed_before:
+        return None
+    return stats.added + stats.updated + stats.removed
+
+
 def _metadata(stats: UpsertStats, kind: str, seconds: float, drift: int | None) -> dict:
     meta: dict = {**stats.as_metadata(), "run_kind": kind, "seconds": seconds}
     if drift is not None:
@@ -96,6 +114,7 @@ def wp_documents(
     source = wordpress.source_for(site)
     stats = UpsertStats()
     removed_missing = 0
+    indexed_before = _indexed_before(db, site.id, context.run.run_id)
     with timed() as clock, explained_failures():
         if kind == "targeted":
             found, gone = _targeted(source, config, attachments=False)
@@ -110,8 +129,7 @@ def wp_documents(
                     conn, site.id, stats.seen_wp_ids, attachments=False
                 )
     stats.removed += removed_missing
-    # On a full pass, every change found is one that no event delivered: that is drift.
-    drift = stats.added + stats.updated + stats.removed if kind == "full" else None
+    drift = _drift(stats, kind, indexed_before)
     context.log.info(f"documents of {site.id}: {stats.as_metadata()}")
     return dg.MaterializeResult(metadata=_metadata(stats, kind, clock["seconds"], drift))
 
@@ -135,6 +153,7 @@ def wp_media(
     source = wordpress.source_for(site)
     stats = UpsertStats()
     removed_missing = 0
+    indexed_before = _indexed_before(db, site.id, context.run.run_id)
     with timed() as clock, explained_failures():
         if kind == "targeted":
             found, gone = _targeted(source, config, attachments=True)
@@ -151,7 +170,7 @@ def wp_media(
         with db.connection() as conn:
             flipped = docs_sql.apply_parent_visibility(conn, site.id)
     stats.removed += removed_missing + flipped["hidden"]
-    drift = stats.added + stats.updated + stats.removed if kind == "full" else None
+    drift = _drift(stats, kind, indexed_before)
     context.log.info(f"media of {site.id}: {stats.as_metadata()}")
     meta = _metadata(stats, kind, clock["seconds"], drift)
     meta["unhidden"] = flipped["shown"]
