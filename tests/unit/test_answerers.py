@@ -276,3 +276,19 @@ def test_extractive_reuses_sentence_vectors(extractive: ExtractiveAnswerer) -> N
     assert embedded_first >= 4  # the question + the passages' sentences
     assert sum(calls) - embedded_first == 1  # only the new question
     assert first.cited and second.cited
+
+
+def test_fake_embeddings_endpoint_serves_the_openai_embedder(fake: FakeOpenAI) -> None:
+    """FakeOpenAI's /v1/embeddings gives deterministic unit vectors of the requested size
+    through the real client (so the OpenAI embedder can be tested offline too)."""
+    from resources.embedders.openai import OpenAIEmbedder
+
+    embedder = OpenAIEmbedder(
+        api_key="sk-test-key", model="text-embedding-3-small", dimensions=64, base_url=fake.base_url
+    )
+    first = embedder.embed(["alpha", "beta", "alpha"])
+    assert first.shape == (3, 64) and embedder.dimension == 64
+    assert np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(first[0], first[2]) and not np.allclose(first[0], first[1])
+    assert np.allclose(embedder.embed(["alpha"])[0], first[0])
+    assert fake.requests[-1].body["dimensions"] == 64
