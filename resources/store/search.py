@@ -19,6 +19,11 @@ RRF_K = 60  # the constant in 1 / (k + rank); 60 is the value from the original 
 # known-item queries, equal weights put the right document first 17/24 times, 0.5 18/24,
 # while exact-term queries still surface through the text side (see bench/ and docs).
 TEXT_WEIGHT = 0.5
+# The full-text side ranks chunks holding every query word (capped, for one-word queries that
+# match half the site), then chunks holding some of the words among the vector side's top
+# VECTOR_POOL. Ranking every partial match of a question cost ~1 s at 100k chunks.
+VECTOR_POOL = 100
+MATCH_CAP = 2000
 
 
 @dataclass(frozen=True)
@@ -35,8 +40,15 @@ def _template() -> str:
 
 
 def _filter_clause(filters: SearchFilters | None) -> tuple[sql.Composable, dict]:
-    """Fixed clauses with bound values only: a request chooses values, never SQL."""
-    if filters is None:
+    """Fixed clauses with bound values only: a request chooses values, never SQL.
+
+    Without filters nothing is added: live chunks only ever belong to public documents
+    (invariant 2), and an extra join would keep the planner off the HNSW index. With filters,
+    the matching document ids are computed once (an init plan) and checked per chunk.
+    """
+    if filters is None or not (
+        filters.post_types or filters.categories or filters.tags or filters.published_after
+    ):
         return sql.SQL(""), {}
     parts: list[sql.Composable] = []
     params: dict = {}
@@ -52,7 +64,11 @@ def _filter_clause(filters: SearchFilters | None) -> tuple[sql.Composable, dict]
     if filters.published_after:
         parts.append(sql.SQL("AND published_gmt >= %(f_after)s"))
         params["f_after"] = filters.published_after
-    return sql.SQL(" ").join(parts), params
+    clause = sql.SQL(
+        "AND c.document_id = ANY(ARRAY(SELECT id FROM documents WHERE site_id = %(site)s "
+        "AND visibility = 'public' {}))"
+    ).format(sql.SQL(" ").join(parts))
+    return clause, params
 
 
 def hybrid_search(
@@ -71,9 +87,9 @@ def hybrid_search(
 ) -> list[SearchHit]:
     """Top-k chunks of `site_id` for the query. Runs in its own transaction so the HNSW
     settings stay local to it."""
-    doc_filter, filter_params = _filter_clause(filters)
+    chunk_filter, filter_params = _filter_clause(filters)
     query = sql.SQL(_template()).format(
-        space=sql.Literal(space.id), vtype=space.vector_type, doc_filter=doc_filter
+        space=sql.Literal(space.id), vtype=space.vector_type, chunk_filter=chunk_filter
     )
     params = {
         "site": site_id,
@@ -81,6 +97,8 @@ def hybrid_search(
         "qtext": query_text,
         "ts_config": ts_config,
         "candidates": max(candidates, k),
+        "pool": max(VECTOR_POOL, candidates, k),
+        "match_cap": MATCH_CAP,
         "k": k,
         "text_weight": text_weight,
         **filter_params,

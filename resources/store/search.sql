@@ -1,38 +1,57 @@
 -- Hybrid retrieval for one site: HNSW cosine candidates + full-text candidates, fused by
 -- weighted reciprocal rank (k = 60; full-text votes count `text_weight`).
--- {space}, {vtype} and {doc_filter} are filled from trusted values
+-- {space}, {vtype} and {chunk_filter} are filled from trusted values
 -- (our own space table and a fixed set of filter clauses); everything else is a parameter.
-WITH allowed AS (
-    SELECT id FROM documents
-    WHERE site_id = %(site)s AND visibility = 'public' {doc_filter}
-),
-vec AS (
-    SELECT id, distance, row_number() OVER (ORDER BY distance) AS rank
+WITH pool AS (
+    -- The vector side's wider pool: its head is the vector ranking, and the full-text side
+    -- ranks partial matches only within it, which keeps that side's cost bounded.
+    SELECT id, distance, row_number() OVER (ORDER BY distance, id) AS rank
     FROM (
         SELECT c.id, (c.embedding::{vtype}) <=> %(qvec)s::{vtype} AS distance
         FROM chunks c
         WHERE c.space_id = {space} AND c.site_id = %(site)s
-          AND c.document_id IN (SELECT id FROM allowed)
+          {chunk_filter}
         ORDER BY (c.embedding::{vtype}) <=> %(qvec)s::{vtype}
-        LIMIT %(candidates)s
+        LIMIT %(pool)s
     ) v
 ),
-q AS (
-    -- OR of the question's lexemes: websearch_to_tsquery would AND them, and a natural
-    -- question rarely has every word in one passage.
-    SELECT to_tsquery('simple', string_agg(quote_literal(replace(lex, '\', '')), ' | ')) AS query
+vec AS (
+    SELECT id, distance, rank FROM pool WHERE rank <= %(candidates)s
+),
+lexemes AS (
+    SELECT DISTINCT replace(lex, '\', '') AS lex
     FROM unnest(tsvector_to_array(to_tsvector(%(ts_config)s::regconfig, %(qtext)s))) AS lex
 ),
-txt AS (
-    SELECT id, row_number() OVER (ORDER BY r DESC, id) AS rank
+q AS (
+    SELECT to_tsquery('simple', string_agg(quote_literal(lex), ' & ')) AS all_words,
+           to_tsquery('simple', string_agg(quote_literal(lex), ' | ')) AS any_word
+    FROM lexemes
+),
+every_word AS (
+    -- Chunks holding every word of the query (titles, names, exact phrases). Selective for
+    -- real questions; a capped sample is ranked when a query is one very common word.
+    SELECT m.id, ts_rank_cd(m.tsv, q.all_words) AS r
     FROM (
-        SELECT c.id, ts_rank_cd(c.tsv, q.query) AS r
-        FROM chunks c, q
-        WHERE c.space_id = {space} AND c.site_id = %(site)s AND c.tsv @@ q.query
-          AND c.document_id IN (SELECT id FROM allowed)
-        ORDER BY r DESC, c.id
-        LIMIT %(candidates)s
+        SELECT c.id, c.tsv FROM chunks c, q
+        WHERE c.space_id = {space} AND c.site_id = %(site)s AND c.tsv @@ q.all_words
+          {chunk_filter}
+        LIMIT %(match_cap)s
+    ) m, q
+),
+some_words AS (
+    SELECT p.id, ts_rank_cd(c.tsv, q.any_word) AS r
+    FROM pool p JOIN chunks c ON c.id = p.id, q
+    WHERE c.tsv @@ q.any_word AND p.id NOT IN (SELECT id FROM every_word)
+),
+txt AS (
+    SELECT id, row_number() OVER (ORDER BY tier, r DESC, id) AS rank
+    FROM (
+        SELECT id, 0 AS tier, r FROM every_word
+        UNION ALL
+        SELECT id, 1 AS tier, r FROM some_words
     ) t
+    ORDER BY tier, r DESC, id
+    LIMIT %(candidates)s
 ),
 fused AS (
     SELECT coalesce(vec.id, txt.id) AS id, vec.rank AS vector_rank, txt.rank AS text_rank,
