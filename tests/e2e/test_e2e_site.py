@@ -464,7 +464,8 @@ def reconcile_finds_every_change(site: E2ESite, notes: list[dict]) -> None:
         for e in run_events(run.run_id, "ASSET_CHECK_EVALUATION")
     }
     check = checks["reconcile_drift"]
-    assert not check.passed and check.metadata["drift"].value == changes
+    assert not check.passed and check.severity.value == "WARN", check
+    assert check.metadata["drift"].value == changes
 
     assert added["link"] in site.cited_urls("How do bell ringers start before Plain Bob?")
     assert edited["link"] in site.cited_urls("Where does the heron nest every spring?")
