@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import traceback
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -110,7 +112,13 @@ class CatchAllMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
-            log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"], scope["path"])
+            log.error(
+                "unhandled %s on %s %s at %s",
+                type(exc).__name__,
+                scope["method"],
+                scope["path"],
+                _where(exc),
+            )
             if started:
                 return  # the client sees a cut response; nothing better can be sent now
             body = json.dumps({"error": "internal", "message": "internal error"}).encode()
@@ -174,3 +182,13 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+def _where(exc: BaseException) -> str:
+    """The innermost frame as `file:line in function`: enough to find the bug, without the
+    stack trace or exception message (either could carry data we must not log)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown location"
+    last = frames[-1]
+    return f"{os.path.relpath(last.filename)}:{last.lineno} in {last.name}"
