@@ -150,9 +150,7 @@ def main() -> None:
     prepare()
     embedder = EmbedderResource().get()
     embedder.embed(["warm up the model so neither side pays for loading it"])
-    print(
-        f"model: {embedder.model_id}, torch threads: {os.environ.get('PRESSRAG_TORCH_THREADS', 1)}"
-    )
+    print(f"model: {embedder.model_id}, torch threads: {getattr(embedder, 'threads', 'n/a')}")
     run("sample site", "bench-sample", SAMPLE / "export.xml")
     run(
         f"synthetic x{args.multiple}",

@@ -8,6 +8,7 @@ Heavy objects (the pool, the model) are created once per process and shared.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from functools import cache
 from pathlib import Path
@@ -34,7 +35,8 @@ def _store(url: str) -> Store:
 @cache
 def _embedder(kind: str, model: str) -> Embedder:
     """One embedder per process and configuration (the arguments are the cache key)."""
-    return make_embedder(get_settings())
+    settings = get_settings()
+    return make_embedder(settings, threads=settings.index_torch_threads or os.cpu_count() or 1)
 
 
 class StoreResource(dg.ConfigurableResource):

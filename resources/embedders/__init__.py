@@ -26,11 +26,15 @@ class Embedder(Protocol):
         ...
 
 
-def make_embedder(settings: Settings) -> Embedder:
+def make_embedder(settings: Settings, *, threads: int | None = None) -> Embedder:
+    """The configured embedder; `threads` overrides the local model's torch threads."""
     if settings.embedder == "openai":
         from resources.embedders.openai import OpenAIEmbedder
 
         return OpenAIEmbedder.from_settings(settings)
     from resources.embedders.local import LocalEmbedder
 
-    return LocalEmbedder(batch_size=settings.embed_batch_size, threads=settings.torch_threads)
+    return LocalEmbedder(
+        batch_size=settings.embed_batch_size,
+        threads=threads if threads is not None else settings.torch_threads,
+    )
