@@ -76,6 +76,9 @@ class FakeWordPress:
         self._failures: list[tuple[int, str | None]] = []
         self._stalls: list[float] = []
         self._log: list[RecordedRequest] = []
+        # Requests being answered: a handler records its request only after the response is
+        # sent, so a client can see the answer before the log does.
+        self._in_flight = 0
         self._clock = datetime(2024, 1, 1, tzinfo=UTC)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -170,6 +173,13 @@ class FakeWordPress:
 
     @property
     def requests(self) -> list[RecordedRequest]:
+        """The request log, after waiting (up to 2 s) for answers still being recorded."""
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._in_flight == 0:
+                    break
+            time.sleep(0.01)
         with self._lock:
             return list(self._log)
 
@@ -241,11 +251,17 @@ class _Handler(BaseHTTPRequestHandler):
             super().handle()
 
     def do_GET(self) -> None:
-        parts = urlsplit(self.path)
-        params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        authorized = self.site._check_auth(self.headers.get("Authorization"))
-        status = self._respond(parts.path, dict(params), authorized)
-        self.site._record(RecordedRequest("GET", parts.path, params, authorized, status))
+        with self.site._lock:
+            self.site._in_flight += 1
+        try:
+            parts = urlsplit(self.path)
+            params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+            authorized = self.site._check_auth(self.headers.get("Authorization"))
+            status = self._respond(parts.path, dict(params), authorized)
+            self.site._record(RecordedRequest("GET", parts.path, params, authorized, status))
+        finally:
+            with self.site._lock:
+                self.site._in_flight -= 1
 
     def _respond(self, path: str, params: dict[str, str], authorized: bool | None) -> int:
         time.sleep(self.site._take_stall())
