@@ -45,8 +45,8 @@ def ensure_space(
         raise ConfigError(
             f"the index was built with {current.model} ({current.dimension} dimensions) but "
             f"the configured embedder is {model} ({dimension} dimensions). Set the embedder "
-            f"back, or build a new index beside the old one with "
-            f"`pressrag reindex --all --new-model`."
+            "back to the index's model: vectors of two models are never mixed (building a "
+            "second index beside the first and switching is not available yet)."
         )
     row = conn.execute(
         """INSERT INTO embedding_spaces (model, dimension, state)
