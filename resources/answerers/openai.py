@@ -11,7 +11,6 @@ first token arrives — a stream that breaks mid-way fails cleanly instead of re
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -28,6 +27,7 @@ from resources.answerers.base import (
 )
 from resources.answerers.citations import CitationFilter, strip_invalid_markers
 from resources.errors import ConfigError
+from resources.openai_backoff import call_with_backoff
 from resources.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -104,33 +104,26 @@ class OpenAIAnswerer:
     # ------------------------------------------------------------------ requests
     def _call(self, make_request: Callable[[], T]) -> T:
         openai = self._openai
-        for attempt in range(self.max_retries + 1):
-            try:
-                return make_request()
-            except (
-                openai.RateLimitError,
-                openai.InternalServerError,
-                openai.APIConnectionError,  # includes APITimeoutError
-            ) as exc:
-                if attempt == self.max_retries:
-                    raise _unavailable(exc) from None
-                delay = _retry_after(exc) or min(MAX_RETRY_DELAY, 0.5 * 2**attempt)
-                delay = min(MAX_RETRY_DELAY, delay * (1 + random.random() * 0.25))
-                log.warning(
-                    "chat completion failed (%s); retry %d/%d in %.1fs",
-                    type(exc).__name__,
-                    attempt + 1,
-                    self.max_retries,
-                    delay,
-                )
-                self._sleep(delay)
-            except openai.APIStatusError as exc:
-                # 4xx other than 429: retrying will not help (bad key, bad model, bad request).
-                status = exc.status_code
-                raise AnswerUnavailable(
-                    "upstream_error", f"the answer model refused the request (HTTP {status})"
-                ) from None
-        raise AssertionError("unreachable")
+        try:
+            return call_with_backoff(
+                make_request,
+                max_retries=self.max_retries,
+                what="chat completion",
+                max_delay=MAX_RETRY_DELAY,
+                sleep=self._sleep,
+            )
+        except (
+            openai.RateLimitError,
+            openai.InternalServerError,
+            openai.APIConnectionError,  # includes APITimeoutError
+        ) as exc:
+            raise _unavailable(exc) from None
+        except openai.APIStatusError as exc:
+            # 4xx other than 429: retrying will not help (bad key, bad model, bad request).
+            status = exc.status_code
+            raise AnswerUnavailable(
+                "upstream_error", f"the answer model refused the request (HTTP {status})"
+            ) from None
 
     def _request_args(self, question: Question, passages: Sequence[Passage]) -> dict[str, Any]:
         return {
@@ -197,14 +190,3 @@ def _unavailable(exc: Exception) -> AnswerUnavailable:
     if "RateLimit" in name:
         return AnswerUnavailable("upstream_rate_limited", "the answer model is rate limited")
     return AnswerUnavailable("upstream_error", f"the answer model failed ({name})")
-
-
-def _retry_after(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)
-    if response is None:
-        return None
-    value = response.headers.get("retry-after")
-    try:
-        return min(MAX_RETRY_DELAY, float(value)) if value else None
-    except ValueError:
-        return None

@@ -7,13 +7,12 @@ are retried with exponential backoff that honours `Retry-After`.
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from resources.errors import ConfigError
+from resources.openai_backoff import call_with_backoff
 from resources.settings import Settings
 from resources.tokenization import default_counter
 
@@ -94,24 +93,12 @@ class OpenAIEmbedder:
         kwargs = {"model": self.model, "input": batch}
         if self.requested_dimensions:
             kwargs["dimensions"] = self.requested_dimensions
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = self._client.embeddings.create(**kwargs)
-                return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
-            except (
-                self._openai.RateLimitError,
-                self._openai.InternalServerError,
-                self._openai.APIConnectionError,
-            ) as exc:
-                if attempt == self.max_retries:
-                    raise
-                delay = _retry_after(exc) or min(30.0, 0.5 * 2**attempt)
-                delay *= 1 + random.random() * 0.25
-                log.warning(
-                    "embeddings request failed (%s); retrying in %.1fs", type(exc).__name__, delay
-                )
-                time.sleep(delay)
-        raise AssertionError("unreachable")
+
+        def request() -> list[list[float]]:
+            response = self._client.embeddings.create(**kwargs)
+            return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
+
+        return call_with_backoff(request, max_retries=self.max_retries, what="embeddings request")
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out: list[list[float]] = []
@@ -122,14 +109,3 @@ class OpenAIEmbedder:
         vectors = np.asarray(out, dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms == 0, 1, norms)
-
-
-def _retry_after(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)
-    if response is None:
-        return None
-    value = response.headers.get("retry-after")
-    try:
-        return min(60.0, float(value)) if value else None
-    except ValueError:
-        return None
