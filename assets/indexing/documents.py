@@ -58,10 +58,27 @@ def _record(store: Store, site: Site, items: Iterable[SourceDocument], stats: Up
 
 
 def _targeted(
-    source: ContentSource, config: IndexConfig, *, attachments: bool
+    store: Store, site_id: str, source: ContentSource, config: IndexConfig, *, attachments: bool
 ) -> tuple[list[SourceDocument], list[int]]:
-    """Fetch the named ids; return (documents of this kind, ids that are gone)."""
-    fetched = source.fetch(None, config.wp_ids) if config.wp_ids else {}
+    """Fetch the named ids; return (documents of this kind, ids that are gone).
+
+    `wp_media` runs after `wp_documents`, which already fetched every named id and deleted
+    the gone ones: it fetches only ids that are not known posts, so a post edit costs one
+    REST round trip, not two.
+    """
+    ids = list(config.wp_ids)
+    if attachments and ids:
+        with store.connection() as conn:
+            known_posts = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT wp_id FROM documents WHERE site_id = %s AND wp_id = ANY(%s) "
+                    "AND doc_type <> 'attachment'",
+                    (site_id, ids),
+                )
+            }
+        ids = [i for i in ids if i not in known_posts]
+    fetched = source.fetch(None, ids) if ids else {}
     found = [d for d in fetched.values() if d is not None and d.is_attachment == attachments]
     gone = [i for i, d in fetched.items() if d is None] + list(config.deleted_wp_ids)
     return found, gone
@@ -117,7 +134,7 @@ def wp_documents(
     indexed_before = _indexed_before(db, site.id, context.run.run_id)
     with timed() as clock, explained_failures():
         if kind == "targeted":
-            found, gone = _targeted(source, config, attachments=False)
+            found, gone = _targeted(db, site.id, source, config, attachments=False)
             _record(db, site, found, stats)
             with db.connection() as conn:
                 removed_missing = docs_sql.delete_documents(conn, site.id, gone)
@@ -156,10 +173,9 @@ def wp_media(
     indexed_before = _indexed_before(db, site.id, context.run.run_id)
     with timed() as clock, explained_failures():
         if kind == "targeted":
-            found, gone = _targeted(source, config, attachments=True)
+            found, gone = _targeted(db, site.id, source, config, attachments=True)
             _record(db, site, found, stats)
             with db.connection() as conn:
-                # A deleted id may have been a post; only attachments are ours to delete here.
                 removed_missing = docs_sql.delete_documents(conn, site.id, gone)
         else:
             _record(db, site, source.iter_media(), stats)
