@@ -86,12 +86,7 @@ def _targeted(
 
 def _indexed_before(store: Store, site_id: str, run_id: str) -> bool:
     with store.connection() as conn:
-        row = conn.execute(
-            "SELECT 1 FROM index_runs WHERE site_id = %s AND run_id <> %s "
-            "AND finished_at IS NOT NULL LIMIT 1",
-            (site_id, run_id),
-        ).fetchone()
-    return row is not None
+        return status_sql.indexed_before(conn, site_id, run_id)
 
 
 def _drift(stats: UpsertStats, kind: str, indexed_before: bool) -> int | None:

@@ -78,3 +78,14 @@ def merge_run_stats(conn: psycopg.Connection, run_id: str, stats: dict) -> None:
         "UPDATE index_runs SET stats = stats || %s::jsonb WHERE run_id = %s",
         (json.dumps(stats, default=str), run_id),
     )
+
+
+def indexed_before(conn: psycopg.Connection, site_id: str, run_id: str) -> bool:
+    """Whether an indexing run other than `run_id` has finished for the site (so a full pass
+    now can report drift; a site's first index cannot)."""
+    row = conn.execute(
+        "SELECT 1 FROM index_runs WHERE site_id = %s AND run_id <> %s "
+        "AND finished_at IS NOT NULL LIMIT 1",
+        (site_id, run_id),
+    ).fetchone()
+    return row is not None
