@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from tests.conftest import PressragEnv, site_info
 from tests.support.dagster_daemon import (
@@ -31,6 +30,7 @@ from tests.support.dagster_daemon import (
     ServingProcess,
     serving_fixture_env,
 )
+from tests.support.dagster_daemon import launch_nightly_reconcile as launch_scheduled_reconcile
 from tests.support.e2e_site import (
     RUN_DEADLINE,
     E2ESite,
@@ -43,11 +43,9 @@ from tests.support.wordpress import WordPress
 pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DRIVER = REPO_ROOT / "tests" / "support" / "e2e_drive_chat.mjs"
+DRIVER = REPO_ROOT / "wp-plugin" / "tests" / "browser" / "drive_chat.mjs"
 SCREENSHOT = REPO_ROOT / "test-output" / "chat.png"
 SITE = "e2e"
-LOCATION = "orchestration.definitions"
-REPOSITORY = "__repository__"
 
 CREATURES = ["otter", "heron", "badger", "kestrel", "salamander"]
 CREATURES += ["hedgehog", "beaver", "wren", "lynx", "newt"]
@@ -340,54 +338,11 @@ def test_outage_delivers_all_ten_posts_once(site: E2ESite, content: Content) -> 
 
 # ---- 3. outbox off: the nightly reconcile finds every change and reports the drift ------
 
-_DRY_RUN = """
-mutation($selector: ScheduleSelector!, $timestamp: Float) {
-  scheduleDryRun(selectorData: $selector, timestamp: $timestamp) {
-    __typename
-    ... on DryRunInstigationTick {
-      evaluationResult { runRequests { runKey runConfigYaml tags { key value } } error { message } }
-    }
-    ... on PythonError { message }
-  }
-}"""
-
-_LAUNCH = """
-mutation($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-  }
-}"""
-
 
 def launch_nightly_reconcile(site: E2ESite) -> str:
     """Evaluate the schedule in the code server (dry run) and launch its request for `e2e`."""
-    selector = {
-        "repositoryLocationName": LOCATION,
-        "repositoryName": REPOSITORY,
-        "scheduleName": "nightly_reconcile",
-    }
-    tick = site.dagster.graphql(_DRY_RUN, {"selector": selector, "timestamp": time.time()})
-    evaluation = tick["scheduleDryRun"]["evaluationResult"]
-    assert evaluation["error"] is None, evaluation
-    ours = [r for r in evaluation["runRequests"] if r["runKey"].startswith(f"reconcile:{SITE}:")]
-    assert len(ours) == 1, evaluation
-    tags = [t for t in ours[0]["tags"] if not t["key"].startswith("dagster/")]
-    tags.append({"key": "dagster/partition", "value": SITE})
-    params = {
-        "selector": {
-            "repositoryLocationName": LOCATION,
-            "repositoryName": REPOSITORY,
-            "jobName": "index_site",
-        },
-        "runConfigData": yaml.safe_load(ours[0]["runConfigYaml"]),
-        "executionMetadata": {"tags": tags},
-    }
-    launched = site.dagster.graphql(_LAUNCH, {"params": params})["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    return str(launched["run"]["runId"])
+    run_id, _ = launch_scheduled_reconcile(site.dagster, SITE)
+    return run_id
 
 
 def finished_run(run_id: str, output: str) -> Any:
@@ -504,6 +459,8 @@ def test_chat_in_a_browser_cites_the_right_post_and_runs_no_markup(
             "CHROMIUM": "/usr/bin/chromium",
             "HOME": "/tmp",
             "SCREENSHOT": str(SCREENSHOT),
+            "VIEWPORT": "desktop",
+            "ANSWER_TIMEOUT_MS": "60000",  # the real backend embeds each question first
         },
     )
     assert done.returncode == 0, done.stderr[-3000:]

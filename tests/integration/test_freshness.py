@@ -17,23 +17,23 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-import yaml
 
 from orchestration.sites import add_site
 from resources.store import Store
 from tests.conftest import PressragEnv, site_info
 from tests.support.dagster_daemon import (
     ADMIN_KEY,
+    LOCATION,
+    REPOSITORY,
     DagsterDev,
     ServingProcess,
     WebhookSender,
+    launch_nightly_reconcile,
     serving_fixture_env,
 )
 from tests.support.fake_wordpress import FakeWordPress
 
 SITE = "fresh"
-LOCATION = "orchestration.definitions"
-REPOSITORY = "__repository__"
 RUN_DEADLINE = 150.0  # seconds per run on a busy 2-core machine (model load per run worker)
 
 SEED_POSTS = [
@@ -167,27 +167,6 @@ mutation($params: LaunchBackfillParams!) {
     __typename
     ... on LaunchBackfillSuccess { backfillId }
     ... on PythonError { message }
-  }
-}"""
-
-_DRY_RUN = """
-mutation($selector: ScheduleSelector!, $timestamp: Float) {
-  scheduleDryRun(selectorData: $selector, timestamp: $timestamp) {
-    __typename
-    ... on DryRunInstigationTick {
-      evaluationResult { runRequests { runKey runConfigYaml tags { key value } } error { message } }
-    }
-    ... on PythonError { message }
-  }
-}"""
-
-_LAUNCH = """
-mutation($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
   }
 }"""
 
@@ -360,23 +339,6 @@ def test_serving_killed_after_202_and_daemon_down(stack: Stack) -> None:
     assert stack.titles("petrels pattering across waves")[0] == "Storm petrels"
 
 
-def _reconcile_request(stack: Stack) -> dict:
-    """The nightly schedule's run request for `fresh`, evaluated by the code server."""
-    selector = {
-        "repositoryLocationName": LOCATION,
-        "repositoryName": REPOSITORY,
-        "scheduleName": "nightly_reconcile",
-    }
-    result = stack.dagster.graphql(_DRY_RUN, {"selector": selector, "timestamp": time.time()})
-    tick = result["scheduleDryRun"]
-    assert tick["__typename"] == "DryRunInstigationTick", tick
-    evaluation = tick["evaluationResult"]
-    assert evaluation["error"] is None, evaluation
-    ours = [r for r in evaluation["runRequests"] if r["runKey"].startswith(f"reconcile:{SITE}:")]
-    assert len(ours) == 1, evaluation
-    return ours[0]
-
-
 def test_reconcile_repairs_dropped_events_and_reports_drift(stack: Stack) -> None:
     # Changes whose events were lost: one edit, one new post, one deletion.
     stack.wordpress.upsert({"id": 2, "content": "<p>Keepers polished the brass every dawn.</p>"})
@@ -388,23 +350,8 @@ def test_reconcile_repairs_dropped_events_and_reports_drift(stack: Stack) -> Non
         }
     )
     stack.wordpress.delete(3)
-    request = _reconcile_request(stack)
-    run_config = yaml.safe_load(request["runConfigYaml"])
+    run_id, run_config = launch_nightly_reconcile(stack.dagster, SITE)
     assert run_config["ops"]["wp_documents"]["config"]["reason"] == "reconcile"
-    tags = [t for t in request["tags"] if not t["key"].startswith("dagster/")]
-    tags.append({"key": "dagster/partition", "value": SITE})
-    params = {
-        "selector": {
-            "repositoryLocationName": LOCATION,
-            "repositoryName": REPOSITORY,
-            "jobName": "index_site",
-        },
-        "runConfigData": run_config,
-        "executionMetadata": {"tags": tags},
-    }
-    launched = stack.dagster.graphql(_LAUNCH, {"params": params})["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
     assert stack.wait_run(run_id) == "SUCCESS"
 
     meta = _materializations(run_id)

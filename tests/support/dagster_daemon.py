@@ -333,3 +333,64 @@ class WebhookSender:
         event_id = str(kwargs.pop("event_id", None) or f"msg_{uuid.uuid4()}")
         response = self.post(self.body(event_type, data), event_id=event_id, **kwargs)
         return event_id, response
+
+
+# ---- the nightly schedule, driven through Dagster's GraphQL API ---------------------------
+
+LOCATION = "orchestration.definitions"
+REPOSITORY = "__repository__"
+
+SCHEDULE_DRY_RUN = """
+mutation($selector: ScheduleSelector!, $timestamp: Float) {
+  scheduleDryRun(selectorData: $selector, timestamp: $timestamp) {
+    __typename
+    ... on DryRunInstigationTick {
+      evaluationResult { runRequests { runKey runConfigYaml tags { key value } } error { message } }
+    }
+    ... on PythonError { message }
+  }
+}"""
+
+LAUNCH_RUN = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}"""
+
+
+def launch_nightly_reconcile(dagster: DagsterDev, site: str) -> tuple[str, dict]:
+    """Evaluate the nightly schedule in the code server (dry run) and launch its request for
+    `site` as the schedule would; returns (run id, run config)."""
+    import yaml
+
+    selector = {
+        "repositoryLocationName": LOCATION,
+        "repositoryName": REPOSITORY,
+        "scheduleName": "nightly_reconcile",
+    }
+    result = dagster.graphql(SCHEDULE_DRY_RUN, {"selector": selector, "timestamp": time.time()})
+    tick = result["scheduleDryRun"]
+    assert tick["__typename"] == "DryRunInstigationTick", tick
+    evaluation = tick["evaluationResult"]
+    assert evaluation["error"] is None, evaluation
+    ours = [r for r in evaluation["runRequests"] if r["runKey"].startswith(f"reconcile:{site}:")]
+    assert len(ours) == 1, evaluation
+    run_config = yaml.safe_load(ours[0]["runConfigYaml"])
+    tags = [t for t in ours[0]["tags"] if not t["key"].startswith("dagster/")]
+    tags.append({"key": "dagster/partition", "value": site})
+    params = {
+        "selector": {
+            "repositoryLocationName": LOCATION,
+            "repositoryName": REPOSITORY,
+            "jobName": "index_site",
+        },
+        "runConfigData": run_config,
+        "executionMetadata": {"tags": tags},
+    }
+    launched = dagster.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return str(launched["run"]["runId"]), run_config

@@ -5,7 +5,7 @@
 // page-level facts (XSS canary, horizontal overflow on a phone viewport, console errors).
 // No npm packages: Node 20's experimental WebSocket talks to Chromium directly.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -24,6 +24,10 @@ function cleanup() {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// Env: VIEWPORT=phone (default) or desktop; ANSWER_TIMEOUT_MS per answer (a real backend
+// embeds the question first); SCREENSHOT=path writes a PNG of the chat box at the end.
+const desktop = process.env.VIEWPORT === 'desktop';
+const answerTimeout = process.env.ANSWER_TIMEOUT_MS ? Number(process.env.ANSWER_TIMEOUT_MS) : undefined;
 
 async function devtoolsPort() {
   let log = '';
@@ -84,8 +88,10 @@ async function waitFor(evaluate, expression, what, timeoutMs = 20000) {
 async function main() {
   const cdp = await connect(await devtoolsPort());
   await cdp.call('Runtime.enable');
-  // A phone-sized viewport: the chat must be readable without sideways scrolling.
-  await cdp.call('Emulation.setDeviceMetricsOverride', { width: 390, height: 844, deviceScaleFactor: 2, mobile: true });
+  // A phone-sized viewport by default: the chat must be readable without sideways scrolling.
+  await cdp.call('Emulation.setDeviceMetricsOverride', desktop
+    ? { width: 1024, height: 900, deviceScaleFactor: 1, mobile: false }
+    : { width: 390, height: 844, deviceScaleFactor: 2, mobile: true });
   await cdp.call('Page.navigate', { url: pageUrl });
   await waitFor(cdp.evaluate, "document.readyState === 'complete' && !!document.querySelector('.pressrag-chat__input')", 'the chat box');
   const answers = [];
@@ -97,7 +103,7 @@ async function main() {
     for (const type of ['rawKeyDown', 'char', 'keyUp']) {
       await cdp.call('Input.dispatchKeyEvent', { type, key: 'Enter', code: 'Enter', windowsVirtualKeyCode: 13, text: type === 'char' ? '\r' : undefined });
     }
-    await waitFor(cdp.evaluate, `document.querySelectorAll('.pressrag-chat__msg--answer').length > ${before} && document.querySelector('.pressrag-chat__log').getAttribute('aria-busy') === 'false'`, 'the answer');
+    await waitFor(cdp.evaluate, `document.querySelectorAll('.pressrag-chat__msg--answer').length > ${before} && document.querySelector('.pressrag-chat__log').getAttribute('aria-busy') === 'false'`, 'the answer', answerTimeout);
     answers.push(await cdp.evaluate(`(() => {
       const boxes = document.querySelectorAll('.pressrag-chat__msg--answer');
       const box = boxes[boxes.length - 1];
@@ -115,7 +121,23 @@ async function main() {
     overflow: document.documentElement.scrollWidth - window.innerWidth,
     inputWidth: document.querySelector('.pressrag-chat__input').getBoundingClientRect().width,
     fontSize: parseFloat(getComputedStyle(document.querySelector('.pressrag-chat__input')).fontSize),
+    images: document.querySelectorAll('.pressrag-chat img').length,
   })`);
+  if (process.env.SCREENSHOT) {
+    await cdp.evaluate("document.querySelector('.pressrag-chat').scrollIntoView({block: 'start'}), true");
+    await sleep(200);
+    const rect = await cdp.evaluate(`(() => {
+      const r = document.querySelector('.pressrag-chat').getBoundingClientRect();
+      return { x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width, height: r.height };
+    })()`);
+    const pad = 16;
+    const shot = await cdp.call('Page.captureScreenshot', {
+      format: 'png',
+      captureBeyondViewport: true,
+      clip: { x: Math.max(0, rect.x - pad), y: Math.max(0, rect.y - pad), width: rect.width + 2 * pad, height: rect.height + 2 * pad, scale: 1 },
+    });
+    writeFileSync(process.env.SCREENSHOT, Buffer.from(shot.data, 'base64'));
+  }
   cdp.close();
   return { answers, page, consoleErrors: cdp.consoleErrors };
 }
