@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # Indexing embeds thousands of chunks in one step, and the `embeddings` pool runs one such
     # step at a time, so it takes every core (0 = all): measured 19 vs 12 texts/s on 2 cores.
     index_torch_threads: int = 0
+    # Where the ONNX export of the local model is cached (default ~/.cache/pressrag/models).
+    model_cache_dir: Path | None = None
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_embed_model: str = "text-embedding-3-small"

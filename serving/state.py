@@ -90,7 +90,7 @@ class Services:
         if store is None:
             return
         try:
-            embedder = make_embedder(settings)
+            embedder = make_embedder(settings, backend=settings.embed_backend)
             load = getattr(embedder, "load", None)
             if callable(load):
                 t0 = time.perf_counter()

