@@ -34,9 +34,12 @@ class EmbeddingBatcher:
     wait (nothing is held back for a batch to fill).
     """
 
-    def __init__(self, embedder: Embedder, *, max_batch: int = 32) -> None:
+    def __init__(
+        self, embedder: Embedder, *, max_batch: int = 32, metrics: Metrics | None = None
+    ) -> None:
         self.embedder = embedder
         self.max_batch = max_batch
+        self.metrics = metrics
         self._queue: queue.Queue[tuple[str, Future[np.ndarray]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="query-embedder", daemon=True)
         self._thread.start()
@@ -62,6 +65,8 @@ class EmbeddingBatcher:
                     break
                 batch.append(item)
             texts = list(dict.fromkeys(text for text, _ in batch))
+            if self.metrics is not None:
+                self.metrics.query_embedding_batch.observe(len(texts))
             try:
                 vectors = dict(zip(texts, self.embedder.embed(texts), strict=True))
             except Exception as exc:
@@ -120,7 +125,7 @@ class Retriever:
         self.embedder = embedder
         self.metrics = metrics
         self.cache = QueryVectorCache(cache_size)
-        self.batcher = EmbeddingBatcher(embedder)
+        self.batcher = EmbeddingBatcher(embedder, metrics=metrics)
         self._space: tuple[float, EmbeddingSpace | None] | None = None
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -163,7 +168,7 @@ class Retriever:
         t0 = time.perf_counter()
         vector = self.embed_query(query)
         t1 = time.perf_counter()
-        with self.store.connection() as conn:
+        with self.store.search_connection() as conn:
             hits = hybrid_search(
                 conn,
                 site_id=site_id,

@@ -1,12 +1,15 @@
 """The Postgres + pgvector store: one pool, migrations at start-up, SQL grouped by concern.
 
 Callers borrow a connection (`with store.connection() as conn:`) and use the functions of
-the concern modules; the transaction commits when the block exits without error.
+the concern modules; the transaction commits when the block exits without error. Serving's
+searches borrow from a second pool of search sessions (`store.search_connection()`), opened
+on first use: autocommit, with the search settings applied once per connection.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,6 +18,7 @@ from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool
 
 from resources.store.migrations import apply_migrations
+from resources.store.search import configure_search_session
 from resources.store.spaces import EmbeddingSpace, active_space, ensure_space
 
 log = logging.getLogger(__name__)
@@ -25,6 +29,9 @@ __all__ = ["EmbeddingSpace", "Store"]
 class Store:
     def __init__(self, conninfo: str, *, min_size: int = 1, max_size: int = 8) -> None:
         self.conninfo = conninfo
+        self.max_size = max_size
+        self._search_pool: ConnectionPool | None = None
+        self._search_pool_lock = threading.Lock()
         apply_migrations(conninfo)  # before the pool: register_vector needs the extension
         self.pool = ConnectionPool(
             conninfo,
@@ -40,6 +47,25 @@ class Store:
         with self.pool.connection() as conn:
             yield conn
 
+    @contextmanager
+    def search_connection(self) -> Iterator[psycopg.Connection]:
+        """A search session for `hybrid_search`: one statement per search (no transaction)."""
+        with self._search_sessions().connection() as conn:
+            yield conn
+
+    def _search_sessions(self) -> ConnectionPool:
+        with self._search_pool_lock:
+            if self._search_pool is None:
+                self._search_pool = ConnectionPool(
+                    self.conninfo,
+                    min_size=1,
+                    max_size=self.max_size,
+                    configure=_configure_search,
+                    open=True,
+                    name="pressrag-search",
+                )
+            return self._search_pool
+
     def ensure_space(self, model: str, dimension: int) -> EmbeddingSpace:
         with self.connection() as conn:
             return ensure_space(conn, model, dimension)
@@ -49,6 +75,9 @@ class Store:
             return active_space(conn)
 
     def close(self) -> None:
+        with self._search_pool_lock:
+            if self._search_pool is not None:
+                self._search_pool.close()
         self.pool.close()
 
     def __enter__(self) -> Store:
@@ -56,3 +85,8 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _configure_search(conn: psycopg.Connection) -> None:
+    register_vector(conn)
+    configure_search_session(conn)

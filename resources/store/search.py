@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -22,8 +23,76 @@ TEXT_WEIGHT = 0.5
 # The full-text side ranks chunks holding every query word (capped, for one-word queries that
 # match half the site), then chunks holding some of the words among the vector side's top
 # VECTOR_POOL. Ranking every partial match of a question cost ~1 s at 100k chunks.
-VECTOR_POOL = 100
+VECTOR_POOL = 60
 MATCH_CAP = 2000
+
+
+DEFAULT_EF_SEARCH = 100
+
+
+def _session_settings(ef_search: int) -> dict[str, str]:
+    """What a search needs from its session. Iterative scans keep HNSW returning rows when
+    the site filter is selective. Generic plans: psycopg prepares a statement after five runs,
+    and planning this one afresh each time costs ~1.5 ms of a ~6 ms search at 100k chunks."""
+    return {
+        "hnsw.ef_search": str(ef_search),
+        "hnsw.iterative_scan": "relaxed_order",
+        "plan_cache_mode": "force_generic_plan",
+    }
+
+
+def _apply_settings(conn: psycopg.Connection, ef_search: int, *, local: bool) -> None:
+    """All settings in one statement (one round trip); `local` keeps them to the transaction."""
+    settings = _session_settings(ef_search)
+    calls = sql.SQL(", ").join(
+        sql.SQL("set_config({}, {}, {})").format(
+            sql.Literal(name), sql.Literal(value), sql.Literal(local)
+        )
+        for name, value in settings.items()
+    )
+    conn.execute(sql.SQL("SELECT {}").format(calls))
+
+
+def _search_in_transaction(
+    conn: psycopg.Connection, query: sql.Composable, params: dict, ef_search: int
+) -> list[tuple]:
+    """Settings local to a transaction of our own. Inside the caller's open transaction,
+    `transaction()` is only a savepoint and local settings would outlive it, so the caller's
+    values are put back afterwards."""
+    nested = conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+    names = list(_session_settings(ef_search))
+    previous = None
+    if nested:
+        reads = sql.SQL(", ").join(
+            sql.SQL("current_setting({}, true)").format(sql.Literal(n)) for n in names
+        )
+        previous = conn.execute(sql.SQL("SELECT {}").format(reads)).fetchone()
+    with conn.transaction():
+        _apply_settings(conn, ef_search, local=True)
+        rows = conn.execute(query, params).fetchall()
+    if previous is not None:
+        # A setting the caller never had (pgvector not loaded yet) goes back to its default.
+        restore = sql.SQL(", ").join(
+            sql.SQL(
+                "set_config({0}, coalesce({1}, "
+                "(SELECT reset_val FROM pg_settings WHERE name = {0})), true)"
+            ).format(sql.Literal(n), sql.Literal(v))
+            for n, v in zip(names, previous, strict=True)
+        )
+        conn.execute(sql.SQL("SELECT {}").format(restore))
+    return rows
+
+
+# Connections configured by configure_search_session (weak: the pool owns them).
+_search_sessions: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
+
+
+def configure_search_session(conn: psycopg.Connection) -> None:
+    """Make a pooled connection a search session: autocommit, settings applied once, so
+    that a search is one statement instead of BEGIN, SET, query, COMMIT."""
+    conn.autocommit = True
+    _apply_settings(conn, DEFAULT_EF_SEARCH, local=False)
+    _search_sessions.add(conn)
 
 
 @dataclass(frozen=True)
@@ -82,32 +151,34 @@ def hybrid_search(
     candidates: int = 40,
     ts_config: str = "english",
     filters: SearchFilters | None = None,
-    ef_search: int = 100,
+    ef_search: int = DEFAULT_EF_SEARCH,
     text_weight: float = TEXT_WEIGHT,
 ) -> list[SearchHit]:
-    """Top-k chunks of `site_id` for the query. Runs in its own transaction so the HNSW
-    settings stay local to it."""
+    """Top-k chunks of `site_id` for the query. On a search session (see
+    configure_search_session) it is one statement; on any other connection it runs in its
+    own transaction so that the settings stay local to it."""
     chunk_filter, filter_params = _filter_clause(filters)
     query = sql.SQL(_template()).format(
-        space=sql.Literal(space.id), vtype=space.vector_type, chunk_filter=chunk_filter
+        space=sql.Literal(space.id),
+        vtype=space.vector_type,
+        chunk_filter=chunk_filter,
+        candidates=sql.Literal(int(max(candidates, k))),
+        pool=sql.Literal(int(max(VECTOR_POOL, candidates, k))),
+        match_cap=sql.Literal(MATCH_CAP),
+        k=sql.Literal(int(k)),
     )
     params = {
         "site": site_id,
         "qvec": np.asarray(query_vector, dtype=np.float32),
         "qtext": query_text,
         "ts_config": ts_config,
-        "candidates": max(candidates, k),
-        "pool": max(VECTOR_POOL, candidates, k),
-        "match_cap": MATCH_CAP,
-        "k": k,
         "text_weight": text_weight,
         **filter_params,
     }
-    with conn.transaction():
-        # Iterative scans keep HNSW returning rows when the site filter is selective.
-        conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef_search)))
-        conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    if conn in _search_sessions and ef_search == DEFAULT_EF_SEARCH:
         rows = conn.execute(query, params).fetchall()
+    else:
+        rows = _search_in_transaction(conn, query, params, ef_search)
     return [
         SearchHit(
             chunk_id=r[0],

@@ -137,3 +137,52 @@ def test_vectors_round_trip_as_arrays(indexed_sites: IndexedSites) -> None:
         (value,) = c.execute("SELECT embedding FROM chunks LIMIT 1").fetchone()
     vector = as_array(value)
     assert vector.shape == (384,) and abs(float(np.linalg.norm(vector)) - 1) < 1e-3
+
+
+SESSION_CASES = [
+    ("demo", "reading and writing files with a context manager", None),
+    ("demo", "python", SearchFilters(post_types=["page"])),
+    ("demo", "python", SearchFilters(post_types=["no-such-type"])),
+    ("other", "python virtual environments and modules", None),  # the small site
+]
+
+
+@pytest.mark.parametrize(
+    ("site", "text", "filters"), SESSION_CASES, ids=["plain", "filtered", "empty", "small-site"]
+)
+def test_a_search_session_returns_what_a_transaction_returns(
+    indexed_sites: IndexedSites, site: str, text: str, filters: SearchFilters | None
+) -> None:
+    """Serving's search sessions (autocommit, settings applied once, prepared statements on
+    generic plans) must be a pure speed-up: the same hits as the transaction path, also after
+    psycopg has prepared the statement (five runs) and PostgreSQL plans it generically."""
+    from resources.embedders.local import LocalEmbedder
+
+    vector = LocalEmbedder().embed([text])[0]
+
+    def search(conn: psycopg.Connection, space) -> list[tuple[int, float]]:
+        hits = hybrid_search(
+            conn,
+            site_id=site,
+            space=space,
+            query_text=text,
+            query_vector=vector,
+            k=12,
+            filters=filters,
+        )
+        return [(h.chunk_id, round(h.score, 12)) for h in hits]
+
+    with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store:
+        with store.connection() as conn:
+            space = active_space(conn)
+            expected = search(conn, space)
+            # The transaction path kept its settings to itself.
+            assert conn.execute("SHOW plan_cache_mode").fetchone()[0] == "auto"
+            assert conn.execute("SHOW hnsw.ef_search").fetchone()[0] == "40"
+        with store.search_connection() as conn:
+            assert conn.autocommit
+            runs = [search(conn, space) for _ in range(7)]
+            assert conn.execute("SHOW plan_cache_mode").fetchone()[0] == "force_generic_plan"
+    assert all(run == expected for run in runs)
+    if filters is None or filters.post_types != ["no-such-type"]:
+        assert expected
