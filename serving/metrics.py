@@ -51,6 +51,12 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.query_embedding_batch = Histogram(
+            "pressrag_query_embedding_batch_size",
+            "Questions embedded together by the query batcher (bigger batches: cheaper each).",
+            buckets=(1, 2, 4, 8, 16, 32),
+            registry=self.registry,
+        )
 
 
 class MetricsMiddleware:
