@@ -1,7 +1,8 @@
 """Serving benchmark: latency and throughput of /v1/search and /v1/ask (extractive).
 
     .venv/bin/python bench/serve.py [--home DIR] [--duration 6] [--clients 1,8,32]
-                                    [--scale 100000] [--no-scale]
+                                    [--scale 100000] [--no-scale] [--reuse-scale]
+                                    [--backends onnx-int8,onnx]
 
 Two data sets, each served by a real `python -m serving` process on 127.0.0.1:
 
@@ -16,8 +17,11 @@ For each set, endpoint and client count it prints p50 / p95 / p99 latency and re
 with every request asking a question the server has not seen (so the query-embedding cache
 misses; one extra line shows repeated questions, which hit it). The server's own timings
 (embed_ms, search_ms from the responses) and, measured in this process, the SQL-only time
-of `hybrid_search` and the query-embedding time make the serving overhead visible. Load
-generator and server share the machine's cores; figures are for that set-up.
+of `hybrid_search` and the query-embedding time of each backend (PyTorch, the baseline;
+ONNX Runtime exact; ONNX Runtime int8, serving's default) make the serving overhead
+visible. The scale set is served once per `--backends` entry. Load generator and server
+share the machine's two cores; the generator is a bare keep-alive HTTP/1.1 client (~0.3 ms
+of CPU a request, where httpx took ~4) so that the figures measure the server.
 """
 
 from __future__ import annotations
@@ -36,8 +40,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import httpx
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,6 +92,45 @@ class Run:
 _COUNTER = itertools.count()  # across runs, so no run re-asks another run's questions
 
 
+class RawHttpClient:
+    """One keep-alive HTTP/1.1 connection speaking just enough protocol for JSON POSTs.
+
+    The load generator shares the server's two cores: httpx costs ~4 ms of CPU per request,
+    this ~0.3 ms, so the figures measure the server, not the client.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post_json(
+        self, path: str, payload: dict, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        body = json.dumps(payload).encode()
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode()
+            + body
+        )
+        status = int((await self.reader.readline()).split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 async def load(
     base_url: str, path: str, clients: int, duration: float, fresh: bool, label: str
 ) -> Run:
@@ -102,29 +145,32 @@ async def load(
             question = f"{question} {VARIANTS[(i // len(QUERIES)) % len(VARIANTS)]} {i}"
         return {"site": "demo", key: question}
 
-    async def worker(client: httpx.AsyncClient, until: float, record: bool) -> None:
+    async def worker(client: RawHttpClient, until: float, record: bool) -> None:
         while time.perf_counter() < until:
             t0 = time.perf_counter()
-            response = await client.post(path, json=body(), headers=headers)
+            status, content = await client.post_json(path, body(), headers)
             elapsed = (time.perf_counter() - t0) * 1000
             if not record:
                 continue
-            if response.status_code != 200:
+            if status != 200:
                 run.errors += 1
                 continue
             run.latencies_ms.append(elapsed)
-            timings = response.json()["timings"]
+            timings = json.loads(content)["timings"]
             run.embed_ms.append(timings.get("embed_ms", 0.0))
             run.search_ms.append(timings.get("search_ms", 0.0))
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
+    connections = [RawHttpClient(base_url) for _ in range(clients)]
+    try:
         warm_until = time.perf_counter() + 1.0
-        await asyncio.gather(*(worker(client, warm_until, False) for _ in range(clients)))
+        await asyncio.gather(*(worker(c, warm_until, False) for c in connections))
         start = time.perf_counter()
         until = start + duration
-        await asyncio.gather(*(worker(client, until, True) for _ in range(clients)))
+        await asyncio.gather(*(worker(c, until, True) for c in connections))
         run.seconds = time.perf_counter() - start
+    finally:
+        for connection in connections:
+            connection.close()
     return run
 
 
@@ -140,56 +186,78 @@ def bench_server(base_url: str, name: str, clients: list[int], duration: float) 
 # ------------------------------------------------------------------ in-process baselines
 VECTOR_ONLY = """SELECT id FROM chunks WHERE space_id = %(space)s AND site_id = 'demo'
 ORDER BY (embedding::vector({dim})) <=> %(v)s::vector({dim}) LIMIT 40"""
-TEXT_ONLY = """WITH q AS (
-  SELECT to_tsquery('simple', string_agg(quote_literal(lex), ' | ')) AS query
-  FROM unnest(tsvector_to_array(to_tsvector('english', %(t)s))) AS lex)
-SELECT c.id FROM chunks c, q WHERE c.space_id = %(space)s AND c.site_id = 'demo'
-  AND c.tsv @@ q.query ORDER BY ts_rank_cd(c.tsv, q.query) DESC, c.id LIMIT 40"""
+BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
-def baselines(db_url: str, name: str, embedder: object) -> None:
-    """In this process: the query-embedding time, and the SQL-only time of hybrid_search
-    (precomputed vectors) and of its two halves (HNSW vector candidates, full-text
-    candidates ranked with the same OR-of-lexemes query as search.sql)."""
+def _timed(fn, items) -> list[float]:  # type: ignore[no-untyped-def]
+    out = []
+    for item in items:
+        t0 = time.perf_counter()
+        fn(item)
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def embedding_baselines(embedders: dict[str, object]) -> dict[str, float]:
+    """One question at a time, one thread: each backend of the local model. PyTorch is the
+    baseline (what serving used before ONNX Runtime)."""
+    questions = [f"{q} {v}" for v in VARIANTS[:2] for q in QUERIES]
+    medians = {}
+    for name, embedder in embedders.items():
+        embed = embedder.embed  # type: ignore[attr-defined]
+        _timed(lambda q, embed=embed: embed([q]), questions[:5])  # warm
+        times = _timed(lambda q, embed=embed: embed([q]), questions)
+        medians[name] = statistics.median(times)
+        print(
+            f"query embedding [{name:<9}] p50 {medians[name]:5.1f} p95 {pct(times, 95):5.1f} ms"
+            f"  (×{medians['torch'] / medians[name]:.2f} vs torch)",
+            flush=True,
+        )
+    return medians
+
+
+def sql_baselines(db_url: str, name: str, embedder: object) -> float:
+    """In this process, precomputed vectors: hybrid_search as serving runs it (a search
+    session: one prepared statement on a generic plan), as any other caller runs it (its own
+    transaction: BEGIN, settings, query, COMMIT), and its HNSW half alone."""
     from resources.store import Store
     from resources.store.search import hybrid_search
 
-    questions = [f"{q} {v}" for v in VARIANTS[:2] for q in QUERIES]
-    embed_ms = []
-    vectors = []
-    for q in questions:
-        t0 = time.perf_counter()
-        vectors.append(embedder.embed([q])[0])  # type: ignore[attr-defined]
-        embed_ms.append((time.perf_counter() - t0) * 1000)
-    timings: dict[str, list[float]] = {"hybrid": [], "vector": [], "text": []}
+    questions = [f"{q} {v}" for v in VARIANTS[:3] for q in QUERIES]
+    vectors = list(embedder.embed(questions))  # type: ignore[attr-defined]
+    pairs = list(zip(questions, vectors, strict=True))
     with Store(db_url, max_size=1) as store:
         space = store.active_space()
         assert space is not None
-        vector_sql = VECTOR_ONLY.format(dim=space.dimension)
+
+        def run(conn) -> list[float]:  # type: ignore[no-untyped-def]
+            def one(pair) -> None:  # type: ignore[no-untyped-def]
+                hybrid_search(
+                    conn, site_id="demo", space=space, query_text=pair[0], query_vector=pair[1]
+                )
+
+            _timed(one, pairs[:8])  # warm; psycopg prepares after five runs
+            return _timed(one, pairs)
+
+        with store.search_connection() as conn:
+            session = run(conn)
+            vector_sql = VECTOR_ONLY.format(dim=space.dimension)
+            vector = _timed(
+                lambda pair: conn.execute(vector_sql, {"space": space.id, "v": pair[1]}).fetchall(),
+                pairs,
+            )
         with store.connection() as conn:
-            for q, v in zip(questions, vectors, strict=True):
-                t0 = time.perf_counter()
-                hybrid_search(conn, site_id="demo", space=space, query_text=q, query_vector=v, k=8)
-                t1 = time.perf_counter()
-                with conn.transaction():
-                    conn.execute("SET LOCAL hnsw.ef_search = 100")
-                    conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                    conn.execute(vector_sql, {"space": space.id, "v": v}).fetchall()
-                t2 = time.perf_counter()
-                conn.execute(TEXT_ONLY, {"space": space.id, "t": q}).fetchall()
-                t3 = time.perf_counter()
-                timings["hybrid"].append((t1 - t0) * 1000)
-                timings["vector"].append((t2 - t1) * 1000)
-                timings["text"].append((t3 - t2) * 1000)
-            conn.rollback()
-    sql50, emb50 = statistics.median(timings["hybrid"]), statistics.median(embed_ms)
+            conn.commit()
+            transaction = run(conn)
+    p50 = statistics.median(session)
     print(
-        f"{name} in-process: hybrid_search SQL p50 {sql50:.1f} p95 {pct(timings['hybrid'], 95):.1f}"
-        f" ms (vector half p50 {statistics.median(timings['vector']):.1f}, full-text half p50 "
-        f"{statistics.median(timings['text']):.1f}); query embedding p50 {emb50:.1f} p95 "
-        f"{pct(embed_ms, 95):.1f} ms; embedding/SQL ratio {emb50 / sql50:.2f}",
+        f"{name} in-process SQL: hybrid_search (search session) p50 {p50:.1f} p95 "
+        f"{pct(session, 95):.1f} ms; own transaction p50 {statistics.median(transaction):.1f} "
+        f"p95 {pct(transaction, 95):.1f} ms (×{statistics.median(transaction) / p50:.2f}); "
+        f"HNSW half alone p50 {statistics.median(vector):.1f} ms",
         flush=True,
     )
+    return p50
 
 
 # ------------------------------------------------------------------ data sets
@@ -379,6 +447,11 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=100_000, help="chunks in the scale set")
     parser.add_argument("--no-scale", action="store_true")
     parser.add_argument(
+        "--backends",
+        default="onnx-int8,onnx",
+        help="serving's question embedders to measure (the first is serving's default)",
+    )
+    parser.add_argument(
         "--reuse-scale", action="store_true", help="keep an existing scale database of that size"
     )
     args = parser.parse_args()
@@ -389,25 +462,38 @@ def main() -> None:
 
     from resources.embedders.local import LocalEmbedder
 
-    embedder = LocalEmbedder(threads=1)
-    embedder.load()
+    embedders = {name: LocalEmbedder(threads=1, backend=name) for name in BACKENDS}
+    for embedder in embedders.values():
+        embedder.load()
     logs = home / "bench-logs"
     logs.mkdir(exist_ok=True)
     limits = {"PRESSRAG_LOG_LEVEL": "warning"}
+    serving_backends = args.backends.split(",")
+
+    print("\n== query embedding (one question, one thread) ==", flush=True)
+    embed_ms = embedding_baselines(embedders)
 
     print(f"\n== sample set ({home}) ==", flush=True)
-    baselines(app_url, "sample", embedder)
-    with ServingServer(logs / "sample.log", **limits) as server:
-        bench_server(server.base_url, "sample", clients, args.duration)
+    sql_baselines(app_url, "sample", embedders["onnx"])
+    backend = serving_backends[0]
+    with ServingServer(logs / "sample.log", PRESSRAG_EMBED_BACKEND=backend, **limits) as server:
+        bench_server(server.base_url, f"sample [{backend}]", clients, args.duration)
 
     if args.no_scale:
         return
     print(f"\n== scale set ({args.scale} chunks) ==", flush=True)
     scale_url = existing_scale(app_url, args.scale) if args.reuse_scale else None
     scale_url = scale_url or build_scale(app_url, args.scale)
-    baselines(scale_url, "scale", embedder)
-    with ServingServer(logs / "scale.log", PRESSRAG_APP_DB_URL=scale_url, **limits) as server:
-        bench_server(server.base_url, "scale", clients, args.duration)
+    sql_p50 = sql_baselines(scale_url, "scale", embedders["onnx"])
+    for name in serving_backends:
+        print(
+            f"scale [{name}]: query embedding / SQL ratio {embed_ms[name] / sql_p50:.2f} "
+            f"(torch: {embed_ms['torch'] / sql_p50:.2f})",
+            flush=True,
+        )
+        env = {"PRESSRAG_APP_DB_URL": scale_url, "PRESSRAG_EMBED_BACKEND": name, **limits}
+        with ServingServer(logs / f"scale-{name}.log", **env) as server:
+            bench_server(server.base_url, f"scale [{name}]", clients, args.duration)
 
 
 if __name__ == "__main__":
