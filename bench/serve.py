@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/serve.py [--home DIR] [--duration 6] [--clients 1,8,32]
                                     [--scale 100000] [--no-scale] [--reuse-scale]
-                                    [--backends onnx-int8,onnx]
+                                    [--backends onnx-int8,onnx,torch]
 
 Two data sets, each served by a real `python -m serving` process on 127.0.0.1:
 
@@ -451,7 +451,7 @@ def main() -> None:
     parser.add_argument("--no-scale", action="store_true")
     parser.add_argument(
         "--backends",
-        default="onnx-int8,onnx",
+        default="onnx-int8,onnx,torch",
         help="serving's question embedders to measure (the first is serving's default)",
     )
     parser.add_argument(
