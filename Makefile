@@ -9,7 +9,7 @@ STAMP := $(VENV)/.pressrag-installed
 SYSTEM_STAMP := .pressrag-system-deps
 export PRESSRAG_HOME ?= $(CURDIR)/.pressrag
 
-.PHONY: venv run up test test-fast lint system-deps bench clean
+.PHONY: venv models run up test test-fast lint system-deps bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,14 +20,19 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-run: venv
+# Serving embeds questions with an ONNX export of the bundled model, made once per machine into
+# ~/.cache/pressrag/models (exact and int8; ~25 s the first time, a hash check after that).
+models: venv
+	$(BIN)/python -m resources.embedders.minilm_onnx --variant int8
+
+run: models
 	$(BIN)/pressrag sites add demo --wxr samples/pydocs/export.xml
 	$(BIN)/pressrag index --site demo
 	$(BIN)/pressrag search "how do I make a virtual environment" --site demo
 	$(BIN)/pressrag status
 	@echo "Next: '$(BIN)/pressrag up' starts the Dagster UI (127.0.0.1:3000) and the API (127.0.0.1:8000)."
 
-up: venv
+up: models
 	$(BIN)/pressrag up
 
 # Debian packages for the end-to-end tier: a real WordPress (PHP, MariaDB), Chromium, PHPUnit,
@@ -40,13 +45,13 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-test: venv system-deps lint
+test: models system-deps lint
 	$(BIN)/python -m pytest
 
 test-fast: venv
 	$(BIN)/python -m pytest tests/unit
 
-bench: venv
+bench: models
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/freshness.py

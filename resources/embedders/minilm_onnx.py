@@ -211,14 +211,20 @@ def quantize(source: Path, destination: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        source,
-        destination,
-        per_channel=True,
-        weight_type=QuantType.QInt8,
-        op_types_to_quantize=["MatMul"],
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # it logs a line per tensor, and advice, to the root logger
+    try:
+        quantize_dynamic(
+            source,
+            destination,
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul"],
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    finally:
+        root.setLevel(level)
 
 
 def export(model_dir: Path, destination: Path) -> None:
@@ -226,6 +232,9 @@ def export(model_dir: Path, destination: Path) -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
     # Eager attention: the SDPA path may drop an all-ones mask while tracing, which would bake
     # "no padding" into the graph. The example batch is padded for the same reason.
@@ -267,7 +276,9 @@ def verify(model_dir: Path, candidate: Path, *, max_tokens: int, variant: Varian
     """Refuse an export whose vectors differ from the PyTorch model's (invariant 5: one model
     identity for the index and the queries)."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()
     reference = SentenceTransformer(str(model_dir), device="cpu").encode(
         PROBE_TEXTS,
         batch_size=len(PROBE_TEXTS),
@@ -294,10 +305,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-tokens", type=int, default=256)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    model_dir = minilm_model_path()
+    if not cached_model_path(model_dir, args.cache_dir, args.variant).is_file():
+        print(f"exporting all-MiniLM-L6-v2 to ONNX ({args.variant}; once per machine, ~25 s) ...")
     path = ensure_exported(
-        minilm_model_path(), args.cache_dir, max_tokens=args.max_tokens, variant=args.variant
+        model_dir, args.cache_dir, max_tokens=args.max_tokens, variant=args.variant
     )
-    print(path)
+    print(f"ONNX model ready: {path}")
 
 
 if __name__ == "__main__":
