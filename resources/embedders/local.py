@@ -7,6 +7,7 @@ it is ~3× faster and spares the process importing torch); see `minilm_onnx`.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -16,6 +17,8 @@ from typing import Any, Literal
 import numpy as np
 
 from resources.tokenization import WordPieceCounter, default_counter, minilm_model_path
+
+log = logging.getLogger(__name__)
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
@@ -66,15 +69,24 @@ class LocalEmbedder:
     def _load_onnx(self) -> Any:
         from resources.embedders.minilm_onnx import MiniLMOnnx, default_cache_dir
 
-        model = MiniLMOnnx(
-            minilm_model_path(),
-            self.cache_dir or default_cache_dir(),
-            max_tokens=self.max_tokens,
-            threads=self.threads,
-            variant="int8" if self.backend == "onnx-int8" else "fp32",
-        )
-        model.load()
-        return model
+        def loaded(variant: Literal["fp32", "int8"]) -> MiniLMOnnx:
+            model = MiniLMOnnx(
+                minilm_model_path(),
+                self.cache_dir or default_cache_dir(),
+                max_tokens=self.max_tokens,
+                threads=self.threads,
+                variant=variant,
+            )
+            model.load()
+            return model
+
+        if self.backend != "onnx-int8":
+            return loaded("fp32")
+        try:
+            return loaded("int8")
+        except RuntimeError as exc:  # e.g. a CPU whose int8 kernels miss the quality bar
+            log.warning("int8 question embedder unavailable (%s); using the exact one", exc)
+            return loaded("fp32")
 
     @property
     def loaded(self) -> bool:

@@ -22,7 +22,9 @@ RRF_K = 60  # the constant in 1 / (k + rank); 60 is the value from the original 
 TEXT_WEIGHT = 0.5
 # The full-text side ranks chunks holding every query word (capped, for one-word queries that
 # match half the site), then chunks holding some of the words among the vector side's top
-# VECTOR_POOL. Ranking every partial match of a question cost ~1 s at 100k chunks.
+# VECTOR_POOL. Ranking every partial match of a question cost ~1 s at 100k chunks. 60 finds
+# the sample's known items as well as 100 did (19/24 first, 22/24 in the top three) and saves
+# ~1 ms of PostgreSQL time a search at 100k chunks.
 VECTOR_POOL = 60
 MATCH_CAP = 2000
 

@@ -99,3 +99,13 @@ def test_an_unusable_cache_directory_fails_with_a_clear_message(tmp_path: Path) 
     embedder = LocalEmbedder(backend="onnx", cache_dir=blocker / "models")
     with pytest.raises(RuntimeError, match=r"exporting the ONNX model failed: .*Error"):
         embedder.embed(["pathlib"])
+
+
+def test_serving_falls_back_to_exact_vectors_when_int8_cannot_be_made(
+    tmp_path: Path, torch_vectors: np.ndarray
+) -> None:
+    """The int8 file cannot be written (a directory holds its name): questions are still
+    embedded, with the exact export, instead of the serving process failing to start."""
+    cached_model_path(minilm_model_path(), tmp_path, "int8").mkdir(parents=True)
+    vectors = LocalEmbedder(backend="onnx-int8", cache_dir=tmp_path).embed(TEXTS)
+    assert np.min(np.sum(vectors * torch_vectors, axis=1)) >= 1 - 1e-5
