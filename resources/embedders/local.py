@@ -62,7 +62,9 @@ class LocalEmbedder:
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             import torch
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
 
+            transformers_logging.disable_progress_bar()  # a bar per load in every run's log
             torch.set_num_threads(self.threads)
             self._model = SentenceTransformer(str(minilm_model_path()), device="cpu")
 
