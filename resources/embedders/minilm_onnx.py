@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -59,7 +60,9 @@ def default_cache_dir() -> Path:
     return Path(base) / "pressrag" / "models"
 
 
+@cache
 def weights_digest(model_dir: Path) -> str:
+    """Hash of the weights (90 MB read): once per process, however often the path is asked."""
     digest = hashlib.sha256()
     for name in ("config.json", "model.safetensors"):
         with open(model_dir / name, "rb") as handle:
@@ -106,7 +109,7 @@ class MiniLMOnnx:
 
     def _ensure(self) -> Path:
         return export_in_subprocess(
-            self.cache_dir, max_tokens=self.max_tokens, variant=self.variant
+            self.model_dir, self.cache_dir, max_tokens=self.max_tokens, variant=self.variant
         )
 
     def _load_session_from(self, path: Path) -> None:
@@ -151,17 +154,20 @@ def mean_pool_normalized(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return pooled / np.clip(norms, 1e-12, None)
 
 
-def export_in_subprocess(cache_dir: Path, *, max_tokens: int, variant: Variant) -> Path:
+def export_in_subprocess(
+    model_dir: Path, cache_dir: Path, *, max_tokens: int, variant: Variant
+) -> Path:
     """The cached file, exported by a child process when missing: exporting imports torch and
     transformers (~500 MB that a serving process would otherwise keep for good), and the
     quantizer logs through the root logger."""
-    target = cached_model_path(minilm_model_path(), cache_dir, variant)
+    target = cached_model_path(model_dir, cache_dir, variant)
     if target.is_file():
         return target
     log.info(
         "exporting all-MiniLM-L6-v2 to ONNX (%s), once per machine, into %s", variant, cache_dir
     )
     command = [sys.executable, "-m", __name__, "--cache-dir", str(cache_dir)]
+    command += ["--model-dir", str(model_dir)]
     command += ["--variant", variant, "--max-tokens", str(max_tokens)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0 or not target.is_file():
@@ -181,6 +187,11 @@ def ensure_exported(
     target = cached_model_path(model_dir, cache_dir, variant)
     if target.is_file():
         return target
+    # int8 is made from the verified exact export (taken before this variant's lock: flock
+    # is per open file, so nesting it in one process would wait on itself).
+    exact = (
+        ensure_exported(model_dir, cache_dir, max_tokens=max_tokens) if variant == "int8" else None
+    )
     cache_dir.mkdir(parents=True, exist_ok=True)
     with open(cache_dir / ".export.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -191,12 +202,7 @@ def ensure_exported(
         )
         with tempfile.TemporaryDirectory(dir=cache_dir) as scratch:
             candidate = Path(scratch) / target.name
-            if variant == "int8":
-                exact = cached_model_path(model_dir, cache_dir, "fp32")
-                if not exact.is_file():
-                    export(model_dir, Path(scratch) / exact.name)
-                    verify(model_dir, Path(scratch) / exact.name, max_tokens=max_tokens)
-                    os.replace(Path(scratch) / exact.name, exact)
+            if exact is not None:
                 quantize(exact, candidate)
             else:
                 export(model_dir, candidate)
@@ -272,19 +278,26 @@ def export(model_dir: Path, destination: Path) -> None:
         )
 
 
-def verify(model_dir: Path, candidate: Path, *, max_tokens: int, variant: Variant = "fp32") -> None:
-    """Refuse an export whose vectors differ from the PyTorch model's (invariant 5: one model
-    identity for the index and the queries)."""
+@cache
+def _pytorch_vectors(model_dir: Path) -> np.ndarray:
+    """The probe texts through sentence-transformers: the reference every export must meet
+    (once per process: the int8 export verifies after the exact one)."""
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
-    reference = SentenceTransformer(str(model_dir), device="cpu").encode(
+    return SentenceTransformer(str(model_dir), device="cpu").encode(
         PROBE_TEXTS,
         batch_size=len(PROBE_TEXTS),
         normalize_embeddings=True,
         show_progress_bar=False,
     )
+
+
+def verify(model_dir: Path, candidate: Path, *, max_tokens: int, variant: Variant = "fp32") -> None:
+    """Refuse an export whose vectors differ from the PyTorch model's (invariant 5: one model
+    identity for the index and the queries)."""
+    reference = _pytorch_vectors(model_dir)
     onnx = MiniLMOnnx(model_dir, candidate.parent, max_tokens=max_tokens, threads=1)
     onnx._load_session_from(candidate)
     for batch_size in (1, len(PROBE_TEXTS)):  # unpadded and padded
@@ -301,11 +314,12 @@ def main(argv: list[str] | None = None) -> None:
     """`python -m resources.embedders.minilm_onnx`: export (and verify) into the cache."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
+    parser.add_argument("--model-dir", type=Path, default=None, help="default: the bundled one")
     parser.add_argument("--variant", choices=["fp32", "int8"], default="fp32")
     parser.add_argument("--max-tokens", type=int, default=256)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    model_dir = minilm_model_path()
+    model_dir = args.model_dir or minilm_model_path()
     if not cached_model_path(model_dir, args.cache_dir, args.variant).is_file():
         print(f"exporting all-MiniLM-L6-v2 to ONNX ({args.variant}; once per machine, ~25 s) ...")
     path = ensure_exported(
