@@ -5,6 +5,7 @@ These never skip: CI without php or phpcs must fail loudly rather than pass unte
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = REPO_ROOT / "wp-plugin"
 PHP_FILES = sorted(PLUGIN_DIR.rglob("*.php"))
+# Plain scripts that run in the browser as written: there is no build step to catch mistakes.
+BROWSER_SCRIPTS = sorted(p for p in PLUGIN_DIR.rglob("*.js") if "tests" not in p.parts)
 
 
 def require_program(name: str, package: str) -> str:
@@ -48,7 +51,25 @@ def test_phpcs_is_clean() -> None:
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr
 
 
-def test_chat_script_never_uses_inner_html() -> None:
-    script = (PLUGIN_DIR / "assets" / "chat.js").read_text()
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"):
-        assert sink not in script, f"chat.js uses {sink}: render untrusted text with textContent"
+@pytest.mark.parametrize("path", BROWSER_SCRIPTS, ids=lambda p: str(p.relative_to(PLUGIN_DIR)))
+def test_browser_script_parses_and_never_uses_html_sinks(path: Path) -> None:
+    node = require_program("node", "nodejs")
+    done = subprocess.run([node, "--check", str(path)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    script = path.read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script, (
+            f"{path.name} uses {sink}: render untrusted text with textContent"
+        )
+
+
+def test_block_metadata_names_what_exists() -> None:
+    """block.json is what WordPress registers the block from: its files and handles exist."""
+    block_dir = PLUGIN_DIR / "blocks" / "chat"
+    meta = json.loads((block_dir / "block.json").read_text())
+    assert meta["name"] == "pressrag/chat" and meta["apiVersion"] == 2  # WordPress 6.1
+    assert (block_dir / meta["editorScript"].removeprefix("file:./")).is_file()
+    assert (block_dir / "edit.asset.php").is_file(), "script dependencies without a build step"
+    chat_php = (PLUGIN_DIR / "includes" / "class-pressrag-chat.php").read_text()
+    assert f"HANDLE = '{meta['style']}'" in chat_php, "the style handle the plugin registers"
+    assert set(meta["attributes"]) == {"title", "placeholder", "k"}
