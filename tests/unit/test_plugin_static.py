@@ -71,5 +71,5 @@ def test_block_metadata_names_what_exists() -> None:
     assert (block_dir / meta["editorScript"].removeprefix("file:./")).is_file()
     assert (block_dir / "edit.asset.php").is_file(), "script dependencies without a build step"
     chat_php = (PLUGIN_DIR / "includes" / "class-pressrag-chat.php").read_text()
-    assert f"HANDLE = '{meta['style']}'" in chat_php, "the style handle the plugin registers"
+    assert f"HANDLE = '{meta['editorStyle']}'" in chat_php, "the style handle the plugin registers"
     assert set(meta["attributes"]) == {"title", "placeholder", "k"}

@@ -39,6 +39,35 @@ final class PressRAG_Chat
     public static function register(): void
     {
         add_action('init', array(self::class, 'register_handles'), 5);
+        add_action('wp_enqueue_scripts', array(self::class, 'enqueue_where_used'));
+    }
+
+    /**
+     * Enqueue in time for the stylesheet to land in <head> wherever a chat will render (posts
+     * of the main query, block widgets): printed later, in the footer, it would move the page
+     * once it loads. Pages without a chat get no chat assets.
+     */
+    public static function enqueue_where_used(): void
+    {
+        global $wp_query;
+        $sources = array();
+        foreach ($wp_query instanceof WP_Query ? $wp_query->posts : array() as $post) {
+            if ($post instanceof WP_Post) {
+                $sources[] = $post->post_content;
+            }
+        }
+        $widgets = get_option('widget_block', array());
+        foreach (is_array($widgets) ? $widgets : array() as $widget) {
+            if (is_array($widget) && isset($widget['content'])) {
+                $sources[] = (string) $widget['content'];
+            }
+        }
+        foreach ($sources as $content) {
+            if (has_shortcode($content, PressRAG_Shortcode::TAG) || has_block(PressRAG_Block::NAME, $content)) {
+                self::enqueue();
+                return;
+            }
+        }
     }
 
     /**

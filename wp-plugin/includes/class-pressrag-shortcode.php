@@ -23,22 +23,6 @@ final class PressRAG_Shortcode
     public static function register(): void
     {
         add_shortcode(self::TAG, array(self::class, 'render'));
-        add_action('wp_enqueue_scripts', array(self::class, 'enqueue_early'));
-    }
-
-    /**
-     * On singular pages that hold a chat, enqueue in time for the stylesheet to land in <head>
-     * (printed later, in the footer, it would move the page once it loads).
-     */
-    public static function enqueue_early(): void
-    {
-        $post = get_post();
-        if (! is_singular() || ! $post instanceof WP_Post) {
-            return;
-        }
-        if (has_shortcode($post->post_content, self::TAG) || has_block(PressRAG_Block::NAME, $post)) {
-            PressRAG_Chat::enqueue();
-        }
     }
 
     /**
