@@ -144,6 +144,9 @@ final class PressRAG_Chat
      */
     public static function render(array $args, string $wrapper = ''): string
     {
+        if (self::rendering_content_for_the_api()) {
+            return '';
+        }
         $title = self::text_or_default((string) ($args['title'] ?? ''), PressRAG_Settings::chat_title());
         $placeholder = self::text_or_default((string) ($args['placeholder'] ?? ''), PressRAG_Settings::chat_placeholder());
         $k = (int) ($args['k'] ?? 0) > 0 ? PressRAG_Settings::clamp_k((int) $args['k']) : PressRAG_Settings::chat_k();
@@ -188,6 +191,20 @@ final class PressRAG_Chat
 </section>
         <?php
         return (string) ob_get_clean();
+    }
+
+    /**
+     * Whether post content is being rendered for the REST API (e.g. our own indexer reading
+     * `content.rendered`). The chat is a tool, not content: its labels and starter questions
+     * must not be indexed as the page's text. The editor's block preview still renders it.
+     */
+    private static function rendering_content_for_the_api(): bool
+    {
+        if (! defined('REST_REQUEST') || ! REST_REQUEST) {
+            return false;
+        }
+        $route = isset($GLOBALS['wp']->query_vars['rest_route']) ? (string) $GLOBALS['wp']->query_vars['rest_route'] : '';
+        return ! str_starts_with($route, '/wp/v2/block-renderer/');
     }
 
     /**

@@ -154,6 +154,33 @@ final class ChatBlockTest extends PressRAGTestCase
         }
     }
 
+    public function testTheChatIsNotPartOfTheContentTheRestApiServes(): void
+    {
+        $this->use_real_http();
+        $this->settings(array('starter_questions' => array('Which starter leaks?')));
+        $id = wp_insert_post(
+            array(
+                'post_title'   => 'Chat and words',
+                'post_content' => "<!-- wp:paragraph --><p>Real words.</p><!-- /wp:paragraph -->\n<!-- wp:pressrag/chat /-->\n[ai_chat]",
+                'post_status'  => 'publish',
+            ),
+            true
+        );
+        $this->assertIsInt($id);
+        try {
+            $response = wp_remote_get(rest_url('wp/v2/posts/' . $id), array('timeout' => 20));
+            $rendered = json_decode(wp_remote_retrieve_body($response), true)['content']['rendered'];
+            $this->assertStringContainsString('Real words.', $rendered);
+            $this->assertStringNotContainsString('pressrag-chat', $rendered, 'what the indexer reads holds no chat');
+            $this->assertStringNotContainsString('Which starter leaks?', $rendered);
+
+            $page = wp_remote_retrieve_body(wp_remote_get(get_permalink($id), array('timeout' => 20)));
+            $this->assertSame(2, substr_count($page, 'data-pressrag-chat'), 'visitors still get both');
+        } finally {
+            wp_delete_post($id, true);
+        }
+    }
+
     public function testBrowserConfigCarriesTheSearchUrlAndHistoryBounds(): void
     {
         $config = PressRAG_Chat::client_config();
