@@ -6,6 +6,7 @@ These never skip: CI without php or phpcs must fail loudly rather than pass unte
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -73,3 +74,35 @@ def test_block_metadata_names_what_exists() -> None:
     chat_php = (PLUGIN_DIR / "includes" / "class-pressrag-chat.php").read_text()
     assert f"HANDLE = '{meta['editorStyle']}'" in chat_php, "the style handle the plugin registers"
     assert set(meta["attributes"]) == {"title", "placeholder", "k"}
+
+
+_GETTEXT_CALL = re.compile(
+    r"\b(?:__|_e|esc_html__|esc_html_e|esc_attr__|esc_attr_e)\(\s*'((?:[^'\\]|\\.)*)'\s*,\s*'pressrag'"
+)
+
+
+def pot_msgids(text: str) -> set[str]:
+    """msgids of a .pot file, with wrapped lines joined and escapes undone."""
+    found, current, in_msgid = set(), [], False
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("msgid "):
+            current, in_msgid = [line[6:]], True
+        elif in_msgid and line.startswith('"'):
+            current.append(line)
+        elif in_msgid:
+            found.add("".join(json.loads(part) for part in current))
+            in_msgid = False
+    return found
+
+
+def test_translation_template_has_every_string() -> None:
+    """languages/pressrag.pot is regenerated whenever a translatable string changes."""
+    msgids = pot_msgids((PLUGIN_DIR / "languages" / "pressrag.pot").read_text())
+    strings = {
+        match.group(1).replace("\\'", "'")
+        for path in PHP_FILES
+        if "tests" not in path.relative_to(PLUGIN_DIR).parts
+        for match in _GETTEXT_CALL.finditer(path.read_text())
+    }
+    assert len(strings) > 50
+    assert sorted(strings - msgids) == [], "regenerate wp-plugin/languages/pressrag.pot"
