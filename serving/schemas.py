@@ -80,10 +80,29 @@ class SearchResponse(BaseModel):
     timings: Timings = Field(description="Milliseconds: embed_ms, search_ms, total_ms.")
 
 
+# A chat sends its last few turns; more would only be cut (the rewrite looks at four).
+MAX_HISTORY_TURNS = 8
+MAX_TURN_ANSWER_CHARS = 4000
+
+
+class AskTurn(Strict):
+    question: CleanText
+    answer: Annotated[str, Field(max_length=MAX_TURN_ANSWER_CHARS), AfterValidator(_clean)] = ""
+
+
 class AskRequest(Strict):
     site: SiteId
     question: CleanText
     k: int = Field(default=6, ge=1, le=MAX_K)
+    history: list[AskTurn] = Field(
+        default_factory=list,
+        max_length=MAX_HISTORY_TURNS,
+        description=(
+            "Earlier turns of the conversation, oldest first. A follow-up question is "
+            "rewritten into a standalone one for retrieval (by the model when one is "
+            "configured, else by the follow-up rule); see `retrieval_question`."
+        ),
+    )
 
 
 class Citation(BaseModel):
@@ -101,6 +120,10 @@ class AskResponse(BaseModel):
     answer: str
     citations: list[Citation] = Field(description="Exactly the passages cited in the answer.")
     mode: Mode
+    retrieval_question: str = Field(
+        description="What was searched and answered: the question, or its standalone "
+        "rewrite when `history` made it a follow-up."
+    )
     timings: Timings = Field(description="Milliseconds: embed_ms, search_ms, answer_ms, total_ms.")
 
 

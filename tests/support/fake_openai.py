@@ -15,7 +15,8 @@ requests honour `"rate_limit"` and `"error"`):
 `"ok"`, `"rate_limit"` (429 with `Retry-After`), `"error"` (500), `"slow"` (sleeps
 `slow_seconds` before answering, to trip a client timeout), `"bad_citation"` (cites `[9]`,
 which was never provided, and `[1]`), `"not_found"` (the not-found sentence) and `"empty"`
-(no content). `requests` logs every request (path, headers, JSON body).
+(no content). `enqueue_reply(text)` makes the next chat completion answer exactly `text`.
+`requests` logs every request (path, headers, JSON body).
 
 Usage::
 
@@ -95,6 +96,7 @@ class FakeOpenAI:
         self.retry_after = retry_after
         self.requests: list[LoggedRequest] = []
         self._cues: deque[str] = deque()
+        self._replies: deque[str] = deque()
         self._lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._thread: threading.Thread | None = None
@@ -110,6 +112,15 @@ class FakeOpenAI:
             raise ValueError(f"unknown cues {unknown}; known: {CUES}")
         with self._lock:
             self._cues.extend(cues)
+
+    def enqueue_reply(self, text: str) -> None:
+        with self._lock:
+            self._replies.append(text)
+            self._cues.append("reply")
+
+    def next_reply(self) -> str:
+        with self._lock:
+            return self._replies.popleft()
 
     def next_cue(self) -> str:
         with self._lock:
@@ -189,7 +200,10 @@ class FakeOpenAI:
                     return
                 if cue == "slow":
                     time.sleep(fake.slow_seconds)
-                text = answer_from_prompt(body.get("messages", []), cue)
+                if cue == "reply":
+                    text = fake.next_reply()
+                else:
+                    text = answer_from_prompt(body.get("messages", []), cue)
                 usage = {
                     "prompt_tokens": sum(
                         len(str(m.get("content", ""))) // 4 for m in body.get("messages", [])
