@@ -60,15 +60,21 @@ class SearchRequest(Strict):
 
 
 class SearchHitOut(BaseModel):
+    """One document: `k` counts documents, and no document comes twice."""
+
     rank: int
-    title: str
+    title: str = Field(description="Plain text.")
     url: str
-    heading: str
-    snippet: str
-    score: float = Field(description="Fused reciprocal-rank score (higher is better).")
+    heading: str = Field(description="Heading path of the best passage, plain text.")
+    snippet: str = Field(description="A window of the best passage, plain text.")
+    score: float = Field(
+        description="Evidence that the document answers the query, in standard deviations "
+        "above what a random passage of the site scores (higher is better; docs/search.md)."
+    )
+    passages: int = Field(description="How many of the document's passages matched.")
     doc_type: str
     vector_distance: float | None = Field(
-        default=None, description="Cosine distance of the chunk to the query, when ranked."
+        default=None, description="Cosine distance of the document's closest passage."
     )
 
 
