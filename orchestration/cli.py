@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from resources.errors import PressRAGError
 
@@ -58,14 +59,52 @@ def _cmd_index(args: argparse.Namespace) -> int:
 def _cmd_search(args: argparse.Namespace) -> int:
     from orchestration.run import search
 
+    if not args.query.strip():
+        print("error: the question is empty", file=sys.stderr)
+        return 2
     hits = search(args.site, args.query, k=args.k)
     if not hits:
         print("no results")
         return 0
+    # One line per document: rank, score (standard deviations above chance: ~2 is weak, 5 or
+    # more a strong match), title, URL, then the best passage's heading and how many matched.
     for rank, hit in enumerate(hits, start=1):
-        heading = " > ".join(hit.heading_path)
-        suffix = f"  [{heading}]" if heading and args.verbose else ""
-        print(f"{rank}\t{hit.score:.4f}\t{hit.title}\t{hit.url}{suffix}")
+        where = " > ".join(hit.heading_path) or "(top)"
+        matched = f"{hit.passages} passage{'s' if hit.passages != 1 else ''}"
+        print(f"{rank}\t{hit.score:.1f}\t{hit.title}\t{hit.url}\t{where} ({matched})")
+        if args.verbose:
+            print("\t" + " ".join(hit.text.split())[:200])
+    return 0
+
+
+def _cmd_golden(args: argparse.Namespace) -> int:
+    from orchestration import golden
+
+    if args.action == "add":
+        added = golden.add(args.site, [(args.question, args.url)], source="cli")
+        print("added" if added else "already there")
+    elif args.action == "import":
+        pairs = golden.read_pairs(Path(args.file))
+        added = golden.add(args.site, pairs, source="file")
+        print(f"{added} new of {len(pairs)} questions")
+    elif args.action == "remove":
+        if not golden.remove(args.site, args.id):
+            print(f"error: no golden question {args.id} on {args.site}", file=sys.stderr)
+            return 1
+        print("removed")
+    elif args.action == "gate":
+        settings = golden.set_gate(args.site, threshold=args.threshold, severity=args.severity)
+        print(
+            f"{args.site}: passes when at least {settings.get('quality_threshold', 0.8):.0%} "
+            f"of golden questions find their page in the top 5; a failure is "
+            f"{'an error' if settings.get('quality_severity') == 'error' else 'a warning'}"
+        )
+    else:
+        questions, _ = golden.listed(args.site)
+        if not questions:
+            print(f"{args.site} has no golden questions (its titles are self-checked instead)")
+        for q in questions:
+            print(f"{q.id}\t{q.question}\t{q.expected_url}\t({q.source})")
     return 0
 
 
@@ -159,11 +198,30 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--force", action="store_true", help="re-embed everything (no cache)")
         cmd.set_defaults(func=_cmd_index, reindex=reindex)
 
-    search = sub.add_parser("search", help="hybrid search of one site")
+    search = sub.add_parser("search", help="the documents of one site that best answer a query")
     search.add_argument("query")
     search.add_argument("--site", required=True)
     search.add_argument("-k", type=int, default=8)
     search.set_defaults(func=_cmd_search)
+
+    golden = sub.add_parser(
+        "golden", help="golden questions: what a site's search must keep finding"
+    )
+    golden_sub = golden.add_subparsers(dest="action", required=True)
+    g_list = golden_sub.add_parser("list", help="the site's golden questions")
+    g_add = golden_sub.add_parser("add", help="one question and the URL it must find")
+    g_add.add_argument("question")
+    g_add.add_argument("url")
+    g_import = golden_sub.add_parser("import", help="questions from a .csv, .tsv or .jsonl file")
+    g_import.add_argument("file")
+    g_remove = golden_sub.add_parser("remove", help="remove a question by its id")
+    g_remove.add_argument("id", type=int)
+    g_gate = golden_sub.add_parser("gate", help="when the search_quality check fails")
+    g_gate.add_argument("--threshold", type=float, help="share found in the top 5 (0-1)")
+    g_gate.add_argument("--severity", choices=("warn", "error"))
+    for p in (g_list, g_add, g_import, g_remove, g_gate):
+        p.add_argument("--site", required=True)
+    golden.set_defaults(func=_cmd_golden)
 
     status = sub.add_parser("status", help="per-site documents, chunks, failures, last run")
     status.add_argument("--site")
