@@ -17,7 +17,10 @@ Failures are recorded in `documents`: `last_error_stage` ('extract' | 'chunk' | 
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +28,7 @@ import pytest
 
 from resources.settings import get_settings
 from resources.store import Store
-from tests.conftest import PressragEnv
+from tests.conftest import REPO_ROOT, PressragEnv
 from tests.support.fake_wordpress import FakeWordPress
 from tests.support.indexing import asset_metadata, materialize_site
 from tests.support.poison import DOCX_MIME, busy_pdf, corrupt_pdf, inflating_docx
@@ -227,6 +230,29 @@ def test_poisoned_files_are_recorded_quarantined_and_released(pressrag_env: Pres
         assert asset_metadata(retried, "extracted_text")["pending"] == 1
     doc = _documents(site)[ids["bomb"]]
     assert doc["failure_count"] == 1 and doc["quarantined_at"] is None
+
+    # The CLI shows what is quarantined and releases it.
+    shown = _cli("status", "--site", site)
+    assert f"quarantined {ids['busy']} 'Poisoned busy' (extract, 2x ExtractionLimitExceeded)" in (
+        shown.stdout
+    ), shown.stdout + shown.stderr
+    assert f"pressrag retry --site {site}" in shown.stdout
+    released = _cli("retry", "--site", site, "--no-run")
+    assert released.returncode == 0, released.stderr
+    assert f"released from quarantine: {ids['busy']}, {ids['oversize']}" in released.stdout
+    report = json.loads(_cli("status", "--site", site, "--json").stdout)[0]
+    assert report["quarantined"] == 0 and report["failures"] == 3
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("pressrag")), *args],
+        cwd=REPO_ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _wxr(export: Path, items: str) -> None:
