@@ -19,6 +19,7 @@ Every exceeded bound comes back as `ExtractionLimitExceeded`, a failure of that 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import resource
 import signal
@@ -88,7 +89,7 @@ class BoundedExtractor:
         except pebble.ProcessExpired as exc:
             raise ExtractionLimitExceeded(
                 f"{filename}: the extraction process died ({_exit_reason(exc.exitcode)}; "
-                f"memory limit {self._memory_label()})"
+                f"memory limit {_memory_label(self.limits.memory_bytes)})"
             ) from None
 
     def close(self) -> None:
@@ -114,9 +115,6 @@ class BoundedExtractor:
             )
         return self._pool
 
-    def _memory_label(self) -> str:
-        return f"{self.limits.memory_bytes // MIB} MiB" if self.limits.memory_bytes else "none"
-
 
 def _started() -> None:
     """A first task: makes the pool start its worker (and run `_prepare_worker`)."""
@@ -128,7 +126,10 @@ def _prepare_worker(kinds: frozenset[str], memory_bytes: int) -> None:
     # spaCy's thinc imports torch whenever it is installed (measured: +5 s to load the parsers
     # and twice the address space); the blank pipeline never uses it, nor does anything here.
     sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
-    warm_up(kinds)
+    # An initializer that raises would make the pool restart the worker forever; the same
+    # error comes back with the first file instead, recorded on its document.
+    with contextlib.suppress(Exception):
+        warm_up(kinds)
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
@@ -141,8 +142,12 @@ def _extract_in_worker(
     except MemoryError:
         raise ExtractionLimitExceeded(
             f"{filename}: extraction exceeded the memory limit "
-            f"({limits.memory_bytes // MIB} MiB address space)"
+            f"({_memory_label(limits.memory_bytes)} of address space)"
         ) from None
+
+
+def _memory_label(memory_bytes: int) -> str:
+    return f"{memory_bytes // MIB} MiB" if memory_bytes else "none"
 
 
 def _exit_reason(exitcode: int | None) -> str:
