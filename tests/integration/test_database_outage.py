@@ -7,7 +7,9 @@ process with its own `pg_ctl`), so no other test's connections are disturbed.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -80,10 +82,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         PRESSRAG_RATE_LIMIT_CLIENT_BURST="100000",
         PRESSRAG_RATE_LIMIT_SITE_BURST="100000",
     ).start()
+    stack = Stack(server, postgres, values["token"], values["webhook"])
     try:
-        yield Stack(server, postgres, values["token"], values["webhook"])
+        yield stack
     finally:
         server.stop()
+        # The restarted server is a new postmaster the library does not know: stop it here.
+        with contextlib.suppress(subprocess.CalledProcessError):
+            stack.pg_ctl("-m", "fast", "stop")
         postgres.cleanup()
 
 
