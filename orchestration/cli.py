@@ -56,6 +56,23 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _cmd_retry(args: argparse.Namespace) -> int:
+    from orchestration.retry import release_documents
+    from orchestration.run import index_site_now
+
+    released = release_documents(args.site, args.doc)
+    if released:
+        print(f"released from quarantine: {', '.join(map(str, released))}")
+    else:
+        print("no quarantined document" + (f" {args.doc}" if args.doc else "") + " to release")
+    if args.no_run:
+        return 0
+    ids = [args.doc] if args.doc else released
+    if not ids:
+        return 0
+    return 0 if index_site_now(args.site, reason="retry", wp_ids=ids) else 1
+
+
 def _cmd_search(args: argparse.Namespace) -> int:
     from orchestration.run import search
 
@@ -123,15 +140,21 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(
             f"{entry['site']}: {entry['documents']} documents ({entry['indexed_documents']} "
             f"indexed), {entry['chunks']} chunks, {entry['excluded']} excluded, "
-            f"{entry['failures']} failures, {entry['pending_events']} pending events, "
+            f"{entry['failures']} failures ({entry['quarantined']} quarantined), "
+            f"{entry['pending_events']} pending events, "
             f"{entry['dead_events']} dead events; last run: "
             f"{last.get('status', 'never')} {when}"
         )
         for failure in entry["failed_documents"]:
+            state = "quarantined" if failure["quarantined"] else "failed"
             print(
-                f"    failed {failure['wp_id']} {failure['title']!r} ({failure['stage']}): "
-                f"{failure['error']}"
+                f"    {state} {failure['wp_id']} {failure['title']!r} ({failure['stage']}, "
+                f"{failure['failure_count']}x {failure['error_class']}): {failure['error']}"
             )
+        if entry["quarantined"]:
+            print(f"    retry them: pressrag retry --site {entry['site']} [--doc WP_ID]")
+        if entry["refused_urls"]:
+            print(f"    {entry['refused_urls']} documents had an unsafe URL, dropped from results")
     return 0
 
 
@@ -197,6 +220,16 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--site", required=True)
         cmd.add_argument("--force", action="store_true", help="re-embed everything (no cache)")
         cmd.set_defaults(func=_cmd_index, reindex=reindex)
+
+    retry = sub.add_parser(
+        "retry", help="release quarantined documents of a site and index them again now"
+    )
+    retry.add_argument("--site", required=True)
+    retry.add_argument("--doc", type=int, help="only this WordPress id")
+    retry.add_argument(
+        "--no-run", action="store_true", help="only release; the next run will try them"
+    )
+    retry.set_defaults(func=_cmd_retry)
 
     search = sub.add_parser("search", help="the documents of one site that best answer a query")
     search.add_argument("query")
