@@ -83,3 +83,8 @@ SELECT site_id, space_id, count(*), sum(length(tsv)) FROM chunks GROUP BY 1, 2;
 -- finds that document first: the title's words, lower-cased, one space apart.
 CREATE INDEX documents_title_key
     ON documents (site_id, btrim(regexp_replace(lower(title), '[^[:alnum:]]+', ' ', 'g')));
+
+-- What is embedded changed with this version (heading path and text; no longer the title), so
+-- every document is chunked and embedded again by its site's next run. Its live chunks stay
+-- searchable until their replacements are published.
+UPDATE documents SET chunked_hash = NULL, indexed_hash = NULL WHERE indexed_hash IS NOT NULL;
