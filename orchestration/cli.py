@@ -11,8 +11,12 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from resources.errors import PressRAGError
+
+if TYPE_CHECKING:
+    from orchestration.sites import ExportFile
 
 log = logging.getLogger("pressrag")
 
@@ -24,17 +28,36 @@ def _cmd_sites_add(args: argparse.Namespace) -> int:
         args.site,
         url=args.url,
         wxr=args.wxr,
+        media=args.media,
         post_types=args.post_types.split(",") if args.post_types else None,
         origins=args.origin or [],
         wp_username=args.wp_username,
         app_password_env=args.wp_app_password_env,
     )
     print(f"site {result.site.id}: {result.site.source_kind} source {result.site.base_url}")
+    _print_export(result.export)
     if result.new_secrets:
         print("Secrets for the WordPress plugin (shown once; stored under PRESSRAG_HOME/secrets):")
         for purpose, secret in result.new_secrets.items():
             print(f"  {purpose}: {secret}")
     return 0
+
+
+def _cmd_sites_update(args: argparse.Namespace) -> int:
+    from orchestration.sites import update_export
+
+    result = update_export(args.site, args.wxr, media=args.media, url=args.url)
+    print(f"site {result.site.id} now reads a new export ({result.site.base_url})")
+    _print_export(result.export)
+    print(f"`pressrag index --site {result.site.id}` applies what changed.")
+    return 0
+
+
+def _print_export(export: ExportFile | None) -> None:
+    if export is not None:
+        media = export.media_found or "none found (no uploads/ folder or uploads.zip beside it)"
+        print(f"  export {export.path} ({export.size / 1e6:.1f} MB, sha256 {export.sha256[:12]})")
+        print(f"  media {media}")
 
 
 def _cmd_sites_list(args: argparse.Namespace) -> int:
@@ -93,7 +116,25 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 f"    failed {failure['wp_id']} {failure['title']!r} ({failure['stage']}): "
                 f"{failure['error']}"
             )
+        _print_export_status(entry.get("export"))
     return 0
+
+
+def _print_export_status(export: dict | None) -> None:
+    if not export:
+        return
+    read = (
+        f"read {export['read_at']}: {export['items']} items, "
+        f"{export['unreadable_items']} unreadable"
+        if export["read_at"]
+        else "not read yet"
+    )
+    changed = " (the file changed since it was given)" if export["changed_since_registered"] else ""
+    print(f"    export {export['path']}, given {export['registered_at']}; {read}{changed}")
+    for failure in export["failures"]:
+        what = f"post {failure['wp_id']}" if failure["wp_id"] is not None else "an item"
+        title = f" {failure['title']!r}" if failure["title"] else ""
+        print(f"    unreadable: line {failure['line']}: {what}{title}: {failure['reason']}")
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -141,9 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     sites_sub = sites.add_subparsers(dest="sites_command", required=True)
     add = sites_sub.add_parser("add", help="register a site (REST API URL or WXR export)")
     add.add_argument("site", help="short id: lowercase letters, digits, dashes")
-    source = add.add_mutually_exclusive_group(required=True)
-    source.add_argument("--url", help="the site's base URL (reads its REST API)")
-    source.add_argument("--wxr", help="a WXR export file (Tools → Export in WordPress)")
+    add.add_argument("--url", help="the site's base URL (reads its REST API; with --wxr: the URL)")
+    add.add_argument("--wxr", help="a WXR export file (Tools → Export in WordPress)")
+    add.add_argument("--media", help="the export's uploads: a folder or a zip (default: beside it)")
     add.add_argument("--post-types", help="comma-separated post types (default post,page)")
     add.add_argument("--origin", action="append", help="browser origin allowed to use the chat")
     add.add_argument("--wp-username", help="WordPress user for Application Password auth")
@@ -151,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--wp-app-password-env", help="environment variable holding the Application Password"
     )
     add.set_defaults(func=_cmd_sites_add)
+    update = sites_sub.add_parser("update", help="give a WXR site a newer export")
+    update.add_argument("site")
+    update.add_argument("--wxr", required=True, help="the new WXR export file")
+    update.add_argument("--media", help="its uploads: a folder or a zip (default: beside it)")
+    update.add_argument("--url", help="the site's URL, when the export names another")
+    update.set_defaults(func=_cmd_sites_update)
     sites_sub.add_parser("list", help="list sites").set_defaults(func=_cmd_sites_list)
 
     for name, reindex in (("index", False), ("reindex", True)):
