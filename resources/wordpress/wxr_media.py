@@ -75,9 +75,10 @@ class UploadsFolder:
 
 
 class UploadsZip:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, max_entries: int = MAX_ZIP_ENTRIES) -> None:
         self.path = path
         self.description = str(path)
+        self.max_entries = max_entries
         self._names: dict[str, zipfile.ZipInfo] | None = None
 
     def read(self, relative: PurePosixPath, max_bytes: int) -> bytes:
@@ -110,10 +111,10 @@ class UploadsZip:
     def _index(self) -> dict[str, zipfile.ZipInfo]:
         if self._names is None:
             entries, directory_bytes = _directory_size(self.path)
-            if entries > MAX_ZIP_ENTRIES or directory_bytes > MAX_ZIP_DIRECTORY_BYTES:
+            if entries > self.max_entries or directory_bytes > MAX_ZIP_DIRECTORY_BYTES:
                 raise SourceError(
                     f"{self.path} lists {entries} entries ({directory_bytes} bytes of directory); "
-                    f"at most {MAX_ZIP_ENTRIES} are read"
+                    f"at most {self.max_entries} are read"
                 )
             try:
                 with zipfile.ZipFile(self.path) as archive:

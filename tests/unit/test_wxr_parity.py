@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from resources.wordpress import WxrReader, WxrSource, read_wxr_site, site_url_of
-from tests.unit.test_wxr import SITE, item, wxr
+from tests.support.wxr_export import SITE, item, wxr
 
 
 def read(text: str | bytes) -> tuple[list, WxrReader]:
