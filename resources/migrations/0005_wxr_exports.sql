@@ -7,8 +7,8 @@ CREATE TABLE wxr_exports (
     site_id       text NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
     path          text NOT NULL,
     media_path    text,
-    bytes         bigint NOT NULL,
-    sha256        text NOT NULL,
+    bytes         bigint,  -- size and hash when given (unknown for sites added before 0005)
+    sha256        text,
     registered_at timestamptz NOT NULL DEFAULT now(),
     read_at       timestamptz,
     -- items, documents, failure_count, not_well_formed, bytes, sha256, seconds
@@ -17,3 +17,7 @@ CREATE TABLE wxr_exports (
     failures      jsonb NOT NULL DEFAULT '[]'::jsonb
 );
 CREATE INDEX wxr_exports_site ON wxr_exports (site_id, id DESC);
+
+-- WXR sites added before this migration: their export is the current one.
+INSERT INTO wxr_exports (site_id, path, registered_at)
+SELECT id, wxr_path, created_at FROM sites WHERE source_kind = 'wxr' AND wxr_path IS NOT NULL;

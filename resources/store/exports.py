@@ -66,7 +66,8 @@ def current_export(conn: psycopg.Connection, site_id: str) -> dict[str, Any] | N
         "registered_at": row["registered_at"].isoformat(),
         "read_at": row["read_at"].isoformat() if row["read_at"] else None,
         "read_sha256": stats.get("sha256"),
-        "changed_since_registered": bool(stats.get("sha256"))
+        # The file at `path` was rewritten after it was given (same name, new content).
+        "changed_since_registered": bool(stats.get("sha256") and row["sha256"])
         and stats.get("sha256") != row["sha256"],
         "items": stats.get("items"),
         "documents": stats.get("documents"),
