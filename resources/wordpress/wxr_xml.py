@@ -80,35 +80,38 @@ class _ChannelReader:
         self._line = 0
         parser.StartElementHandler = self.start
         parser.EndElementHandler = self.end
-        parser.CharacterDataHandler = self.data
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         self.depth += 1
-        if self.depth == 1 and canonical_tag(qualified(name)) != "rss":
+        tag = "{" + name if "}" in name else name
+        if self._builder is None:
+            self._outer_start(tag)
+        if self._builder is not None:
+            self._builder.start(tag, {qualified(k): v for k, v in attrs.items()} if attrs else {})
+
+    def _outer_start(self, tag: str) -> None:
+        if self.depth == 1 and canonical_tag(tag) != "rss":
             raise SourceError(
                 f"{self.name} is not a WordPress export: its root element is "
-                f"<{canonical_tag(qualified(name))}>, expected <rss>"
+                f"<{canonical_tag(tag)}>, expected <rss>"
             )
         if self.depth == 2:
-            self.in_channel = canonical_tag(qualified(name)) == "channel"
+            self.in_channel = canonical_tag(tag) == "channel"
             self.channel_seen = self.channel_seen or self.in_channel
         elif self.depth == 3 and self.in_channel:
             self._builder = TreeBuilder()
             self._line = self.parser.CurrentLineNumber
-        if self._builder is not None:
-            self._builder.start(qualified(name), {qualified(k): v for k, v in attrs.items()})
+            # Text inside a channel child goes straight to its builder (no Python frame).
+            self.parser.CharacterDataHandler = self._builder.data
 
     def end(self, name: str) -> None:
         if self._builder is not None:
-            element = self._builder.end(qualified(name))
+            element = self._builder.end("{" + name if "}" in name else name)
             if self.depth == 3:
                 self.completed.append((canonical_tag(element.tag), element, self._line))
                 self._builder = None
+                self.parser.CharacterDataHandler = None  # text between children is ignored
         self.depth -= 1
-
-    def data(self, text: str) -> None:
-        if self._builder is not None:
-            self._builder.data(text)
 
 
 def strict_entries(handle: IO[bytes], name: str) -> Iterator[Entry]:
