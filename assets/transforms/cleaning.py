@@ -20,8 +20,9 @@ for showing a shortcode literally and becomes `[name ...]`. So `[1]`, `list[int]
 
 Markup debris never reaches the text: block delimiters (`<!-- wp:... -->`) go even when
 malformed or never closed; a comment that never closes hides the rest, as in a browser; a
-CDATA section is hidden as a browser hides it (a bogus comment), an unclosed `<![CDATA[` or a
-stray `]]>` outside code is dropped; so are the footnotes' "↩︎" back-links.
+CDATA section is hidden as a browser hides it (a bogus comment, also when unclosed), a raw
+`]]>` left in the markup outside code is dropped (an escaped `]]&gt;` is the author's text);
+so are the footnotes' "↩︎" back-links.
 """
 
 from __future__ import annotations
@@ -140,14 +141,15 @@ _CLOSER = re.compile(rf"\[/(?P<name>{_NAME})\]")
 # comment is never closed (block attributes are JSON with `<` and `>` escaped, so a bare `>`
 # or `<` is never inside one).
 _BLOCK_DELIMITER = re.compile(r"<!--\s*/?wp:[^<>]*>?")
-# What html.parser hands out as text for a `<![CDATA[` that never closes: the construct up
-# to its first `>` (a browser hides that much too, as a bogus comment).
-_UNCLOSED_CDATA = re.compile(r"<!\[CDATA\[[^>]*>?")
+# In HTML a `<![CDATA[` opens a bogus comment that ends at the first `>`: a browser hides
+# that much (the whole of `<![CDATA[ x ]]>`, or up to a tag's `>` when it never closes).
+_CDATA_SECTION = re.compile(r"<!\[CDATA\[[^>]*>")
+# A raw `]]>` left in the markup (an escaped `]]&gt;` is the author's text and stays).
 _STRAY_CDATA_END = re.compile(r"\]\]>")
 # Footnote back-links ("↩︎", with or without a variation selector).
 _BACK_LINK = re.compile("\u21a9[\ufe0e\ufe0f]?")
 # Where text is code, `]]>` is what the author wrote.
-_CODE_ELEMENTS = frozenset({"pre", "code", "kbd", "samp"})
+_CODE = re.compile(r"<(pre|code|kbd|samp)\b[^>]*>.*?</\1\s*>", re.S | re.I)
 
 
 def clean_post_html(html_text: str) -> str:
@@ -155,12 +157,25 @@ def clean_post_html(html_text: str) -> str:
     if not html_text or not html_text.strip():
         return ""
     stripper = _VisibleHtml()
-    stripper.feed(_without_unclosed_end(_BLOCK_DELIMITER.sub("", html_text)))
+    stripper.feed(_without_unclosed_end(_without_cdata(_BLOCK_DELIMITER.sub("", html_text))))
     stripper.close()
     closers = {m.group("name").lower() for m in _CLOSER.finditer(stripper.all_text())}
     return "".join(
         _strip_shortcodes(part, closers) if is_text else part for is_text, part in stripper.parts
     )
+
+
+def _without_cdata(text: str) -> str:
+    """CDATA sections and stray `]]>` markers removed, except inside code."""
+    out, start = [], 0
+    for code in _CODE.finditer(text):
+        out += [_debris_removed(text[start : code.start()]), code.group(0)]
+        start = code.end()
+    return "".join([*out, _debris_removed(text[start:])])
+
+
+def _debris_removed(html_text: str) -> str:
+    return _STRAY_CDATA_END.sub("", _CDATA_SECTION.sub("", html_text))
 
 
 def _without_unclosed_end(text: str) -> str:
@@ -254,9 +269,6 @@ class _VisibleHtml(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._skipping:
             return
-        data = _UNCLOSED_CDATA.sub("", data) if data.startswith("<![") else data
-        if not _CODE_ELEMENTS.intersection(self._open):
-            data = _STRAY_CDATA_END.sub("", data)
         data = _BACK_LINK.sub("", data)
         self.parts.append((True, html.escape(data, quote=False)))
 

@@ -143,6 +143,7 @@ def test_block_comments_never_reach_the_text(html: str) -> None:
         ("<p>Content with nested <![CDATA[ tags ]]> :)</p>", "Content with nested :)"),
         ("<p>Before <![CDATA[ never closed</p><p>After</p>", "Before\n\nAfter"),
         ("<p>A stray ]]> end</p>", "A stray end"),
+        ("<p>Escaped, ]]&gt; is the author's text</p>", "Escaped, ]]> is the author's text"),
         ("<pre><code>if a[b[0]]> 1:</code></pre>", "```\nif a[b[0]]> 1:\n```"),
     ],
 )
