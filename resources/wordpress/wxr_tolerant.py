@@ -372,7 +372,7 @@ class _Scanner:
             if limit and len(self.buffer) - self.position > MAX_HEADER_ELEMENT_BYTES:
                 return None
             if start is None:  # nothing here: drop what was searched, keep a possible tag start
-                self._consume(max(self.position, len(self.buffer) - 64))
+                self._consume(max(self.position, len(self.buffer) - 1024))
                 begin = self.position
             if not self._fill():
                 return None
