@@ -17,6 +17,7 @@ from xml.etree.ElementTree import Element
 
 from resources.models import ATTACHMENT_TYPE, SourceDocument
 from resources.wordpress._common import IGNORED_TAXONOMIES, parse_wp_gmt, with_footnotes
+from resources.wordpress.autop import autop, has_blocks
 
 # Post types WordPress uses for its own machinery; they are never content.
 INTERNAL_POST_TYPES = frozenset(
@@ -187,7 +188,7 @@ def document_from_item(
         # unescaped (by us), so both sources agree on "Q&A".
         title=title,
         url=_item_url(fields, media_url if is_attachment else None),
-        content_html=with_footnotes(fields.get("content:encoded", ""), raw.meta.get("footnotes")),
+        content_html=_rendered_content(fields.get("content:encoded", ""), raw.meta),
         excerpt=fields.get("excerpt:encoded", ""),
         author=authors.get(creator, creator),
         modified_gmt=parse_wp_gmt(fields.get("wp:post_modified_gmt")),
@@ -198,6 +199,14 @@ def document_from_item(
         mime_type=_guess_mime(media_url) if is_attachment else None,
         media_url=media_url if is_attachment else None,
     )
+
+
+def _rendered_content(content: str, meta: dict[str, str]) -> str:
+    """The post's HTML as WordPress renders it (what REST hands out): classic content gets
+    its paragraphs (`wpautop`), block content its footnotes."""
+    if has_blocks(content):
+        return with_footnotes(content, meta.get("footnotes"))
+    return autop(content)
 
 
 def item_link(raw: RawItem) -> str | None:

@@ -125,7 +125,7 @@ def test_reads_every_wxr_namespace_version(version: str) -> None:
         1,
         "T",
         "E",
-        "C",
+        "<p>C</p>\n",  # classic content, with its paragraphs as WordPress renders it
         "Jane Doe",
     )
 

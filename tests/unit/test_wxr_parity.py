@@ -131,7 +131,7 @@ def test_wxr_1_0_reads_terms_as_wordpress_imports_them() -> None:
     assert (doc.wp_id, doc.title, doc.content_html, doc.author) == (
         4,
         "Alpha post",
-        "Tagged in news",
+        "<p>Tagged in news</p>\n",
         "admin",
     )
     assert doc.terms == {"category": ["alpha"], "tag": ["news"]}
@@ -180,11 +180,11 @@ def test_other_prefixes_bound_to_the_export_namespaces_read_alike() -> None:
         (2, "post", "Declared on the item"),
     ]
     assert (docs[0].content_html, docs[0].excerpt, docs[0].author) == (
-        "<p>Body one</p>",
+        "<p>Body one</p>\n",
         "Short one",
         "Ann Author",
     )
-    assert docs[1].content_html == "Body two"
+    assert docs[1].content_html == "<p>Body two</p>\n"
     assert [(f.title, f.reason) for f in reader.report.failures] == [
         ("Foreign namespace", "no numeric <wp:post_id>")
     ]
@@ -208,7 +208,11 @@ def test_missing_optional_tags_take_wordpress_defaults() -> None:
         None,
         None,
     )
-    assert (bare.content_html, bare.terms, bare.password_protected) == ("Only a body", {}, False)
+    assert (bare.content_html, bare.terms, bare.password_protected) == (
+        "<p>Only a body</p>\n",
+        {},
+        False,
+    )
     assert (untitled.wp_id, untitled.title, untitled.status, untitled.content_html) == (
         8,
         "",
@@ -221,7 +225,7 @@ def test_cdata_split_around_a_closing_sequence_is_joined() -> None:
     """Exporters since WordPress 2.x write `]]>` inside content as `]]]]><![CDATA[>`."""
     (doc,), reader = read(wxr(item(1, content="a ]]]]><![CDATA[> b")))
 
-    assert doc.content_html == "a ]]> b"
+    assert doc.content_html == "<p>a ]]> b</p>\n"
     assert reader.report.not_well_formed is None
 
 
@@ -242,9 +246,9 @@ def test_nested_cdata_in_one_of_several_posts_is_read_as_wordpress_reads_it() ->
     docs, reader = read(export)
 
     assert [(d.wp_id, d.content_html) for d in docs] == [
-        (1, "<p>First</p>"),
-        (2, nested),
-        (3, "Last"),
+        (1, "<p>First</p>\n"),
+        (2, f"<p>{nested}</p>\n"),
+        (3, "<p>Last</p>\n"),
     ]
     assert docs[1].title == "Item 2" and docs[1].author == "Jane Doe"
     assert reader.report.failures == []
@@ -277,7 +281,7 @@ def test_a_stray_control_character_costs_nothing() -> None:
     assert [(d.wp_id, d.title, d.content_html) for d in docs][1] == (
         2,
         "Verticaltab",
-        "<p>Formfeed</p>",
+        "<p>Formfeed</p>\n",
     )
     assert reader.report.not_well_formed is not None and reader.report.failures == []
 
@@ -288,7 +292,7 @@ def test_invalid_utf8_is_replaced_not_fatal() -> None:
     docs, _reader = read(export)
 
     assert [d.wp_id for d in docs] == [1, 2]
-    assert docs[1].content_html == "caf\ufffd"
+    assert docs[1].content_html == "<p>caf\ufffd</p>\n"
 
 
 def test_an_item_that_never_closes_is_reported_and_the_next_one_read() -> None:
