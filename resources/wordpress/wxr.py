@@ -146,12 +146,12 @@ class WxrReader:
             except NotWellFormed as broken:
                 if not broken.in_channel:
                     raise SourceError(
-                        f"{self.name} is not a WordPress export: it is not well-formed XML "
+                        f"{self.name} is not a WordPress export: it is malformed XML "
                         f"before its <channel> (line {broken.line}: {broken.message})"
                     ) from broken
                 self.report.not_well_formed = str(broken)
                 log.warning(
-                    "%s is not well-formed XML (%s); reading it item by item from there",
+                    "%s is malformed XML (%s); reading it item by item from there",
                     self.name,
                     broken,
                 )
@@ -191,7 +191,7 @@ class WxrReader:
         broken = self.report.not_well_formed
         raise SourceError(
             f"{self.name} is not a WordPress export: {problem}"
-            + (f" (and it is not well-formed XML at {broken})" if broken else "")
+            + (f" (and it is malformed XML at {broken})" if broken else "")
         )
 
     def _failed(self, failure: WxrItemFailure) -> None:
@@ -395,7 +395,7 @@ class _Counting:
 
     def rewind(self) -> None:
         if not self.handle.seekable():
-            raise SourceError("the export is not well-formed XML and cannot be read again")
+            raise SourceError("the export is malformed XML and cannot be read again")
         self.handle.seek(self.start)
         self.count = 0
         self.sha256 = hashlib.sha256()

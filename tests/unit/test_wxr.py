@@ -158,8 +158,8 @@ def test_a_broken_item_costs_only_itself() -> None:
     [
         ("<html><body>hi</body></html>", "root element is <html>, expected <rss>"),
         ('<rss version="2.0"></rss>', "no <rss><channel>"),
-        ("", r"not well-formed XML before its <channel> \(line 1: no element found\)"),
-        ("%PDF-1.4 binary", r"not well-formed XML before its <channel> \(line 1: not well-formed"),
+        ("", r"malformed XML before its <channel> \(line 1: no element found\)"),
+        ("%PDF-1.4 binary", r"malformed XML before its <channel> \(line 1: not well-formed"),
         (
             "<rss><channel><title>A feed</title>"
             "<item><title>Plain RSS</title></item></channel></rss>",
@@ -172,7 +172,7 @@ def test_a_broken_item_costs_only_itself() -> None:
         ),
         (
             "<rss><channel><item><title>oops</channel></rss>",
-            r"no <wp:wxr_version> .* \(and it is not well-formed XML at line 1: mismatched tag\)",
+            r"no <wp:wxr_version> .* \(and it is malformed XML at line 1: mismatched tag\)",
         ),
     ],
 )
