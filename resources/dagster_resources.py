@@ -120,10 +120,18 @@ class EmbedderResource(dg.ConfigurableResource):
 
 
 class WordPressResource(dg.ConfigurableResource):
-    """Opens the right source for a site: its REST API, or its WXR export file."""
+    """Opens the right source for a site: its REST API, or its WXR export file.
+
+    A WXR source reports to the run's log (progress every few seconds, unreadable items) and
+    records each complete read of the export with the site (`wxr_exports`).
+    """
 
     timeout_seconds: float = 20.0
     max_retries: int = 5
+    _log: logging.Logger = PrivateAttr(default=log)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._log = context.log or log  # the run's log: its event log and console
 
     def source_for(self, site: Site) -> ContentSource:
         if site.source_kind == "wxr":
@@ -134,8 +142,8 @@ class WordPressResource(dg.ConfigurableResource):
                 post_types=site.post_types,
                 media=site.settings.get("wxr_media"),
                 site_url=site.base_url,
-                on_read=partial(_record_export_read, site.id, site.wxr_path),
-                on_progress=partial(_log_read_progress, Path(site.wxr_path).name),
+                on_read=partial(_record_export_read, self._log, site.id, site.wxr_path),
+                on_progress=partial(_log_read_progress, self._log, Path(site.wxr_path).name),
             )
         username = site.settings.get("wp_username")
         password = None
@@ -152,21 +160,25 @@ class WordPressResource(dg.ConfigurableResource):
         )
 
 
-def _record_export_read(site_id: str, path: str, report: WxrReadReport) -> None:
+def _record_export_read(
+    run_log: logging.Logger, site_id: str, path: str, report: WxrReadReport
+) -> None:
     """Every complete read of an export is recorded: when, its hash, the unreadable items."""
     store = _store(app_database_url(get_settings()))
     with store.connection() as conn:
         record_export_read(conn, site_id, path, report.as_dict())
+    if report.not_well_formed:
+        run_log.warning(f"{path} is malformed XML from {report.not_well_formed}: read item by item")
     if report.failure_count:
-        dg.get_dagster_logger().warning(
+        run_log.warning(
             f"{report.failure_count} item(s) of {path} could not be read: "
             + "; ".join(str(f) for f in report.failures[:5])
         )
 
 
-def _log_read_progress(name: str, progress: ReadProgress) -> None:
-    total = f" of {progress.total_bytes / 1e6:.0f} MB" if progress.total_bytes else ""
-    dg.get_dagster_logger().info(
-        f"reading {name}: {progress.bytes_read / 1e6:.0f} MB{total}, {progress.items} items"
+def _log_read_progress(run_log: logging.Logger, name: str, progress: ReadProgress) -> None:
+    total = f" of {progress.total_bytes / 1e6:.1f} MB" if progress.total_bytes else ""
+    run_log.info(
+        f"reading {name}: {progress.bytes_read / 1e6:.1f} MB{total}, {progress.items} items"
         + (f", {progress.failures} unreadable" if progress.failures else "")
     )

@@ -150,7 +150,7 @@ class WxrReader:
                         f"before its <channel> (line {broken.line}: {broken.message})"
                     ) from broken
                 self.report.not_well_formed = str(broken)
-                log.warning(
+                log.debug(
                     "%s is malformed XML (%s); reading it item by item from there",
                     self.name,
                     broken,
@@ -198,7 +198,7 @@ class WxrReader:
         self.report.failure_count += 1
         if len(self.report.failures) < MAX_REPORTED_FAILURES:
             self.report.failures.append(failure)
-        log.warning("%s: unreadable item at %s", self.name, failure)
+        log.debug("%s: unreadable item at %s", self.name, failure)
 
     def _open(self, stack: ExitStack) -> IO[bytes]:
         if isinstance(self.source, str | Path):
