@@ -11,18 +11,14 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from resources.errors import PressRAGError
-
-if TYPE_CHECKING:
-    from orchestration.sites import ExportFile
 
 log = logging.getLogger("pressrag")
 
 
 def _cmd_sites_add(args: argparse.Namespace) -> int:
-    from orchestration.sites import add_site
+    from orchestration.sites import add_site, export_lines
 
     result = add_site(
         args.site,
@@ -35,7 +31,7 @@ def _cmd_sites_add(args: argparse.Namespace) -> int:
         app_password_env=args.wp_app_password_env,
     )
     print(f"site {result.site.id}: {result.site.source_kind} source {result.site.base_url}")
-    _print_export(result.export)
+    print(*export_lines(result.export), sep="\n")
     if result.new_secrets:
         print("Secrets for the WordPress plugin (shown once; stored under PRESSRAG_HOME/secrets):")
         for purpose, secret in result.new_secrets.items():
@@ -44,20 +40,13 @@ def _cmd_sites_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_sites_update(args: argparse.Namespace) -> int:
-    from orchestration.sites import update_export
+    from orchestration.sites import export_lines, update_export
 
     result = update_export(args.site, args.wxr, media=args.media, url=args.url)
     print(f"site {result.site.id} now reads a new export ({result.site.base_url})")
-    _print_export(result.export)
+    print(*export_lines(result.export), sep="\n")
     print(f"`pressrag index --site {result.site.id}` applies what changed.")
     return 0
-
-
-def _print_export(export: ExportFile | None) -> None:
-    if export is not None:
-        media = export.media_found or "none found (no uploads/ folder or uploads.zip beside it)"
-        print(f"  export {export.path} ({export.size / 1e6:.1f} MB, sha256 {export.sha256[:12]})")
-        print(f"  media {media}")
 
 
 def _cmd_sites_list(args: argparse.Namespace) -> int:
@@ -94,6 +83,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from orchestration.run import status
+    from orchestration.sites import export_status_lines
 
     report = status(args.site)
     if args.json:
@@ -116,25 +106,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 f"    failed {failure['wp_id']} {failure['title']!r} ({failure['stage']}): "
                 f"{failure['error']}"
             )
-        _print_export_status(entry.get("export"))
+        for line in export_status_lines(entry.get("export")):
+            print(line)
     return 0
-
-
-def _print_export_status(export: dict | None) -> None:
-    if not export:
-        return
-    read = (
-        f"read {export['read_at']}: {export['items']} items, "
-        f"{export['unreadable_items']} unreadable"
-        if export["read_at"]
-        else "not read yet"
-    )
-    changed = " (the file changed since it was given)" if export["changed_since_registered"] else ""
-    print(f"    export {export['path']}, given {export['registered_at']}; {read}{changed}")
-    for failure in export["failures"]:
-        what = f"post {failure['wp_id']}" if failure["wp_id"] is not None else "an item"
-        title = f" {failure['title']!r}" if failure["title"] else ""
-        print(f"    unreadable: line {failure['line']}: {what}{title}: {failure['reason']}")
 
 
 def _cmd_up(args: argparse.Namespace) -> int:

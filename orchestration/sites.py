@@ -107,14 +107,14 @@ def add_site(
         raise ConfigError(
             f"invalid site id {site_id!r}: use lowercase letters, digits and dashes (≤ 63)"
         )
+    if not wxr and not url:
+        raise ConfigError("give the site's --url, or a --wxr export")
+    if not wxr and media:
+        raise ConfigError("--media goes with --wxr: it holds the export's uploaded files")
+    export = inspect_export(wxr, url=url, media=media) if wxr else None
     urls = prepare()
     settings = get_settings()
     secrets = SecretStore(settings.resolved_home)
-    export = inspect_export(wxr, url=url, media=media) if wxr else None
-    if export is None and not url:
-        raise ConfigError("give the site's --url, or a --wxr export")
-    if export is None and media:
-        raise ConfigError("--media goes with --wxr: it holds the export's uploaded files")
     base_url = export.site_url if export else str(url).rstrip("/")
     origin = origin_of(base_url)
     settings_json: dict = {"post_types": post_types or ["post", "page"]}
@@ -160,8 +160,8 @@ def update_export(
 ) -> AddedSite:
     """Make a newer export the one a WXR site reads from. The next index applies only what
     differs (added, changed, removed posts); unchanged posts cost nothing to re-read."""
-    urls = prepare()
     export = inspect_export(wxr, url=url, media=media)
+    urls = prepare()
     with Store(urls.app, max_size=1) as store, store.connection() as conn:
         site = get_site(conn, site_id)
         if site is None:
@@ -183,6 +183,36 @@ def update_export(
         upsert_site(conn, site)
         _register(conn, site_id, export)
     return AddedSite(site=site, export=export)
+
+
+def export_lines(export: ExportFile | None) -> list[str]:
+    """What `sites add/update` say about an export they were given."""
+    if export is None:
+        return []
+    media = export.media_found or "none found (no uploads/ folder or uploads.zip beside it)"
+    return [
+        f"  export {export.path} ({export.size / 1e6:.1f} MB, sha256 {export.sha256[:12]})",
+        f"  media {media}",
+    ]
+
+
+def export_status_lines(export: dict | None) -> list[str]:
+    """What `status` says about a site's current export (see `current_export`)."""
+    if not export:
+        return []
+    read = (
+        f"read {export['read_at']}: {export['items']} items, "
+        f"{export['unreadable_items']} unreadable"
+        if export["read_at"]
+        else "not read yet"
+    )
+    changed = " (the file changed since it was given)" if export["changed_since_registered"] else ""
+    lines = [f"    export {export['path']}, given {export['registered_at']}; {read}{changed}"]
+    for failure in export["failures"]:
+        what = f"post {failure['wp_id']}" if failure["wp_id"] is not None else "an item"
+        title = f" {failure['title']!r}" if failure["title"] else ""
+        lines.append(f"    unreadable: line {failure['line']}: {what}{title}: {failure['reason']}")
+    return lines
 
 
 def _register(conn: psycopg.Connection, site_id: str, export: ExportFile) -> None:
