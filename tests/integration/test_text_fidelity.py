@@ -11,10 +11,7 @@ import pytest
 
 from resources.store import Store
 from tests.conftest import PressragEnv
-from tests.support.fake_wordpress import FakeWordPress
-from tests.support.indexing import materialize_site
-from tests.support.wxr_export import item, wxr
-from tests.unit.test_block_text import (
+from tests.support.block_fixtures import (
     FILE_BLOCK,
     FOOTNOTE_META,
     FOOTNOTES_RAW,
@@ -22,6 +19,9 @@ from tests.unit.test_block_text import (
     GALLERY,
     TABLES,
 )
+from tests.support.fake_wordpress import FakeWordPress
+from tests.support.indexing import materialize_site
+from tests.support.wxr_export import item, wxr
 
 pytestmark = pytest.mark.integration
 

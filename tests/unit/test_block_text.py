@@ -11,32 +11,21 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from assets.indexing.text import post_text
 from resources.wordpress._common import parse_footnotes, with_footnotes
-
-BLOCKS = Path(__file__).resolve().parents[1] / "fixtures" / "blocks"
-
-
-def fixture(name: str) -> str:
-    return (BLOCKS / name).read_text(encoding="utf-8")
-
-
-FILE_BLOCK = fixture("file.html")
-GALLERY = fixture("gallery.html")
-COLUMNS_AND_BUTTONS = fixture("columns-buttons.html")
-LISTS = fixture("lists.html")
-TABLES = fixture("tables.html")
-NOTE_ID = "5f1e8a0c-3b7d-4c2e-9a61-0d2f4b8c7e11"
-FOOTNOTE_META = json.dumps(
-    [{"content": "Measured at the <em>harbour</em> gauge in 2023.", "id": NOTE_ID}]
+from tests.support.block_fixtures import (
+    COLUMNS_AND_BUTTONS,
+    FILE_BLOCK,
+    FOOTNOTE_META,
+    FOOTNOTES_RAW,
+    FOOTNOTES_RENDERED,
+    GALLERY,
+    LISTS,
+    TABLES,
 )
-FOOTNOTES_RAW = fixture("footnotes-raw.html")  # post_content: markers + the footnotes block
-# What the REST API's `content.rendered` holds for the same post (render_block_core_footnotes).
-FOOTNOTES_RENDERED = fixture("footnotes-rendered.html")
 
 
 def test_a_file_block_keeps_its_name_apart_from_its_button() -> None:
