@@ -19,22 +19,34 @@ log = logging.getLogger("pressrag")
 
 
 def _cmd_sites_add(args: argparse.Namespace) -> int:
-    from orchestration.sites import add_site
+    from orchestration.sites import add_site, export_lines
 
     result = add_site(
         args.site,
         url=args.url,
         wxr=args.wxr,
+        media=args.media,
         post_types=args.post_types.split(",") if args.post_types else None,
         origins=args.origin or [],
         wp_username=args.wp_username,
         app_password_env=args.wp_app_password_env,
     )
     print(f"site {result.site.id}: {result.site.source_kind} source {result.site.base_url}")
+    print(*export_lines(result.export), sep="\n")
     if result.new_secrets:
         print("Secrets for the WordPress plugin (shown once; stored under PRESSRAG_HOME/secrets):")
         for purpose, secret in result.new_secrets.items():
             print(f"  {purpose}: {secret}")
+    return 0
+
+
+def _cmd_sites_update(args: argparse.Namespace) -> int:
+    from orchestration.sites import export_lines, update_export
+
+    result = update_export(args.site, args.wxr, media=args.media, url=args.url)
+    print(f"site {result.site.id} now reads a new export ({result.site.base_url})")
+    print(*export_lines(result.export), sep="\n")
+    print(f"`pressrag index --site {result.site.id}` applies what changed.")
     return 0
 
 
@@ -127,6 +139,7 @@ def _cmd_golden(args: argparse.Namespace) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from orchestration.run import status
+    from orchestration.sites import export_status_lines
 
     report = status(args.site)
     if args.json:
@@ -155,6 +168,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print(f"    retry them: pressrag retry --site {entry['site']} [--doc WP_ID]")
         if entry["refused_urls"]:
             print(f"    {entry['refused_urls']} documents had an unsafe URL, dropped from results")
+        for line in export_status_lines(entry.get("export")):
+            print(line)
     return 0
 
 
@@ -203,9 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     sites_sub = sites.add_subparsers(dest="sites_command", required=True)
     add = sites_sub.add_parser("add", help="register a site (REST API URL or WXR export)")
     add.add_argument("site", help="short id: lowercase letters, digits, dashes")
-    source = add.add_mutually_exclusive_group(required=True)
-    source.add_argument("--url", help="the site's base URL (reads its REST API)")
-    source.add_argument("--wxr", help="a WXR export file (Tools → Export in WordPress)")
+    add.add_argument("--url", help="the site's base URL (reads its REST API; with --wxr: the URL)")
+    add.add_argument("--wxr", help="a WXR export file (Tools → Export in WordPress)")
+    add.add_argument("--media", help="the export's uploads: a folder or a zip (default: beside it)")
     add.add_argument("--post-types", help="comma-separated post types (default post,page)")
     add.add_argument("--origin", action="append", help="browser origin allowed to use the chat")
     add.add_argument("--wp-username", help="WordPress user for Application Password auth")
@@ -213,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--wp-app-password-env", help="environment variable holding the Application Password"
     )
     add.set_defaults(func=_cmd_sites_add)
+    update = sites_sub.add_parser("update", help="give a WXR site a newer export")
+    update.add_argument("site")
+    update.add_argument("--wxr", required=True, help="the new WXR export file")
+    update.add_argument("--media", help="its uploads: a folder or a zip (default: beside it)")
+    update.add_argument("--url", help="the site's URL, when the export names another")
+    update.set_defaults(func=_cmd_sites_update)
     sites_sub.add_parser("list", help="list sites").set_defaults(func=_cmd_sites_list)
 
     for name, reindex in (("index", False), ("reindex", True)):

@@ -7,6 +7,8 @@ import json
 import psycopg
 from psycopg.rows import dict_row
 
+from resources.store.exports import current_export
+
 
 def site_status(conn: psycopg.Connection, site_id: str) -> dict:
     counts = conn.execute(
@@ -45,6 +47,7 @@ def site_status(conn: psycopg.Connection, site_id: str) -> dict:
         "pending_events": inbox.get("pending", 0) + inbox.get("launched", 0),
         "dead_events": inbox.get("dead", 0),
         "last_run": last,
+        "export": current_export(conn, site_id),  # WXR sites: current export, last read
     }
 
 
