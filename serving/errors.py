@@ -80,6 +80,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _describe(error: dict) -> str:
     where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",)) or "body"
+    if error.get("type") == "string_too_short" and error.get("ctx", {}).get("min_length") == 1:
+        return f"{where}: is empty"  # plainer than pydantic's "at least 1 character"
     return f"{where}: {error.get('msg', 'invalid')}"
 
 

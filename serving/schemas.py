@@ -35,6 +35,9 @@ def _utc(value: datetime | None) -> datetime | None:
 
 CleanText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_clean)]
 Term = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean)]
+# A query must hold something besides spaces and control characters; the router says "the
+# query is empty" when it does not (the pattern tells clients and schema-driven tests).
+QueryText = Annotated[CleanText, Field(json_schema_extra={"pattern": r"[^\s\x00-\x1f\x7f]"})]
 SiteId = Annotated[str, Field(pattern=SITE_PATTERN, examples=["demo"])]
 
 
@@ -54,7 +57,7 @@ class SearchFiltersIn(Strict):
 
 class SearchRequest(Strict):
     site: SiteId
-    query: CleanText
+    query: QueryText
     k: int = Field(default=8, ge=1, le=MAX_K)
     filters: SearchFiltersIn | None = None
 

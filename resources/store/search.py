@@ -30,11 +30,12 @@ _T = TypeVar("_T")
 
 # The vector side's nearest chunks: every document with one of them is a candidate.
 VECTOR_POOL = 100
-# Full-text candidates beyond the pool: chunks holding every word of the question, then chunks
-# holding its rarest word, each capped (a one-word question can match half a site; ranking
-# every partial match of a question cost ~1 s at 100k chunks).
-MATCH_CAP = 200
-RARE_CAP = 200
+# Full-text candidates beyond the pool: up to MATCH_CAP chunks holding the question's rarest
+# word, those holding every word first, chosen among the first SCAN_CAP such chunks (a
+# one-word question can match half a site; ranking every partial match of a question cost
+# ~1 s at 100k chunks).
+SCAN_CAP = 2000
+MATCH_CAP = 100
 # Chunks the question's similarity is standardised against (a fixed uniform sample per site).
 SAMPLE_SIZE = 256
 
@@ -226,8 +227,8 @@ def _evidence_query(
         chunk_filter=chunk_filter,
         sample=sql.Literal(SAMPLE_SIZE),
         pool=sql.Literal(int(max(VECTOR_POOL, k))),
+        scan_cap=sql.Literal(SCAN_CAP),
         match_cap=sql.Literal(MATCH_CAP),
-        rare_cap=sql.Literal(RARE_CAP),
     )
     params = {
         "site": site_id,

@@ -1,16 +1,16 @@
 -- Evidence for ranking one site's documents against a question (resources/store/search.py
 -- turns it into scores; docs/search.md explains why). One row per candidate chunk:
---   * candidates: the vector side's nearest chunks (HNSW, cosine), the chunks of documents
---     whose title is the question, chunks holding every word of the question, and chunks
---     holding its rarest word (each capped);
+--   * candidates: the vector side's nearest chunks (HNSW, cosine); chunks holding the
+--     question's rarest word, those holding every word first; the chunks of documents whose
+--     title is the question (each capped);
 --   * for each: its cosine similarity to the question, its BM25 score against the question
---     (statistics of this site: table `lexicon`, `text_stats`), and its document's number of
---     chunks;
+--     (statistics of this site: tables `lexicon` and `text_stats`), and its document's number
+--     of chunks;
 --   * per question (the same in every row): the mean and spread of its similarity to a fixed
 --     random sample of the site's chunks, and the mean and spread BM25 would have for a chunk
 --     drawn at random (terms independent), which put both sides on one scale.
 -- {space}, {vtype} and {chunk_filter} are filled from trusted values (our own space table
--- and a fixed set of filter clauses); the sizes ({sample}, {pool}, {match_cap}, {rare_cap})
+-- and a fixed set of filter clauses); the sizes ({sample}, {pool}, {scan_cap}, {match_cap})
 -- are integers written in as literals, so a prepared statement's generic plan knows its
 -- LIMITs (as parameters PostgreSQL plans a full scan: 170 ms instead of 6 ms at 100k chunks).
 -- Everything else is a parameter.
@@ -25,7 +25,7 @@ WITH sample AS (
     ) s
 ),
 pool AS (
-    SELECT c.id
+    SELECT c.id, c.document_id, 1 - ((c.embedding::{vtype}) <=> %(qvec)s::{vtype}) AS similarity
     FROM chunks c
     WHERE c.space_id = {space} AND c.site_id = %(site)s
       {chunk_filter}
@@ -54,76 +54,82 @@ terms AS (
     LEFT JOIN lexicon l
         ON l.site_id = %(site)s AND l.space_id = {space} AND l.lexeme = q.lexeme
 ),
+question AS (
+    SELECT array_agg(lexeme) AS lexemes,
+           to_tsquery('simple', string_agg(quote_literal(replace(lexeme, '\', '')), ' & '))
+               AS every_word,
+           (SELECT query FROM terms WHERE df > 0 ORDER BY df, lexeme LIMIT 1) AS rarest_word
+    FROM terms
+),
+lexical AS (
+    -- Chunks holding the question's rarest word (a short posting list in the GIN index; a
+    -- chunk holding every word holds that one too), those holding every word first.
+    SELECT rare.id
+    FROM (
+        SELECT c.id, c.tsv
+        FROM chunks c
+        WHERE c.space_id = {space} AND c.site_id = %(site)s
+          AND c.tsv @@ (SELECT rarest_word FROM question)
+          {chunk_filter}
+        LIMIT {scan_cap}
+    ) rare
+    ORDER BY rare.tsv @@ (SELECT every_word FROM question) DESC, rare.id
+    LIMIT {match_cap}
+),
 titled AS (
-    -- Documents whose title is the question (known-item search: "What Now?").
-    SELECT d.id
+    -- The chunks of documents whose title is the question (known-item search: "What Now?").
+    SELECT c.id
     FROM documents d
+    JOIN chunks c ON c.document_id = d.id AND c.space_id = {space} AND c.site_id = %(site)s
     WHERE d.site_id = %(site)s AND d.visibility = 'public'
       AND btrim(regexp_replace(lower(d.title), '[^[:alnum:]]+', ' ', 'g'))
           = btrim(regexp_replace(lower(%(qtext)s), '[^[:alnum:]]+', ' ', 'g'))
+      {chunk_filter}
     LIMIT {match_cap}
 ),
-lexical AS (
-    SELECT titled_chunk.id FROM (
-        SELECT c.id
-        FROM chunks c
-        WHERE c.space_id = {space} AND c.site_id = %(site)s
-          AND c.document_id IN (SELECT id FROM titled)
-          {chunk_filter}
-        LIMIT {match_cap}
-    ) titled_chunk
-    UNION
-    SELECT every_word.id FROM (
-        SELECT c.id
-        FROM chunks c
-        WHERE c.space_id = {space} AND c.site_id = %(site)s
-          AND c.tsv @@ (
-              SELECT to_tsquery('simple', string_agg(quote_literal(replace(lexeme, '\', '')), ' & '))
-              FROM terms
-          )
-          {chunk_filter}
-        LIMIT {match_cap}
-    ) every_word
-    UNION
-    SELECT rarest.id FROM (
-        SELECT c.id
-        FROM chunks c
-        WHERE c.space_id = {space} AND c.site_id = %(site)s
-          AND c.tsv @@ (SELECT query FROM terms WHERE df > 0 ORDER BY df, lexeme LIMIT 1)
-          {chunk_filter}
-        LIMIT {rare_cap}
-    ) rarest
-),
-scored AS (
-    SELECT c.id, c.document_id,
-           1 - ((c.embedding::{vtype}) <=> %(qvec)s::{vtype}) AS similarity,
-           coalesce((
-               -- BM25 with k1 = 1.2, b = 0.75; a chunk's length is its count of lexemes.
-               SELECT sum(t.idf * x.tf * 2.2
-                          / (x.tf + 1.2 * (0.25 + 0.75 * length(c.tsv) / stats.mean_length)))
-               FROM (SELECT u.lexeme, cardinality(u.positions) AS tf FROM unnest(c.tsv) u) x
-               JOIN terms t ON t.lexeme = x.lexeme
-           ), 0) AS bm25,
-           c.document_id IN (SELECT id FROM titled) AS title_match
-    FROM (SELECT id FROM pool UNION SELECT id FROM lexical) candidate
-    JOIN chunks c ON c.id = candidate.id AND c.site_id = %(site)s
-    CROSS JOIN stats
-),
-sizes AS (
-    SELECT c.document_id, count(*) AS chunks
+candidates AS (
+    SELECT id, document_id, similarity FROM pool
+    UNION ALL
+    SELECT c.id, c.document_id, 1 - ((c.embedding::{vtype}) <=> %(qvec)s::{vtype})
     FROM chunks c
-    WHERE c.space_id = {space} AND c.site_id = %(site)s
-      AND c.document_id IN (SELECT document_id FROM scored)
-    GROUP BY c.document_id
+    WHERE c.id IN (SELECT id FROM lexical UNION SELECT id FROM titled)
+      AND c.id NOT IN (SELECT id FROM pool)
+      AND c.site_id = %(site)s
+),
+bm25 AS (
+    -- BM25 with k1 = 1.2, b = 0.75; a chunk's length is its count of lexemes. Only the
+    -- question's lexemes are unnested: setweight marks them, ts_filter keeps them.
+    SELECT cand.id,
+           sum(t.idf * cardinality(u.positions) * 2.2
+               / (cardinality(u.positions)
+                  + 1.2 * (0.25 + 0.75 * length(c.tsv) / stats.mean_length))) AS score
+    FROM candidates cand
+    JOIN chunks c ON c.id = cand.id
+    CROSS JOIN stats
+    CROSS JOIN LATERAL unnest(ts_filter(
+        setweight(setweight(c.tsv, 'D'), 'A', (SELECT lexemes FROM question)), '{{a}}'
+    )) u
+    JOIN terms t ON t.lexeme = u.lexeme
+    GROUP BY cand.id
 ),
 null_bm25 AS (
     SELECT coalesce(sum(idf * p), 0) AS mean,
            coalesce(sqrt(sum(idf * idf * p * (1 - p))), 0) AS spread
     FROM terms
 )
-SELECT s.id, s.document_id, s.similarity::float8, s.bm25::float8, sizes.chunks, s.title_match,
+SELECT cand.id, cand.document_id, cand.similarity::float8, coalesce(b.score, 0)::float8,
+       size.chunks,
+       cand.id IN (SELECT id FROM titled),
        sample.mean::float8, sample.spread::float8, null_bm25.mean::float8, null_bm25.spread::float8
-FROM scored s
-JOIN sizes ON sizes.document_id = s.document_id
+FROM candidates cand
+LEFT JOIN bm25 b ON b.id = cand.id
+CROSS JOIN LATERAL (
+    -- A document's chunks are numbered from 0: one index probe gives their count.
+    SELECT x.ordinal + 1 AS chunks
+    FROM chunks x
+    WHERE x.document_id = cand.document_id AND x.space_id = {space}
+    ORDER BY x.ordinal DESC
+    LIMIT 1
+) size
 CROSS JOIN sample
 CROSS JOIN null_bm25
