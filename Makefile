@@ -45,8 +45,10 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# Test files run on two workers (their own homes, ports and databases); most of a file's time
+# is waiting on Dagster, PostgreSQL, WordPress or the browser, so two cores fit two workers.
 test: models system-deps lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
 
 test-fast: venv
 	$(BIN)/python -m pytest tests/unit
