@@ -17,6 +17,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 TOLERANCE_SECONDS = 5 * 60
 MAX_BODY_BYTES = 256 * 1024
@@ -32,6 +33,7 @@ ATTACHMENT_DELETED = "attachment.deleted"
 TERM_CHANGED = "term.changed"
 SITE_SETTINGS_CHANGED = "site.settings_changed"
 SITE_REINDEX_REQUESTED = "site.reindex_requested"
+SITE_GOLDEN_QUESTIONS = "site.golden_questions"
 KNOWN_TYPES = frozenset(
     {
         DOCUMENT_UPSERTED,
@@ -42,8 +44,13 @@ KNOWN_TYPES = frozenset(
         TERM_CHANGED,
         SITE_SETTINGS_CHANGED,
         SITE_REINDEX_REQUESTED,
+        SITE_GOLDEN_QUESTIONS,
     }
 )
+# The plugin's settings page enforces the same limits (PressRAG_Settings::GOLDEN_*).
+MAX_GOLDEN_QUESTIONS = 200
+MAX_GOLDEN_QUESTION_CHARS = 300
+MAX_GOLDEN_URL_CHARS = 2000
 
 
 class WebhookError(Exception):
@@ -184,6 +191,57 @@ def _check_data(event_type: str, data: dict[str, Any]) -> None:
             raise _bad("data.wp_ids must be a list of positive integers")
         if len(ids) > 10_000:
             raise _bad("data.wp_ids has more than 10000 ids")
+    elif event_type == SITE_GOLDEN_QUESTIONS:
+        _check_golden(data)
+
+
+def _check_golden(data: dict[str, Any]) -> None:
+    """The shape and limits of a golden-question list (its URLs' host is checked against the
+    site by `golden_pairs`, which needs the site's record)."""
+    _int_field(data, "revision")
+    if data["revision"] >= 2**63:
+        raise _bad("data.revision must fit in 64 bits")
+    questions = data.get("questions")
+    if not isinstance(questions, list):
+        raise _bad("data.questions must be a list")
+    if len(questions) > MAX_GOLDEN_QUESTIONS:
+        raise _bad(f"data.questions has more than {MAX_GOLDEN_QUESTIONS} questions")
+    for i, item in enumerate(questions):
+        where = f"data.questions[{i}]"
+        if not isinstance(item, dict):
+            raise _bad(f"{where} must be an object with question and url")
+        question, url = item.get("question"), item.get("url")
+        if not isinstance(question, str) or not question.split():
+            raise _bad(f"{where}.question must be a non-empty string")
+        if len(" ".join(question.split())) > MAX_GOLDEN_QUESTION_CHARS:
+            raise _bad(f"{where}.question is longer than {MAX_GOLDEN_QUESTION_CHARS} characters")
+        if not isinstance(url, str) or len(url) > MAX_GOLDEN_URL_CHARS:
+            raise _bad(f"{where}.url must be a URL of at most {MAX_GOLDEN_URL_CHARS} characters")
+
+
+def _host(url: str) -> tuple[str, int | None] | None:
+    """(host, explicit port) of an absolute http(s) URL, or None. The scheme is not compared:
+    a site moving to https keeps its questions."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.hostname.lower(), port
+
+
+def golden_pairs(event: WebhookEvent, site_base_url: str) -> list[tuple[str, str]]:
+    """(question, url) pairs of a checked `site.golden_questions` event, every URL on the
+    site's own host, or WebhookError(400) naming the first URL that is not."""
+    site_host = _host(site_base_url)
+    pairs = []
+    for i, item in enumerate(event.data["questions"]):
+        if site_host is None or _host(item["url"]) != site_host:
+            raise _bad(f"data.questions[{i}].url must be an http(s) URL on the site's own host")
+        pairs.append((" ".join(item["question"].split()), item["url"].strip()))
+    return pairs
 
 
 def parse_event(body: bytes) -> WebhookEvent:

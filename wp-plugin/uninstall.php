@@ -20,6 +20,7 @@ function pressrag_uninstall_site(): void
     delete_option('pressrag_db_version');
     delete_option('pressrag_setup_notice');
     delete_option('pressrag_backend_health');
+    delete_option('pressrag_golden_revision');
     wp_clear_scheduled_hook('pressrag_deliver_outbox');
     $wpdb->query('DROP TABLE IF EXISTS ' . $wpdb->prefix . 'pressrag_outbox');
     // Rate-limit counters are short-lived transients; remove any left behind.

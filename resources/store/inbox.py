@@ -36,12 +36,22 @@ def insert_event(
     site_id: str,
     event_type: str,
     payload: dict[str, Any],
+    processed: bool = False,
 ) -> bool:
-    """Store an event; False when its id was stored before (a redelivery: nothing changes)."""
+    """Store an event; False when its id was stored before (a redelivery: nothing changes).
+    `processed`: the caller applies it in this transaction, so the sensor never sees it."""
     row = conn.execute(
-        "INSERT INTO inbox (event_id, site_id, event_type, payload) VALUES (%s, %s, %s, %s) "
+        "INSERT INTO inbox (event_id, site_id, event_type, payload, status, processed_at) "
+        "VALUES (%s, %s, %s, %s, %s, CASE WHEN %s THEN now() END) "
         "ON CONFLICT (event_id) DO NOTHING RETURNING id",
-        (event_id, site_id, event_type, json.dumps(payload)),
+        (
+            event_id,
+            site_id,
+            event_type,
+            json.dumps(payload),
+            "processed" if processed else "pending",
+            processed,
+        ),
     ).fetchone()
     return row is not None
 

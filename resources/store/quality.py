@@ -69,6 +69,29 @@ def replace_golden(
     return add_golden(conn, site_id, pairs, source=source)
 
 
+PLUGIN_SOURCE = "plugin"
+
+
+def replace_plugin_golden(
+    conn: psycopg.Connection, site_id: str, pairs: list[tuple[str, str]], *, revision: int
+) -> bool:
+    """The plugin's list becomes the site's `plugin` questions, unless a newer revision was
+    applied already: the plugin's outbox retries a failed send later, so an older list can
+    arrive after a newer one. The conditional update also locks the site's row, so two lists
+    arriving at once are applied one after the other. False when `revision` is not newer."""
+    newer = conn.execute(
+        "UPDATE sites SET settings = settings || jsonb_build_object('golden_plugin_revision', "
+        "%(revision)s::bigint) WHERE id = %(site)s AND "
+        "coalesce((settings ->> 'golden_plugin_revision')::bigint, 0) < %(revision)s "
+        "RETURNING id",
+        {"site": site_id, "revision": revision},
+    ).fetchone()
+    if newer is None:
+        return False
+    replace_golden(conn, site_id, pairs, source=PLUGIN_SOURCE)
+    return True
+
+
 def list_golden(conn: psycopg.Connection, site_id: str) -> list[GoldenQuestion]:
     rows = conn.execute(
         "SELECT id, question, expected_url, source FROM golden_questions "

@@ -3,7 +3,8 @@
 Order matters: the size is capped before the body is read in full, the signature is checked
 over the raw bytes before anything parses them, and the answer (202 new, 200 duplicate) is
 sent only after the insert has committed — an acknowledged event is durable (invariant 4).
-Indexing happens later, when the Dagster sensor picks the event up.
+Indexing happens later, when the Dagster sensor picks the event up. The one exception is
+`site.golden_questions`: see `_store`.
 
 A signed body can still hold what PostgreSQL cannot store (NUL, a lone surrogate, NaN or
 Infinity, nesting deeper than the JSON parser goes): that is a 400 naming the field, never
@@ -20,13 +21,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from resources.secrets import secret_bytes
-from resources.store import inbox
+from resources.store import inbox, quality
 from resources.store.text import is_storable
 from resources.webhooks import (
     MAX_BODY_BYTES,
+    SITE_GOLDEN_QUESTIONS,
     SITE_ID,
     WebhookError,
     WebhookEvent,
+    golden_pairs,
     parse_event,
     verify,
 )
@@ -105,15 +108,34 @@ def _site_keys(components: Components, site_id: str) -> list[bytes]:
     return keys
 
 
-def _store(components: Components, event_id: str, event: WebhookEvent) -> bool:
+def _store(
+    components: Components,
+    event_id: str,
+    event: WebhookEvent,
+    golden: list[tuple[str, str]] | None,
+) -> bool:
+    """Record the event; golden questions (`golden` not None) are applied right here.
+
+    They are configuration, not content: nothing to fetch or embed, so no run is needed, and
+    the site owner sees them in `pressrag golden list` as soon as the save is acknowledged.
+    Recording the event (as processed) and replacing the list share one transaction, so a
+    redelivery of the same event id is a duplicate that changes nothing, and an acknowledged
+    list is never lost.
+    """
     with components.store.connection() as conn:
-        return inbox.insert_event(
+        new = inbox.insert_event(
             conn,
             event_id=event_id,
             site_id=event.site,
             event_type=event.type,
             payload=event.as_payload(),
+            processed=golden is not None,
         )
+        if new and golden is not None:
+            revision = event.data["revision"]
+            if not quality.replace_plugin_golden(conn, event.site, golden, revision=revision):
+                log.info("site %s: golden questions of revision %s are stale", event.site, revision)
+        return new
 
 
 def _accept(components: Components, headers: dict[str, str | None], body: bytes) -> JSONResponse:
@@ -132,7 +154,11 @@ def _accept(components: Components, headers: dict[str, str | None], body: bytes)
     event = _parse(body)
     if event.site != site_id:
         raise WebhookError(400, "site_mismatch", "the body's site differs from X-PressRAG-Site")
-    if _store(components, event_id, event):
+    golden = None
+    if event.type == SITE_GOLDEN_QUESTIONS:
+        entry = components.directory.get(site_id)
+        golden = golden_pairs(event, entry.site.base_url if entry else "")
+    if _store(components, event_id, event, golden):
         if not event.known:
             log.warning("stored event %s of unknown type %r", event_id, event.type[:100])
         return JSONResponse({"status": "accepted", "event_id": event_id}, status_code=202)

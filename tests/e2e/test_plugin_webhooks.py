@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
+from resources.webhooks import golden_pairs, parse_event
 from tests.support.wordpress import WordPress
 from tests.vectors.make_vectors import b64url, key_from_secret, secret_from_bytes, webhook_signature
 
@@ -327,11 +328,20 @@ def test_settings_form_never_shows_secrets_and_keeps_them_when_left_empty(
                 "pressrag_settings[outbox_enabled]": "1",
                 "pressrag_settings[chat_title]": "<b>Ask</b>",
                 "pressrag_settings[chat_k]": "7",
+                "pressrag_settings[golden_questions]": "Who wrote it? | /about/\nno URL here",
             },
         )
         assert saved.status_code == 200
         assert "It was not saved" in saved.text  # the invalid token secret is refused, visibly
+        assert "Golden questions, line 2" in saved.text
+    # The saved list reaches the backend as a signed event its own intake accepts.
+    about = f"{wordpress.site_url}/about/"
+    golden = receiver.wait_for(lambda e: e["type"] == "site.golden_questions")[-1]
+    assert_signed_per_contract(golden)
+    event = parse_event(golden.body)
+    assert golden_pairs(event, wordpress.site_url) == [("Who wrote it?", about)]
     settings = stored_settings(wordpress)
+    assert settings["golden_questions"] == [{"question": "Who wrote it?", "url": about}]
     assert settings["webhook_secret"] == WEBHOOK_SECRET
     assert settings["token_secret"] == TOKEN_SECRET
     assert settings["admin_api_key"] == ADMIN_KEY

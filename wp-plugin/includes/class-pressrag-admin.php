@@ -71,6 +71,7 @@ final class PressRAG_Admin
         add_settings_section('pressrag_backend', __('Backend', 'pressrag'), '__return_false', self::PAGE);
         add_settings_section('pressrag_indexing', __('Indexing', 'pressrag'), '__return_false', self::PAGE);
         add_settings_section('pressrag_chat', __('Chat defaults', 'pressrag'), '__return_false', self::PAGE);
+        add_settings_section('pressrag_quality', __('Search quality', 'pressrag'), '__return_false', self::PAGE);
 
         self::field('backend_url', __('Backend URL', 'pressrag'), 'pressrag_backend', array(self::class, 'field_text'), array('type' => 'url'));
         self::field('site_id', __('Site id', 'pressrag'), 'pressrag_backend', array(self::class, 'field_text'), array('type' => 'text'));
@@ -84,6 +85,7 @@ final class PressRAG_Admin
         self::field('chat_k', __('Passages per answer (k)', 'pressrag'), 'pressrag_chat', array(self::class, 'field_text'), array('type' => 'number'));
         self::field('starter_questions', __('Starter questions', 'pressrag'), 'pressrag_chat', array(self::class, 'field_starters'));
         self::field('launcher_enabled', __('Floating launcher', 'pressrag'), 'pressrag_chat', array(self::class, 'field_launcher'));
+        self::field('golden_questions', __('Golden questions', 'pressrag'), 'pressrag_quality', array(self::class, 'field_golden'));
     }
 
     /**
@@ -122,6 +124,28 @@ final class PressRAG_Admin
                     PressRAG_Chat::MAX_STARTERS,
                     PressRAG_Chat::MAX_STARTER_CHARS
                 )
+            )
+        );
+    }
+
+    /**
+     * Golden questions: `question | URL` per line.
+     */
+    public static function field_golden(): void
+    {
+        printf(
+            '<textarea class="large-text code" rows="6" id="pressrag-golden_questions" name="%1$s" aria-describedby="pressrag-golden_questions-help" placeholder="%2$s">%3$s</textarea>'
+            . '<p class="description" id="pressrag-golden_questions-help">%4$s</p>',
+            esc_attr(PressRAG_Settings::OPTION . '[golden_questions]'),
+            esc_attr__('What are your opening hours? | /contact/', 'pressrag'),
+            esc_textarea(PressRAG_Settings::golden_text(PressRAG_Settings::golden_questions())),
+            esc_html(
+                sprintf(
+                    /* translators: 1: how many questions, 2: how many characters each. */
+                    __('One "question | URL" per line (up to %1$d; questions up to %2$d characters): a question visitors ask and the page that answers it, e.g. a path like /about/.', 'pressrag'),
+                    PressRAG_Settings::GOLDEN_MAX,
+                    PressRAG_Settings::GOLDEN_QUESTION_CHARS
+                ) . ' ' . __('After every change to the index, PressRAG checks that its search still finds each page.', 'pressrag')
             )
         );
     }

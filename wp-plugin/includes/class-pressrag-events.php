@@ -18,6 +18,9 @@ final class PressRAG_Events
     /** Most post ids listed in a term.changed event (filter `pressrag_term_wp_ids_cap`). */
     public const TERM_WP_IDS_CAP = 1000;
 
+    /** Revision of the last golden-question list sent (the backend applies only newer ones). */
+    public const GOLDEN_REVISION_OPTION = 'pressrag_golden_revision';
+
     /**
      * Hook everything.
      */
@@ -171,7 +174,8 @@ final class PressRAG_Events
     }
 
     /**
-     * Our own settings changed: tell the backend when what is indexed changed.
+     * Our own settings changed: tell the backend when what is indexed, or the golden questions
+     * its search is checked against, changed.
      *
      * @param mixed $old_value Old option.
      * @param mixed $new_value New option.
@@ -183,6 +187,40 @@ final class PressRAG_Events
         if ($old_types !== $new_types) {
             self::on_site_setting_changed();
         }
+        $old_golden = is_array($old_value) ? ($old_value['golden_questions'] ?? array()) : array();
+        $new_golden = is_array($new_value) ? ($new_value['golden_questions'] ?? array()) : array();
+        if ($old_golden !== $new_golden) {
+            self::golden_questions_changed(is_array($new_golden) ? $new_golden : array());
+        }
+    }
+
+    /**
+     * Send the whole golden-question list (an empty one removes them). Each list carries a
+     * revision that only grows, because the outbox may deliver a retried older list after a
+     * newer one; the backend keeps the newest.
+     *
+     * @param array<int,array{question:string,url:string}> $questions Sanitized pairs.
+     * @return int|null Row id.
+     */
+    public static function golden_questions_changed(array $questions): ?int
+    {
+        $revision = max((int) floor(microtime(true) * 1000), (int) get_option(self::GOLDEN_REVISION_OPTION, 0) + 1);
+        update_option(self::GOLDEN_REVISION_OPTION, $revision, false);
+        $pairs = array();
+        foreach ($questions as $pair) {
+            $pairs[] = array(
+                'question' => (string) $pair['question'],
+                'url'      => (string) $pair['url'],
+            );
+        }
+        return PressRAG_Outbox::instance()->enqueue(
+            'site.golden_questions',
+            array(
+                'revision'  => $revision,
+                'questions' => $pairs,
+            ),
+            'site.golden_questions'
+        );
     }
 
     /**

@@ -35,6 +35,18 @@ final class PressRAG_Settings
 
     public const SITE_ID_PATTERN = '/^[a-z0-9][a-z0-9-]{0,62}$/';
 
+    /** Golden questions kept (the backend refuses more: resources/webhooks.py). */
+    public const GOLDEN_MAX = 200;
+
+    /** Longest golden question, in characters. */
+    public const GOLDEN_QUESTION_CHARS = 300;
+
+    /** Longest golden URL, in bytes. */
+    public const GOLDEN_URL_CHARS = 2000;
+
+    /** Invalid golden lines reported one by one; the rest are counted in one more notice. */
+    private const GOLDEN_REPORTED_LINES = 10;
+
     /**
      * Default values.
      *
@@ -55,6 +67,7 @@ final class PressRAG_Settings
             'chat_k'            => 6,
             'starter_questions' => array(),
             'launcher_enabled'  => false,
+            'golden_questions'  => array(),
         );
     }
 
@@ -339,7 +352,157 @@ final class PressRAG_Settings
         $clean['chat_k'] = self::clamp_k(absint($input['chat_k'] ?? 6));
         $clean['starter_questions'] = self::sanitize_starters((string) ($input['starter_questions'] ?? ''));
         $clean['launcher_enabled'] = ! empty($input['launcher_enabled']);
+        // A string from the form; an array when code saves the whole option again.
+        $golden = $input['golden_questions'] ?? '';
+        $clean['golden_questions'] = self::sanitize_golden(is_array($golden) ? self::golden_text($golden) : (string) $golden);
         return $clean;
+    }
+
+    /**
+     * Golden questions: what the site's search must keep finding, as stored.
+     *
+     * @return array<int,array{question:string,url:string}>
+     */
+    public static function golden_questions(): array
+    {
+        $questions = self::get('golden_questions');
+        return is_array($questions) ? array_values($questions) : array();
+    }
+
+    /**
+     * Golden questions as the textarea shows them: `question | URL` per line.
+     *
+     * @param array<int,mixed> $questions Stored pairs.
+     */
+    public static function golden_text(array $questions): string
+    {
+        $lines = array();
+        foreach ($questions as $pair) {
+            if (is_array($pair) && isset($pair['question'], $pair['url'])) {
+                $lines[] = $pair['question'] . ' | ' . $pair['url'];
+            }
+        }
+        return implode("\n", $lines);
+    }
+
+    /**
+     * Golden questions from the textarea, one `question | URL` per line. Lines are trimmed and
+     * empty ones dropped; a URL may be a path (`/about/`), resolved against the home URL, and is
+     * kept only on this site's host. Invalid lines are reported by number and left out; the
+     * valid ones are kept, at most GOLDEN_MAX, without repeats.
+     *
+     * @param string $text Raw textarea value.
+     * @return array<int,array{question:string,url:string}>
+     */
+    public static function sanitize_golden(string $text): array
+    {
+        $pairs = array();
+        $problems = array();
+        foreach (preg_split('/\R/', $text) ?: array() as $index => $line) {
+            $line = trim($line);
+            if ('' === $line) {
+                continue;
+            }
+            $pair = self::golden_pair($line);
+            if (is_string($pair)) {
+                $problems[ $index + 1 ] = $pair;
+            } elseif (count($pairs) >= self::GOLDEN_MAX && ! isset($pairs[ $pair['question'] . "\n" . $pair['url'] ])) {
+                /* translators: %d: how many golden questions are kept. */
+                $problems[ $index + 1 ] = sprintf(__('only the first %d questions are kept', 'pressrag'), self::GOLDEN_MAX);
+            } else {
+                $pairs[ $pair['question'] . "\n" . $pair['url'] ] = $pair;
+            }
+        }
+        self::report_golden_problems($problems);
+        return array_values($pairs);
+    }
+
+    /**
+     * One `question | URL` line: the pair, or why it is invalid. The last `|` separates them,
+     * so a question may contain one.
+     *
+     * @param string $line Trimmed, non-empty line.
+     * @return array{question:string,url:string}|string
+     */
+    private static function golden_pair(string $line)
+    {
+        $bar = strrpos($line, '|');
+        if (false === $bar) {
+            return __('write it as "question | URL"', 'pressrag');
+        }
+        $question = sanitize_text_field(substr($line, 0, $bar));
+        if ('' === $question) {
+            return __('the question is empty', 'pressrag');
+        }
+        if (mb_strlen($question) > self::GOLDEN_QUESTION_CHARS) {
+            /* translators: %d: the most characters a golden question may have. */
+            return sprintf(__('the question is longer than %d characters', 'pressrag'), self::GOLDEN_QUESTION_CHARS);
+        }
+        $url = self::golden_url(trim(substr($line, $bar + 1)));
+        if ('' === $url) {
+            return __('the URL is not an address on this site (a full URL or a path such as /about/)', 'pressrag');
+        }
+        return array(
+            'question' => $question,
+            'url'      => $url,
+        );
+    }
+
+    /**
+     * An absolute URL on this site's host (scheme and path free), or '' when it is not one.
+     *
+     * @param string $raw URL or path as typed.
+     */
+    public static function golden_url(string $raw): string
+    {
+        if ('' === $raw) {
+            return '';
+        }
+        $home = home_url('/');
+        $url = WP_Http::make_absolute_url($raw, $home);
+        if (! self::is_http_url($url) || strlen($url) > self::GOLDEN_URL_CHARS) {
+            return '';
+        }
+        $parts = wp_parse_url($url);
+        $site = wp_parse_url($home);
+        $same_host = strtolower((string) $parts['host']) === strtolower((string) ($site['host'] ?? ''))
+            && ($parts['port'] ?? null) === ($site['port'] ?? null);
+        return $same_host ? esc_url_raw($url, array('http', 'https')) : '';
+    }
+
+    /**
+     * Report invalid golden lines by number (the first few one by one, then a count).
+     *
+     * @param array<int,string> $problems Line number => reason.
+     */
+    private static function report_golden_problems(array $problems): void
+    {
+        foreach (array_slice($problems, 0, self::GOLDEN_REPORTED_LINES, true) as $line => $reason) {
+            self::error(
+                'golden_questions_' . $line,
+                esc_html(
+                    sprintf(
+                        /* translators: 1: line number in the golden questions box, 2: what is wrong with it. */
+                        __('Golden questions, line %1$d: %2$s. That line was not saved.', 'pressrag'),
+                        $line,
+                        $reason
+                    )
+                )
+            );
+        }
+        $more = count($problems) - self::GOLDEN_REPORTED_LINES;
+        if ($more > 0) {
+            self::error(
+                'golden_questions_more',
+                esc_html(
+                    sprintf(
+                        /* translators: %d: how many more invalid lines. */
+                        _n('Golden questions: %d more line was not saved.', 'Golden questions: %d more lines were not saved.', $more, 'pressrag'),
+                        $more
+                    )
+                )
+            );
+        }
     }
 
     /**
