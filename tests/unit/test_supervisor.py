@@ -1,0 +1,137 @@
+"""The supervisor behind `pressrag up`, with real processes: a dead component is restarted
+with back-off and logged; on SIGTERM every process group goes, SIGTERM-proof ones included."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Each component appends its pid to <dir>/<name>.pids when it starts.
+_RECORD = "import os,sys; open(sys.argv[1],'a').write(f'{os.getpid()}\\n')"
+_STEADY = _RECORD + "; import time; time.sleep(600)"
+_FLAKY = _RECORD + "; import time; time.sleep(0.2); raise SystemExit(3)"
+# Ignores SIGTERM, and so does the child it starts in its own process group.
+_STUBBORN = (
+    _RECORD
+    + "; import signal,subprocess,time; signal.signal(signal.SIGTERM, signal.SIG_IGN)"
+    + "; subprocess.Popen([sys.executable, '-c', "
+    + "'import os,signal,sys,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    + 'open(sys.argv[1],"a").write(f"{os.getpid()}\\\\n"); time.sleep(600)\', sys.argv[2]])'
+    + "; time.sleep(600)"
+)
+
+_DRIVER = """
+import json, logging, sys
+from pathlib import Path
+from orchestration.supervisor import Component, Supervisor
+logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+spec = json.loads(sys.argv[1])
+components = [Component(name, args, Path(spec["cwd"])) for name, args in spec["components"]]
+sys.exit(Supervisor(components, backoff_initial=0.2, backoff_max=0.8, stable_after=5,
+                    grace_seconds=2).run())
+"""
+
+
+def _pids(path: Path) -> list[int]:
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes.
+    with contextlib.suppress(OSError):
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+def _wait(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not within {timeout}s")
+
+
+@pytest.fixture
+def supervised(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Path]]:
+    py = sys.executable
+    components = [
+        ("steady", [py, "-c", _STEADY, str(tmp_path / "steady.pids")]),
+        ("flaky", [py, "-c", _FLAKY, str(tmp_path / "flaky.pids")]),
+        (
+            "stubborn",
+            [
+                py,
+                "-c",
+                _STUBBORN,
+                str(tmp_path / "stubborn.pids"),
+                str(tmp_path / "grandchild.pids"),
+            ],
+        ),
+    ]
+    spec = json.dumps({"cwd": str(tmp_path), "components": components})
+    log = (tmp_path / "supervisor.log").open("wb")
+    driver = subprocess.Popen(
+        [py, "-c", _DRIVER, spec],
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()
+    try:
+        yield driver, tmp_path
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)
+        for name in ("steady", "flaky", "stubborn", "grandchild"):
+            for pid in _pids(tmp_path / f"{name}.pids"):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def test_dead_components_restart_with_backoff_and_sigterm_stops_everything(supervised) -> None:
+    driver, folder = supervised
+    log = folder / "supervisor.log"
+    steady = _wait(lambda: _pids(folder / "steady.pids"), 30, "steady started")[0]
+    grandchild = _wait(lambda: _pids(folder / "grandchild.pids"), 30, "grandchild started")[0]
+    stubborn = _pids(folder / "stubborn.pids")[0]
+
+    os.kill(steady, signal.SIGKILL)  # a crash
+    restarted = _wait(lambda: _pids(folder / "steady.pids")[1:], 30, "steady restarted")[0]
+    assert restarted != steady
+    _wait(lambda: len(_pids(folder / "flaky.pids")) >= 5, 30, "flaky restarted four times")
+
+    text = log.read_text()
+    assert "steady killed by SIGKILL" in text and "restarting in 0.2 s (restart 1)" in text
+    # Quick deaths in a row double the wait, up to the cap.
+    delays = [
+        float(d) for d in re.findall(r"flaky exited with code 3 .*?restarting in ([\d.]+) s", text)
+    ]
+    assert delays[:4] == [0.2, 0.4, 0.8, 0.8], text
+
+    os.kill(driver.pid, signal.SIGTERM)  # the parent only, as a service manager would
+    assert driver.wait(timeout=30) == 0
+    text = log.read_text()
+    assert "stubborn did not stop within 2 s of SIGTERM; killing its process group" in text
+    # Its child (same process group) ignored SIGTERM too, and is gone with it.
+    for pid in (restarted, stubborn, grandchild, *_pids(folder / "flaky.pids")):
+        _wait(lambda pid=pid: not _alive(pid), 10, f"process {pid} gone")
