@@ -23,7 +23,6 @@ import json
 import os
 import socket
 import time
-from pathlib import Path
 
 import dagster as dg
 import grpc
@@ -36,6 +35,8 @@ from dagster._grpc.client import DagsterGrpcClient
 from dagster._grpc.types import CanCancelExecutionRequest, CanCancelExecutionResult
 from dagster._serdes import deserialize_value
 
+from orchestration.processes import process_start_ticks
+
 WORKER_TAG = "pressrag/worker"
 # A busy code server may be slow to answer; only a refused connection (or an answer) counts.
 GRPC_TIMEOUT_SECONDS = 10
@@ -43,21 +44,12 @@ UNREACHABLE_ATTEMPTS = 3
 UNREACHABLE_PAUSE_SECONDS = 2.0
 
 
-def _process_start_ticks(pid: int) -> int | None:
-    """Start time of a process in clock ticks since boot, or None when it does not exist."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])  # field 22 of proc(5)
-
-
 def worker_tag() -> dict[str, str]:
     """Tag naming this process as a run's worker (for runs executed in process)."""
     identity = {
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "start": _process_start_ticks(os.getpid()),
+        "start": process_start_ticks(os.getpid()),
     }
     return {WORKER_TAG: json.dumps(identity, separators=(",", ":"))}
 
@@ -66,7 +58,7 @@ def _local_worker_health(tag: str) -> CheckRunHealthResult:
     worker = json.loads(tag)
     if worker.get("host") != socket.gethostname():
         return CheckRunHealthResult(WorkerStatus.RUNNING, "worker on another host: not judged")
-    if _process_start_ticks(int(worker["pid"])) == worker.get("start"):
+    if process_start_ticks(int(worker["pid"])) == worker.get("start"):
         return CheckRunHealthResult(WorkerStatus.RUNNING)
     return CheckRunHealthResult(
         WorkerStatus.FAILED, f"the process that ran it (pid {worker['pid']}) is gone"

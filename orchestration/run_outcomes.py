@@ -46,21 +46,21 @@ def failure_details(instance: dg.DagsterInstance, run_id: str) -> tuple[str | No
     records = instance.get_records_for_run(run_id, of_type=_STEP_EVENTS | _RUN_END_EVENTS).records
     events = [r.event_log_entry for r in records if r.event_log_entry.dagster_event]
     open_steps: list[str] = []
+    since_last_step: list[str] = []  # what the run and the engine said after its last step event
     for entry in events:
         event = entry.dagster_event
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             return event.step_key, _step_error(event)
-        if event.event_type == dg.DagsterEventType.STEP_START:
-            open_steps.append(event.step_key)
-        elif event.is_step_event and event.step_key in open_steps:
-            open_steps.remove(event.step_key)
-    ending = [
-        _first_line(e.dagster_event.message)
-        for e in events
-        if e.dagster_event.event_type in _RUN_END_EVENTS and e.dagster_event.message
-    ]
-    # The last engine messages say why (a worker's exit code, the monitoring verdict).
-    error = " — ".join(dict.fromkeys(ending[-3:])) or "run ended without an error message"
+        if event.is_step_event:
+            since_last_step.clear()
+            if event.event_type == dg.DagsterEventType.STEP_START:
+                open_steps.append(event.step_key)
+            elif event.step_key in open_steps:
+                open_steps.remove(event.step_key)
+        elif event.message:
+            since_last_step.append(_first_line(event.message))
+    # E.g. a worker's exit signal from its code server, then the monitoring verdict.
+    error = " — ".join(dict.fromkeys(since_last_step)) or "run ended without an error message"
     return (open_steps[-1] if open_steps else None), error
 
 

@@ -8,14 +8,18 @@ so a component's own children (a code server's run workers) go with it.
 - A child that exits is logged; what is left of its group is killed, and it is started
   again after a back-off that doubles from `backoff_initial` to `backoff_max` with each
   consecutive quick death and resets once a child has stayed up for `stable_after` seconds.
-- On SIGINT or SIGTERM every group gets SIGTERM; a group still alive after
-  `grace_seconds` (Dagster's gRPC server waits for its runs; some children ignore SIGTERM)
-  gets SIGKILL. `run()` returns 0 when it was asked to stop.
+- On SIGINT, SIGTERM or SIGHUP (a closed terminal) every group gets SIGTERM; a group still
+  alive after `grace_seconds` (Dagster's gRPC server waits for its runs; some children ignore
+  SIGTERM) gets SIGKILL. `run()` returns 0 when it was asked to stop.
+- A state file records the supervisor and each component's leader (pid and start time). A
+  second supervisor on the same file refuses to start while the first lives, and kills the
+  groups a SIGKILLed one left behind (children run in their own sessions, so they outlive it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -25,30 +29,73 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestration.processes import boot_id, group_alive, process_start_ticks, signal_group
+from resources.errors import ConfigError
+
 log = logging.getLogger("pressrag.up")
 
 POLL_SECONDS = 0.5
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _restore_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
 
 
-def group_alive(pgid: int) -> bool:
-    """Whether any process of the group still exists (zombies included until reaped)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _identity(pid: int) -> dict[str, int | None]:
+    return {"pid": pid, "start": process_start_ticks(pid)}
 
 
-def signal_group(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signum)
+def _is_alive(identity: dict) -> bool:
+    return (
+        identity.get("start") is not None
+        and process_start_ticks(identity["pid"]) == identity["start"]
+    )
+
+
+@dataclass
+class StateFile:
+    """Who is running, for the next supervisor to find (see the module docstring)."""
+
+    path: Path
+
+    def take_over(self) -> None:
+        try:
+            previous = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return
+        if previous.get("boot") != boot_id():
+            return  # from before a reboot: its pids mean nothing now
+        if _is_alive(previous.get("supervisor", {})):
+            raise ConfigError(
+                f"already running (pid {previous['supervisor']['pid']}); stop that one first"
+            )
+        for name, leader in previous.get("components", {}).items():
+            if _is_alive(leader):
+                log.warning(
+                    "stopping %s (pid %d) left running by a supervisor that did not exit",
+                    name,
+                    leader["pid"],
+                )
+                signal_group(leader["pid"], signal.SIGKILL)
+                deadline = time.monotonic() + 10
+                while group_alive(leader["pid"]) and time.monotonic() < deadline:
+                    time.sleep(0.1)  # its ports are free once it is gone
+
+    def save(self, components: list[Component]) -> None:
+        state = {
+            "boot": boot_id(),
+            "supervisor": _identity(os.getpid()),
+            "components": {c.name: _identity(c.pgid) for c in components if c.pgid is not None},
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(state))
+        temporary.replace(self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -95,14 +142,17 @@ class Supervisor:
     backoff_max: float = 30.0
     stable_after: float = 60.0
     grace_seconds: float = 15.0
+    state: StateFile | None = None
     _stop_signal: int | None = None
 
     def run(self, on_started: Callable[[], None] | None = None) -> int:
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        if self.state is not None:
+            self.state.take_over()
+        previous = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
         try:
             for component in self.components:
                 if self._stop_signal is None:
-                    component.start()
+                    self._start(component)
                     self._wait_ready(component)
             if on_started is not None and self._stop_signal is None:
                 on_started()
@@ -113,8 +163,15 @@ class Supervisor:
             return 0
         finally:
             self.stop_all()
+            if self.state is not None:
+                self.state.remove()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+    def _start(self, component: Component) -> None:
+        component.start()
+        if self.state is not None:
+            self.state.save(self.components)
 
     def _wait_ready(self, component: Component) -> None:
         if component.ready is None:
@@ -159,7 +216,7 @@ class Supervisor:
             if component.restart_at is not None:
                 if now >= component.restart_at and self._needs_ready(component):
                     component.restarts += 1
-                    component.start()
+                    self._start(component)
                 continue
             code = component.proc.poll() if component.proc is not None else None
             if code is not None:
@@ -189,18 +246,19 @@ class Supervisor:
         for component in running:
             signal_group(component.pgid, signal.SIGTERM)
         deadline = time.monotonic() + self.grace_seconds
+        alive = running
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+            for component in alive:
+                component.proc.poll()  # reap the leader, or its zombie keeps the group "alive"
+            alive = [c for c in alive if group_alive(c.pgid)]
+        for component in alive:
+            log.warning(
+                "%s did not stop within %.0f s of SIGTERM; killing its process group",
+                component.name,
+                self.grace_seconds,
+            )
+            signal_group(component.pgid, signal.SIGKILL)
         for component in running:
-            while group_alive(component.pgid) and time.monotonic() < deadline:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    component.proc.wait(timeout=POLL_SECONDS)  # reaps the leader
-                if component.proc.poll() is not None and group_alive(component.pgid):
-                    time.sleep(0.1)
-            if group_alive(component.pgid):
-                log.warning(
-                    "%s did not stop within %.0f s of SIGTERM; killing its process group",
-                    component.name,
-                    self.grace_seconds,
-                )
-                signal_group(component.pgid, signal.SIGKILL)
-                component.proc.wait()
+            component.proc.wait()
         log.info("all components stopped")

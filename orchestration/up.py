@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from orchestration.environment import REPO_ROOT, prepare
-from orchestration.supervisor import Component, Supervisor
+from orchestration.supervisor import Component, StateFile, Supervisor
 
 LOCATION_NAME = "orchestration.definitions"
 BIN = Path(sys.executable).parent
@@ -108,6 +108,10 @@ def stack_components(
     ]
 
 
+def _state_file(command: str) -> StateFile:
+    return StateFile(Path(os.environ["PRESSRAG_HOME"]) / "run" / f"{command}.json")
+
+
 def _configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO,
@@ -135,10 +139,11 @@ def run_all(*, dagster_port: int = 3000, serve_port: int = 8000, code_port: int 
             serve_port,
         )
 
-    return Supervisor(components).run(on_started=announce)
+    return Supervisor(components, state=_state_file("up")).run(on_started=announce)
 
 
 def run_serving(*, port: int = 8000) -> int:
     _configure_logging()
     prepare()
-    return Supervisor([Component("serving", serving_command(port), REPO_ROOT)]).run()
+    serving = Component("serving", serving_command(port), REPO_ROOT)
+    return Supervisor([serving], state=_state_file("serve")).run()

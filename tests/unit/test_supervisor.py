@@ -35,13 +35,31 @@ _STUBBORN = (
 _DRIVER = """
 import json, logging, sys
 from pathlib import Path
-from orchestration.supervisor import Component, Supervisor
+from orchestration.supervisor import Component, StateFile, Supervisor
 logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
 spec = json.loads(sys.argv[1])
 components = [Component(name, args, Path(spec["cwd"])) for name, args in spec["components"]]
+state = StateFile(Path(spec["state"])) if spec.get("state") else None
 sys.exit(Supervisor(components, backoff_initial=0.2, backoff_max=0.8, stable_after=5,
-                    grace_seconds=2).run())
+                    grace_seconds=2, state=state).run())
 """
+
+
+def _start_driver(folder: Path, components: list, log_name: str, state: Path | None = None):
+    spec = json.dumps(
+        {"cwd": str(folder), "components": components, "state": str(state) if state else None}
+    )
+    log = (folder / log_name).open("wb")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-c", _DRIVER, spec],
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        log.close()
 
 
 def _pids(path: Path) -> list[int]:
@@ -87,16 +105,7 @@ def supervised(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Path]]:
             ],
         ),
     ]
-    spec = json.dumps({"cwd": str(tmp_path), "components": components})
-    log = (tmp_path / "supervisor.log").open("wb")
-    driver = subprocess.Popen(
-        [py, "-c", _DRIVER, spec],
-        cwd=REPO_ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    log.close()
+    driver = _start_driver(tmp_path, components, "supervisor.log")
     try:
         yield driver, tmp_path
     finally:
@@ -132,6 +141,44 @@ def test_dead_components_restart_with_backoff_and_sigterm_stops_everything(super
     assert driver.wait(timeout=30) == 0
     text = log.read_text()
     assert "stubborn did not stop within 2 s of SIGTERM; killing its process group" in text
+    assert "steady did not stop" not in text and "flaky did not stop" not in text, text
     # Its child (same process group) ignored SIGTERM too, and is gone with it.
     for pid in (restarted, stubborn, grandchild, *_pids(folder / "flaky.pids")):
         _wait(lambda pid=pid: not _alive(pid), 10, f"process {pid} gone")
+
+
+def test_a_killed_supervisor_leaves_nothing_behind_for_the_next_one(tmp_path: Path) -> None:
+    state = tmp_path / "run" / "up.json"
+    steady = [("steady", [sys.executable, "-c", _STEADY, str(tmp_path / "steady.pids")])]
+    first = _start_driver(tmp_path, steady, "first.log", state)
+    drivers = [first]
+    try:
+        orphan = _wait(lambda: _pids(tmp_path / "steady.pids"), 30, "steady started")[0]
+        _wait(state.exists, 10, "state file written")
+
+        second = _start_driver(tmp_path, steady, "second.log", state)
+        drivers.append(second)
+        assert second.wait(timeout=30) != 0
+        assert f"already running (pid {first.pid})" in (tmp_path / "second.log").read_text()
+
+        os.kill(first.pid, signal.SIGKILL)  # its components live on in their own sessions
+        first.wait()
+        assert _alive(orphan)
+
+        third = _start_driver(tmp_path, steady, "third.log", state)
+        drivers.append(third)
+        _wait(lambda: len(_pids(tmp_path / "steady.pids")) == 2, 30, "steady started again")
+        assert not _alive(orphan)
+        assert (
+            "left running by a supervisor that did not exit" in (tmp_path / "third.log").read_text()
+        )
+        os.kill(third.pid, signal.SIGTERM)
+        assert third.wait(timeout=30) == 0
+        assert not state.exists()
+    finally:
+        for driver in drivers:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(driver.pid, signal.SIGKILL)
+        for pid in _pids(tmp_path / "steady.pids"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
