@@ -3,7 +3,10 @@
 `pressrag up` runs four components under `orchestration/supervisor.py`:
 
 - **code server** — `dagster api grpc` serving the code location on a loopback port. Run
-  workers are its children: a run survives the death of the daemon or the webserver.
+  workers are its children: a run survives the death of the daemon or the webserver. (Not
+  `dagster code-server start`: that proxy answers "is this run still executing?" from its
+  current child, which after a code reload would not know the runs of the previous one, and
+  the worker check of `orchestration/run_launcher.py` would fail them.)
 - **daemon** — `dagster-daemon run`: sensors, schedules, the run queue, run monitoring, retries.
 - **webserver** — `dagster-webserver`: the UI and GraphQL.
 - **serving** — the FastAPI app (webhook intake keeps answering while Dagster is down).
@@ -45,9 +48,10 @@ def write_workspace(dagster_home: Path, code_port: int) -> Path:
 
 
 def code_server_ready(port: int) -> bool:
+    """Whether the code server answers (within seconds: the supervisor waits on this)."""
     from dagster._grpc.client import DagsterGrpcClient
 
-    return DagsterGrpcClient(port=port, host="127.0.0.1").ping("ready")["echo"] == "ready"
+    return bool(DagsterGrpcClient(port=port, host="127.0.0.1").get_server_id(timeout=5))
 
 
 def code_server_command(port: int) -> list[str]:
@@ -121,14 +125,14 @@ def _configure_logging() -> None:
     )
 
 
-def run_all(*, dagster_port: int = 3000, serve_port: int = 8000, code_port: int = 0) -> int:
+def run_all(*, dagster_port: int = 3000, serve_port: int = 8000) -> int:
     _configure_logging()
     prepare()
     components = stack_components(
         Path(os.environ["DAGSTER_HOME"]),
         dagster_port=dagster_port,
         serve_port=serve_port,
-        code_port=code_port or free_port(),
+        code_port=free_port(),
     )
 
     def announce() -> None:

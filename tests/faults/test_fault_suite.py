@@ -49,6 +49,7 @@ from tests.support.fake_wordpress import FakeWordPress
 from tests.support.fault_report import ScenarioRow, record_row, report_path
 from tests.support.fault_stream import Delivery, Outbox, Probe
 from tests.support.local_stack import (
+    PressragIndex,
     PressragUp,
     embedded_pgdata,
     postmaster_pid,
@@ -224,8 +225,8 @@ def wait_for(what: str, check: Callable[[], object], timeout: float, every: floa
     raise AssertionError(f"{what}: not within {timeout:.0f} s")
 
 
-def a_started_run(stack: Stack) -> str:
-    """Wait for a STARTED run of the site whose worker has announced its pid."""
+def a_started_run(stack: Stack, *, with_worker_pid: bool = True) -> str:
+    """Wait for a STARTED run of the site (launched by a code server: with its worker's pid)."""
 
     def started() -> str | None:
         running = [
@@ -234,7 +235,8 @@ def a_started_run(stack: Stack) -> str:
         return running[0] if running else None
 
     run_id = wait_for("a STARTED run of the site", started, timeout=180)
-    wait_for("the run worker's pid", lambda: Probe.worker_pid(run_id), timeout=60)
+    if with_worker_pid:
+        wait_for("the run worker's pid", lambda: Probe.worker_pid(run_id), timeout=60)
     return run_id
 
 
@@ -360,8 +362,12 @@ def test_b_daemon_killed_during_a_run(stack: Stack) -> None:
     fault_at = time.time()
     # While the daemon is dead (a back-off, then seconds to boot), webhooks keep arriving:
     # serving is its own component and takes them at once.
-    during = [stack.edit(), stack.delete(), stack.edit()]
-    assert not stack.up.daemon_beating_since(fault_at), "the daemon was back too soon to tell"
+    during, while_down = [], 0
+    for action in (stack.edit, stack.delete, stack.edit):
+        while_down += not stack.up.daemon_beating_since(fault_at)
+        during.append(action())
+        time.sleep(1)
+    assert while_down >= 2, "the daemon was back too soon to tell"
     assert all(d.accepted and d.attempts == 1 for d in during), [
         (d.event_id, d.failures) for d in during
     ]
@@ -439,6 +445,32 @@ def test_d_serving_killed_while_webhooks_arrive(stack: Stack) -> None:
         fault_at,
         note=f"{len(retried)} events retried by the sender",
     )
+
+
+def test_f_cli_index_run_killed(stack: Stack) -> None:
+    """`pressrag index` executes its run in its own process, not in the code server: the worker
+    check knows that process by pid and start time."""
+    cli = PressragIndex(SITE).start()
+    try:
+        run_id = a_started_run(stack, with_worker_pid=False)
+        os.killpg(cli.pid, signal.SIGKILL)
+        fault_at = time.time()
+        cli.proc.wait()
+        wait_for(
+            "the CLI's run failed", lambda: Probe.run_status(run_id) == "FAILURE", RELEASE_BOUND
+        )
+        ended = time.time() - fault_at
+        settle(
+            stack,
+            "f. pressrag index SIGKILLed",
+            [],
+            fault_at,
+            note=f"run FAILURE after {ended:.0f} s",
+        )
+        status, stats = stack.probe.index_run(run_id)
+        assert status == "failed" and "is gone" in stats["error"], stats
+    finally:
+        cli.stop()
 
 
 def _zip_bomb_docx() -> bytes:

@@ -145,6 +145,16 @@ class PressragUp(ManagedProcess):
         return pid
 
 
+class PressragIndex(ManagedProcess):
+    """`pressrag index --site S`: a run executed in the CLI's own process."""
+
+    name = "pressrag-index"
+
+    def __init__(self, site: str) -> None:
+        cli = Path(sys.executable).with_name("pressrag")
+        super().__init__([str(cli), "index", "--site", site])
+
+
 def embedded_pgdata() -> Path:
     return Path(os.environ["PRESSRAG_HOME"]) / "pgdata"
 
