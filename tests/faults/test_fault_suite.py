@@ -14,8 +14,8 @@ while it injects one fault, then asserts:
 Scenarios (file order; each starts from the state the previous one left):
 a. SIGKILL of the run worker while it holds the `embeddings` slot (finding 1);
 b. SIGKILL of the Dagster daemon during a run, webhooks still arriving (finding 2);
-b2. SIGKILL of the code server during a run: its workers die, the run is failed by monitoring
-    instead of staying STARTED (finding 2's "23 minutes");
+b2. SIGKILL of the code server and its run workers during a run: the run is failed by
+    monitoring instead of staying STARTED (finding 2's "23 minutes");
 c. a PostgreSQL restart (`pg_ctl restart -m fast`) during a run;
 d. SIGKILL of serving while webhooks arrive;
 e. poisoned documents (NUL, corrupt PDF, zip bomb, 100 MB file, off-site URL) among good ones:
@@ -389,7 +389,8 @@ def test_b2_code_server_killed_during_a_run(stack: Stack) -> None:
     before = Stream([stack.edit, stack.delete, stack.edit], 0)
     run_id = a_started_run(stack)
     during = Stream([stack.edit, stack.edit], 0.5)
-    stack.up.kill_component("code server")
+    # The code server and its run workers die together (its run is left STARTED).
+    stack.up.kill_component("code server", with_children=True)
     fault_at = time.time()
     wait_for(
         "the orphaned run failed and its slot free",
@@ -453,6 +454,8 @@ def test_f_cli_index_run_killed(stack: Stack) -> None:
     cli = PressragIndex(SITE).start()
     try:
         run_id = a_started_run(stack, with_worker_pid=False)
+        # Killed once its first step has opened the run's index_runs row.
+        wait_for("the CLI run's index_runs row", lambda: stack.probe.index_run(run_id), 120)
         os.killpg(cli.pid, signal.SIGKILL)
         fault_at = time.time()
         cli.proc.wait()

@@ -137,11 +137,14 @@ class PressragUp(ManagedProcess):
             time.sleep(0.2)
         raise AssertionError(f"no {component} process (other than {not_pid}) in {timeout}s")
 
-    def kill_component(self, component: str) -> int:
-        """SIGKILL one component's main process (a crash); returns its pid."""
+    def kill_component(self, component: str, *, with_children: bool = False) -> int:
+        """SIGKILL one component's main process (a crash) and, `with_children`, everything it
+        started (a crash that takes its run workers along); returns its pid."""
         pid = self.component_pid(component)
         assert pid is not None, f"no {component} running under pressrag up"
-        os.kill(pid, signal.SIGKILL)
+        for victim in [pid, *(descendants(pid) if with_children else [])]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGKILL)
         return pid
 
 
