@@ -356,6 +356,7 @@ def test_a_run_worker_killed_while_holding_the_embeddings_slot(stack: Stack) -> 
 
 
 def test_b_daemon_killed_during_a_run(stack: Stack) -> None:
+    postmaster = postmaster_pid(embedded_pgdata())
     stream = Stream([stack.edit, stack.edit, stack.delete, stack.edit], 0)
     a_started_run(stack)
     old_daemon = stack.up.kill_component("daemon")
@@ -383,9 +384,11 @@ def test_b_daemon_killed_during_a_run(stack: Stack) -> None:
         fault_at,
         note=f"daemon back after {back_at - fault_at:.0f} s; {len(during)} events taken meanwhile",
     )
+    assert postmaster_pid(embedded_pgdata()) == postmaster  # the database outlived the crash
 
 
 def test_b2_code_server_killed_during_a_run(stack: Stack) -> None:
+    postmaster = postmaster_pid(embedded_pgdata())
     before = Stream([stack.edit, stack.delete, stack.edit], 0)
     run_id = a_started_run(stack)
     during = Stream([stack.edit, stack.edit], 0.5)
@@ -406,6 +409,7 @@ def test_b2_code_server_killed_during_a_run(stack: Stack) -> None:
         fault_at,
         note=f"run {Probe.run_status(run_id)} after {ended:.0f} s",
     )
+    assert postmaster_pid(embedded_pgdata()) == postmaster
 
 
 def test_c_postgres_restarted_during_a_run(stack: Stack) -> None:
@@ -429,6 +433,7 @@ def test_c_postgres_restarted_during_a_run(stack: Stack) -> None:
 
 
 def test_d_serving_killed_while_webhooks_arrive(stack: Stack) -> None:
+    postmaster = postmaster_pid(embedded_pgdata())
     stream = Stream([stack.edit, stack.delete, stack.edit, stack.edit, stack.edit], 0.5)
     wait_for(
         "two events accepted", lambda: len([d for d in stream.deliveries if d.accepted]) >= 2, 60
@@ -446,6 +451,7 @@ def test_d_serving_killed_while_webhooks_arrive(stack: Stack) -> None:
         fault_at,
         note=f"{len(retried)} events retried by the sender",
     )
+    assert postmaster_pid(embedded_pgdata()) == postmaster
 
 
 def test_f_cli_index_run_killed(stack: Stack) -> None:

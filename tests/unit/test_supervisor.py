@@ -32,6 +32,17 @@ _STUBBORN = (
     + "; time.sleep(600)"
 )
 
+# Ready 1.5 s after it starts: it writes its pid to argv[2].
+_SLOW_TO_READY = (
+    _RECORD
+    + "; import time; time.sleep(1.5); open(sys.argv[2] + '.tmp','w').write(str(os.getpid()))"
+    + "; os.replace(sys.argv[2] + '.tmp', sys.argv[2]); time.sleep(600)"
+)
+# Records when it started.
+_TIMED = "import os,sys,time; open(sys.argv[1],'a').write(f'{os.getpid()} {time.time()}\\n')" + (
+    "; time.sleep(600)"
+)
+
 _DRIVER = """
 import json, logging, sys
 from pathlib import Path
@@ -39,15 +50,28 @@ from orchestration.supervisor import Component, StateFile, Supervisor
 logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
 spec = json.loads(sys.argv[1])
 components = [Component(name, args, Path(spec["cwd"])) for name, args in spec["components"]]
+by_name = {c.name: c for c in components}
+for name, path in spec.get("ready_files", {}).items():  # ready once it wrote its own pid there
+    component = by_name[name]
+    component.ready = lambda c=component, p=Path(path): p.read_text() == str(c.proc.pid)
+for name, needed in spec.get("needs", {}).items():
+    by_name[name].needs = by_name[needed]
 state = StateFile(Path(spec["state"])) if spec.get("state") else None
 sys.exit(Supervisor(components, backoff_initial=0.2, backoff_max=0.8, stable_after=5,
                     grace_seconds=2, state=state).run())
 """
 
 
-def _start_driver(folder: Path, components: list, log_name: str, state: Path | None = None):
+def _start_driver(
+    folder: Path, components: list, log_name: str, state: Path | None = None, **extra: dict
+):
     spec = json.dumps(
-        {"cwd": str(folder), "components": components, "state": str(state) if state else None}
+        {
+            "cwd": str(folder),
+            "components": components,
+            "state": str(state) if state else None,
+            **extra,
+        }
     )
     log = (folder / log_name).open("wb")
     try:
@@ -180,5 +204,45 @@ def test_a_killed_supervisor_leaves_nothing_behind_for_the_next_one(tmp_path: Pa
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(driver.pid, signal.SIGKILL)
         for pid in _pids(tmp_path / "steady.pids"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_dependent_waits_for_what_it_needs_to_be_ready(tmp_path: Path) -> None:
+    py, ready = sys.executable, tmp_path / "base.ready"
+    components = [
+        ("base", [py, "-c", _SLOW_TO_READY, str(tmp_path / "base.pids"), str(ready)]),
+        ("dependent", [py, "-c", _TIMED, str(tmp_path / "dependent.starts")]),
+    ]
+    driver = _start_driver(
+        tmp_path,
+        components,
+        "supervisor.log",
+        ready_files={"base": str(ready)},
+        needs={"dependent": "base"},
+    )
+
+    def starts() -> list[tuple[int, float]]:
+        path = tmp_path / "dependent.starts"
+        lines = path.read_text().split("\n") if path.exists() else []
+        return [(int(p), float(t)) for p, t in (line.split() for line in lines if line)]
+
+    try:
+        first = _wait(starts, 30, "dependent started")[0]
+        assert first[1] >= ready.stat().st_mtime  # its first start waited for base
+        base = _pids(tmp_path / "base.pids")[0]
+        os.kill(base, signal.SIGKILL)  # both die at once
+        os.kill(first[0], signal.SIGKILL)
+        second = _wait(lambda: starts()[1:], 30, "dependent restarted")[0]
+        restarted_base = _pids(tmp_path / "base.pids")[1]
+        assert ready.read_text() == str(restarted_base)
+        # Restarted only once the new base was ready, not after its own 0.2 s back-off.
+        assert second[1] >= ready.stat().st_mtime
+        os.kill(driver.pid, signal.SIGTERM)
+        assert driver.wait(timeout=30) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)
+        for pid in [*_pids(tmp_path / "base.pids"), *(p for p, _ in starts())]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
