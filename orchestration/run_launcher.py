@@ -56,8 +56,9 @@ def worker_tag() -> dict[str, str]:
 
 def _local_worker_health(tag: str) -> CheckRunHealthResult:
     worker = json.loads(tag)
-    if worker.get("host") != socket.gethostname():
-        return CheckRunHealthResult(WorkerStatus.RUNNING, "worker on another host: not judged")
+    if worker.get("host") != socket.gethostname() or worker.get("start") is None:
+        # Another host's process, or one recorded without /proc: nothing here can tell.
+        return CheckRunHealthResult(WorkerStatus.RUNNING, "worker not judged from here")
     if process_start_ticks(int(worker["pid"])) == worker.get("start"):
         return CheckRunHealthResult(WorkerStatus.RUNNING)
     return CheckRunHealthResult(

@@ -61,8 +61,9 @@ pytestmark = pytest.mark.faults
 SITE = "faults"
 # The brief's bound: a dead run releases its pool slot and its site's queue place in ≤ 2 min.
 RELEASE_BOUND = 120.0
-# Every accepted event applied and the stack quiet again, from the moment of the fault.
-RECOVERY_BOUND = 180.0
+# Every accepted event applied and the stack quiet again, from the moment of the fault: runs
+# take their time on a loaded machine (measured up to 170 s at load average 15 on 2 cores).
+RECOVERY_BOUND = 300.0
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 
 _WORDS = (
