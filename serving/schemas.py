@@ -35,6 +35,9 @@ def _utc(value: datetime | None) -> datetime | None:
 
 CleanText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_clean)]
 Term = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean)]
+# A query must hold something besides spaces and control characters; the router says "the
+# query is empty" when it does not (the pattern tells clients and schema-driven tests).
+QueryText = Annotated[CleanText, Field(json_schema_extra={"pattern": r"[^\s\x00-\x1f\x7f]"})]
 SiteId = Annotated[str, Field(pattern=SITE_PATTERN, examples=["demo"])]
 
 
@@ -54,21 +57,27 @@ class SearchFiltersIn(Strict):
 
 class SearchRequest(Strict):
     site: SiteId
-    query: CleanText
+    query: QueryText
     k: int = Field(default=8, ge=1, le=MAX_K)
     filters: SearchFiltersIn | None = None
 
 
 class SearchHitOut(BaseModel):
+    """One document: `k` counts documents, and no document comes twice."""
+
     rank: int
-    title: str
+    title: str = Field(description="Plain text.")
     url: str
-    heading: str
-    snippet: str
-    score: float = Field(description="Fused reciprocal-rank score (higher is better).")
+    heading: str = Field(description="Heading path of the best passage, plain text.")
+    snippet: str = Field(description="A window of the best passage, plain text.")
+    score: float = Field(
+        description="Evidence that the document answers the query, in standard deviations "
+        "above what a random passage of the site scores (higher is better; docs/search.md)."
+    )
+    passages: int = Field(description="How many of the document's passages matched.")
     doc_type: str
     vector_distance: float | None = Field(
-        default=None, description="Cosine distance of the chunk to the query, when ranked."
+        default=None, description="Cosine distance of the document's closest passage."
     )
 
 
@@ -80,10 +89,29 @@ class SearchResponse(BaseModel):
     timings: Timings = Field(description="Milliseconds: embed_ms, search_ms, total_ms.")
 
 
+# A chat sends its last few turns; more would only be cut (the rewrite looks at four).
+MAX_HISTORY_TURNS = 8
+MAX_TURN_ANSWER_CHARS = 4000
+
+
+class AskTurn(Strict):
+    question: CleanText
+    answer: Annotated[str, Field(max_length=MAX_TURN_ANSWER_CHARS), AfterValidator(_clean)] = ""
+
+
 class AskRequest(Strict):
     site: SiteId
     question: CleanText
     k: int = Field(default=6, ge=1, le=MAX_K)
+    history: list[AskTurn] = Field(
+        default_factory=list,
+        max_length=MAX_HISTORY_TURNS,
+        description=(
+            "Earlier turns of the conversation, oldest first. A follow-up question is "
+            "rewritten into a standalone one for retrieval (by the model when one is "
+            "configured, else by the follow-up rule); see `retrieval_question`."
+        ),
+    )
 
 
 class Citation(BaseModel):
@@ -101,6 +129,10 @@ class AskResponse(BaseModel):
     answer: str
     citations: list[Citation] = Field(description="Exactly the passages cited in the answer.")
     mode: Mode
+    retrieval_question: str = Field(
+        description="What was searched and answered: the question, or its standalone "
+        "rewrite when `history` made it a follow-up."
+    )
     timings: Timings = Field(description="Milliseconds: embed_ms, search_ms, answer_ms, total_ms.")
 
 

@@ -18,6 +18,8 @@ function pressrag_uninstall_site(): void
     global $wpdb;
     delete_option('pressrag_settings');
     delete_option('pressrag_db_version');
+    delete_option('pressrag_setup_notice');
+    delete_option('pressrag_backend_health');
     wp_clear_scheduled_hook('pressrag_deliver_outbox');
     $wpdb->query('DROP TABLE IF EXISTS ' . $wpdb->prefix . 'pressrag_outbox');
     // Rate-limit counters are short-lived transients; remove any left behind.

@@ -22,6 +22,7 @@ from resources.answerers.base import (
     retrieval_too_weak,
 )
 from resources.answerers.citations import CitationFilter, strip_invalid_markers
+from resources.answerers.followup import Rewrite, Turn, is_follow_up, standalone_question
 from resources.embedders import Embedder
 from resources.settings import Settings
 
@@ -35,10 +36,14 @@ __all__ = [
     "Final",
     "Passage",
     "Question",
+    "Rewrite",
+    "Turn",
     "collect",
+    "is_follow_up",
     "make_answerer",
     "passages_from_hits",
     "retrieval_too_weak",
+    "standalone_question",
     "strip_invalid_markers",
 ]
 

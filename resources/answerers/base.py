@@ -8,6 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
+from resources.answerers.followup import Rewrite, Turn
 from resources.errors import PressRAGError
 from resources.models import SearchHit
 
@@ -107,6 +108,10 @@ class Answerer(Protocol):
         ...
 
     def answer(self, question: Question, passages: Sequence[Passage]) -> Answer: ...
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> Rewrite:
+        """The standalone question retrieval should use, given the earlier turns."""
+        ...
 
 
 def collect(events: Iterator[AnswerEvent]) -> Answer:

@@ -27,6 +27,7 @@ from resources.answerers.base import (
     Question,
     collect,
 )
+from resources.answerers.followup import Rewrite, Turn, standalone_question
 from resources.embedders import Embedder
 
 # Sentence ends: . ! ? followed by space and something that starts a sentence; plus
@@ -201,3 +202,6 @@ class ExtractiveAnswerer:
 
     def answer(self, question: Question, passages: Sequence[Passage]) -> Answer:
         return collect(self.stream(question, passages))
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> Rewrite:
+        return standalone_question(question, history)

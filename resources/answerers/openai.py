@@ -11,6 +11,7 @@ first token arrives — a stream that breaks mid-way fails cleanly instead of re
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -26,6 +27,13 @@ from resources.answerers.base import (
     Question,
 )
 from resources.answerers.citations import CitationFilter, strip_invalid_markers
+from resources.answerers.followup import (
+    MAX_STANDALONE_CHARS,
+    TURNS_CONSIDERED,
+    Rewrite,
+    Turn,
+    standalone_question,
+)
 from resources.errors import ConfigError
 from resources.openai_backoff import call_with_backoff
 from resources.settings import Settings
@@ -35,6 +43,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_PASSAGE_CHARS = 2000  # per passage in the prompt; chunks are ~200 tokens anyway
 MAX_RETRY_DELAY = 20.0
+MAX_REWRITE_TOKENS = 100
+MAX_TURN_ANSWER_CHARS = 600  # an earlier answer only tells the model what "it" was
+_MARKERS = re.compile(r"\s*\[\d+\]")
 
 SYSTEM_PROMPT = (
     "You answer questions about one website using ONLY the numbered passages from it that "
@@ -54,6 +65,31 @@ def build_messages(question: str, passages: Sequence[Passage]) -> list[dict[str,
         blocks.append(f"[{p.n}] {where}\n{p.text[:MAX_PASSAGE_CHARS]}")
     user = "Passages:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+REWRITE_PROMPT = (
+    "You rewrite the last question of a conversation with a website's search assistant as "
+    "one standalone question. Use the earlier turns only to resolve what the last question "
+    "refers to (it, they, that, and ...). Keep its language and meaning and add nothing "
+    "else. Reply with the rewritten question only; if it already stands alone, repeat it."
+)
+
+
+def build_rewrite_messages(question: str, history: Sequence[Turn]) -> list[dict[str, str]]:
+    lines = []
+    for turn in history[-TURNS_CONSIDERED:]:
+        lines.append(f"Q: {turn.question}")
+        answer = _MARKERS.sub("", turn.answer).strip()[:MAX_TURN_ANSWER_CHARS]
+        if answer:
+            lines.append(f"A: {answer}")
+    user = "Conversation:\n" + "\n".join(lines) + f"\n\nLast question: {question}"
+    return [{"role": "system", "content": REWRITE_PROMPT}, {"role": "user", "content": user}]
+
+
+def _one_line(text: str) -> str:
+    """The model's rewrite as one clean line (first line, no wrapping quotes, capped)."""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line.strip("\"'“” ")[:MAX_STANDALONE_CHARS]
 
 
 def _is_not_found(text: str) -> bool:
@@ -149,6 +185,33 @@ class OpenAIAnswerer:
         if mode == "not_found":
             text = NOT_FOUND_TEXT
         return Answer(text, cited, mode, prompt_tokens, completion_tokens)
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> Rewrite:
+        """The model rewrites a follow-up; if it fails, the follow-up rule still applies."""
+        if not history:
+            return Rewrite(question, rewritten=False)
+        args = {
+            "model": self.model,
+            "messages": build_rewrite_messages(question, history),
+            "max_tokens": MAX_REWRITE_TOKENS,
+            "temperature": 0.0,
+        }
+        try:
+            response = self._call(lambda: self._client.chat.completions.create(**args))
+        except AnswerUnavailable as exc:
+            log.warning("question rewrite failed (%s); using the follow-up rule", exc.kind)
+            return standalone_question(question, history)
+        raw = (response.choices[0].message.content or "") if response.choices else ""
+        text = _one_line(raw)
+        if not text or _is_not_found(text):  # it answered instead of rewriting
+            return standalone_question(question, history)
+        usage = response.usage
+        return Rewrite(
+            text,
+            rewritten=text != question,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+        )
 
     def stream(self, question: Question, passages: Sequence[Passage]) -> Iterator[AnswerEvent]:
         args = self._request_args(question, passages)

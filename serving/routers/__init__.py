@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from serving.routers import ask, health, metrics, search, sites, webhooks
+from serving.routers import ask, connection, health, metrics, search, sites, webhooks
 
 ROUTERS: list[APIRouter] = [
     health.router,
     search.router,
     ask.router,
     sites.router,
+    connection.router,
     metrics.router,
     webhooks.router,
 ]

@@ -4,6 +4,9 @@ When the best vector match is too far from the question, the answer is the expli
 not-found sentence (mode `not_found`) whatever the answerer, so no model is asked to
 answer from irrelevant context. Citations are exactly the passages the answer cites,
 ordered by their number (= retrieval rank).
+
+A follow-up ("and how long does it take?") is answered in its conversation: with `history`,
+the answerer first rewrites it into the standalone question that is searched and answered.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from fastapi.responses import StreamingResponse
 
 from resources.answerers import (
     Answer,
+    Answerer,
     AnswerUnavailable,
     Delta,
     Passage,
     Question,
+    Rewrite,
+    Turn,
     collect,
     passages_from_hits,
     retrieval_too_weak,
@@ -41,8 +47,8 @@ _UPSTREAM_STATUS = {"upstream_timeout": 504, "upstream_rate_limited": 503}
 
 SSE_DESCRIPTION = (
     "With `Accept: text/event-stream`: events `delta` ({text}) repeated, then `citations` "
-    "({citations}), then `done` ({mode, timings}); on failure an `error` event "
-    "({error, message})."
+    "({citations}), then `done` ({mode, timings, retrieval_question}); on failure an "
+    "`error` event ({error, message})."
 )
 
 
@@ -98,7 +104,8 @@ def event_stream(
                 "answer_ms": _ms(time.perf_counter() - t0),
                 "total_ms": _ms(time.perf_counter() - started),
             }
-            yield sse_event("done", {"mode": event.mode, "timings": timings})
+            done = {"mode": event.mode, "timings": timings, "retrieval_question": question}
+            yield sse_event("done", done)
             _record(metrics, event.mode, "ok", event.prompt_tokens, event.completion_tokens)
             return
         raise AnswerUnavailable("upstream_error", "the answer ended early")
@@ -109,6 +116,21 @@ def event_stream(
         log.error("answer stream failed: %s", type(exc).__name__)
         _record(metrics, mode, "internal")
         yield sse_event("error", {"error": "internal", "message": "internal error"})
+
+
+def standalone(answerer: Answerer, body: AskRequest, metrics: Metrics) -> Rewrite:
+    """The question to search and answer: the one asked, or its rewrite as a follow-up."""
+    if not body.question or not body.history:
+        return Rewrite(body.question, rewritten=False)
+    history = [Turn(turn.question, turn.answer) for turn in body.history]
+    rewrite = answerer.rewrite(body.question, history)
+    for kind, tokens in (
+        ("prompt", rewrite.prompt_tokens),
+        ("completion", rewrite.completion_tokens),
+    ):
+        if tokens:
+            metrics.llm_tokens.labels(kind).inc(tokens)
+    return rewrite
 
 
 @router.post(
@@ -135,17 +157,18 @@ def ask(
     k = check_caps(settings, body.question, body.k)
     entry = authorize(services, components, principal, body.site)
     answerer = components.answerer
-    if body.question:
+    rewrite = standalone(answerer, body, services.metrics)
+    if rewrite.text:
         found = components.retriever.retrieve(
             site_id=entry.id,
-            query=body.question,
+            query=rewrite.text,
             k=k,
             ts_config=entry.site.ts_config,
             filters=None,
             endpoint="ask",
         )
         passages = passages_from_hits(found.hits)
-        question = Question(body.question, found.query_vector)
+        question = Question(rewrite.text, found.query_vector)
         timings = {"embed_ms": found.embed_ms, "search_ms": found.search_ms}
     else:  # nothing left after cleaning control characters: nothing to find
         passages, question, timings = [], Question(""), {"embed_ms": 0.0, "search_ms": 0.0}
@@ -155,7 +178,7 @@ def ask(
         events = not_found_events() if weak else answerer.stream(question, passages)
         return StreamingResponse(
             event_stream(
-                events, passages, body.question, timings, started, services.metrics, answerer.mode
+                events, passages, rewrite.text, timings, started, services.metrics, answerer.mode
             ),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
@@ -172,8 +195,9 @@ def ask(
     _record(services.metrics, answer.mode, "ok", answer.prompt_tokens, answer.completion_tokens)
     return AskResponse(
         answer=answer.text,
-        citations=citations_for(answer.cited, passages, body.question),
+        citations=citations_for(answer.cited, passages, rewrite.text),
         mode=answer.mode,  # type: ignore[arg-type]
+        retrieval_question=rewrite.text,
         timings={
             **timings,
             "answer_ms": _ms(time.perf_counter() - t0),

@@ -1,5 +1,6 @@
 """The [ai_chat] box works in a real browser: token from WordPress, streamed answer from a
-backend over CORS, hostile text rendered inert, keyboard Enter, phone-sized layout.
+backend over CORS, hostile text rendered inert, [n] linked to http(s) sources only, the
+follow-up carries the first turn, keyboard Enter, phone-sized layout.
 
 WordPress and Chromium are real; the backend is a scripted HTTP server on 127.0.0.1 that
 verifies the browser token with the stdlib implementation of the contract and streams SSE.
@@ -169,16 +170,26 @@ def test_chat_in_a_real_browser(wordpress: WordPress, backend: ScriptedBackend) 
     result = json.loads(done.stdout)
     answered, limited = result["answers"]
 
+    first_answer = 'See <img src=x onerror="window.__pwned=true"> and <b>this</b> .'
     assert [ask["body"] for ask in backend.asks] == [
         {"site": SITE, "question": "What is here?", "k": 4},
-        {"site": SITE, "question": "busy now?", "k": 4},
+        {
+            "site": SITE,
+            "question": "busy now?",
+            "k": 4,
+            "history": [{"question": "What is here?", "answer": first_answer}],
+        },
     ]
     assert all(ask["origin"] == wordpress.base_url for ask in backend.asks)
     assert backend.asks[0]["claims"]["origin"] == wordpress.base_url
 
     assert HOSTILE.strip() in answered["text"], "server text is shown verbatim"
     assert answered["images"] == 0 and not answered["error"]
-    assert answered["links"] == [{"href": "https://example.org/guide/", "text": "Guide <i>one</i>"}]
+    assert answered["cites"] == [{"href": "https://example.org/guide/", "text": "[1]"}]
+    assert answered["sources"] == [
+        {"href": "https://example.org/guide/", "text": "Guide <i>one</i>"}
+    ]
+    assert len(answered["links"]) == 2, "no link for the javascript: source"
     assert "[2] Trap" in answered["text"]
     assert answered["focusOnInput"]
 

@@ -1,5 +1,6 @@
-"""Activation creates the outbox table and cron event; deactivation stops the worker;
-uninstall removes every trace (real WordPress, real plugin API calls)."""
+"""Activation creates the outbox table and cron event and asks for the set-up notice;
+deactivation stops the worker; uninstall removes every trace (real WordPress, real plugin API
+calls)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ echo wp_json_encode(array(
     'cron'       => (bool) wp_next_scheduled('pressrag_deliver_outbox'),
     'schedule'   => wp_get_schedule('pressrag_deliver_outbox'),
     'settings'   => get_option('pressrag_settings', null),
+    'setup'      => (bool) get_option('pressrag_setup_notice'),
+    'health'     => get_option('pressrag_backend_health', null),
     'transients' => (int) $wpdb->get_var($wpdb->prepare(
         "SELECT COUNT(*) FROM {$wpdb->options} WHERE option_name LIKE %s", '%' . $like . '%'
     )),
@@ -45,6 +48,7 @@ def test_activate_deactivate_uninstall(tmp_path: Path) -> None:
         assert active["schedule"] == "pressrag_every_minute"
         assert active["settings"]["outbox_enabled"] is True
         assert active["settings"]["post_types"] == ["post", "page", "attachment"]
+        assert active["setup"], "activation asks for the set-up notice"
 
         # A token request leaves a rate-limit transient; uninstall must remove it too.
         wordpress.php(
@@ -52,6 +56,8 @@ def test_activate_deactivate_uninstall(tmp_path: Path) -> None:
             "rest_do_request(new WP_REST_Request('GET', '/pressrag/v1/token'));"
         )
         assert state(wordpress)["transients"] > 2
+        wordpress.php("PressRAG_Health::record(false, 'transport: refused');")
+        assert state(wordpress)["health"]["ok"] is False
 
         wordpress.php(f"{ADMIN_API} deactivate_plugins('{PLUGIN}');")
         inactive = state(wordpress)
@@ -62,5 +68,6 @@ def test_activate_deactivate_uninstall(tmp_path: Path) -> None:
         gone = state(wordpress)
         assert not gone["table"]
         assert gone["settings"] is None
+        assert not gone["setup"] and gone["health"] is None
         assert gone["transients"] == 0
         assert not gone["cron"]

@@ -8,14 +8,17 @@ It speaks what the official `openai` client sends and parses:
   The answer is made from the prompt: the first sentence of passage `[1]` (as our answerer
   numbers them), cited `[1]`.
 - `POST /v1/embeddings` — deterministic unit vectors seeded by a hash of each input, of the
-  requested `dimensions` (default `default_dimension`), so equal texts get equal vectors.
+  requested `dimensions` (default `default_dimension`), so equal texts get equal vectors. A
+  request with an input containing `refuse_inputs_containing` gets the 400 the API gives an
+  input it will not embed (the whole request fails, as with OpenAI).
 
 Misbehaviour on cue: `enqueue(*cues)` queues behaviours consumed one per request (embeddings
 requests honour `"rate_limit"` and `"error"`):
 `"ok"`, `"rate_limit"` (429 with `Retry-After`), `"error"` (500), `"slow"` (sleeps
 `slow_seconds` before answering, to trip a client timeout), `"bad_citation"` (cites `[9]`,
 which was never provided, and `[1]`), `"not_found"` (the not-found sentence) and `"empty"`
-(no content). `requests` logs every request (path, headers, JSON body).
+(no content). `enqueue_reply(text)` makes the next chat completion answer exactly `text`.
+`requests` logs every request (path, headers, JSON body).
 
 Usage::
 
@@ -88,13 +91,20 @@ class _QuietServer(ThreadingHTTPServer):
 
 class FakeOpenAI:
     def __init__(
-        self, *, default_dimension: int = 1536, slow_seconds: float = 3.0, retry_after: int = 1
+        self,
+        *,
+        default_dimension: int = 1536,
+        slow_seconds: float = 3.0,
+        retry_after: int = 1,
+        refuse_inputs_containing: str | None = None,
     ) -> None:
         self.default_dimension = default_dimension
+        self.refuse_inputs_containing = refuse_inputs_containing
         self.slow_seconds = slow_seconds
         self.retry_after = retry_after
         self.requests: list[LoggedRequest] = []
         self._cues: deque[str] = deque()
+        self._replies: deque[str] = deque()
         self._lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._thread: threading.Thread | None = None
@@ -110,6 +120,15 @@ class FakeOpenAI:
             raise ValueError(f"unknown cues {unknown}; known: {CUES}")
         with self._lock:
             self._cues.extend(cues)
+
+    def enqueue_reply(self, text: str) -> None:
+        with self._lock:
+            self._replies.append(text)
+            self._cues.append("reply")
+
+    def next_reply(self) -> str:
+        with self._lock:
+            return self._replies.popleft()
 
     def next_cue(self) -> str:
         with self._lock:
@@ -189,7 +208,10 @@ class FakeOpenAI:
                     return
                 if cue == "slow":
                     time.sleep(fake.slow_seconds)
-                text = answer_from_prompt(body.get("messages", []), cue)
+                if cue == "reply":
+                    text = fake.next_reply()
+                else:
+                    text = answer_from_prompt(body.get("messages", []), cue)
                 usage = {
                     "prompt_tokens": sum(
                         len(str(m.get("content", ""))) // 4 for m in body.get("messages", [])
@@ -250,6 +272,13 @@ class FakeOpenAI:
                 inputs = body.get("input", [])
                 if isinstance(inputs, str):
                     inputs = [inputs]
+                refused = fake.refuse_inputs_containing
+                if refused and any(refused in str(t) for t in inputs):
+                    self._json(
+                        400,
+                        {"error": {"message": "input rejected", "type": "invalid_request_error"}},
+                    )
+                    return
                 dimension = int(body.get("dimensions") or fake.default_dimension)
                 data = [
                     {"object": "embedding", "index": i, "embedding": embedding(str(t), dimension)}

@@ -19,11 +19,16 @@ from resources.answerers import (
     Final,
     Passage,
     Question,
+    Rewrite,
+    Turn,
     collect,
+    is_follow_up,
     retrieval_too_weak,
+    standalone_question,
     strip_invalid_markers,
 )
 from resources.answerers.extractive import ExtractiveAnswerer
+from resources.answerers.followup import MAX_STANDALONE_CHARS
 from resources.answerers.openai import OpenAIAnswerer
 from resources.embedders import Embedder
 from tests.support.fake_openai import FakeOpenAI
@@ -292,3 +297,100 @@ def test_fake_embeddings_endpoint_serves_the_openai_embedder(fake: FakeOpenAI) -
     assert np.allclose(first[0], first[2]) and not np.allclose(first[0], first[1])
     assert np.allclose(embedder.embed(["alpha"])[0], first[0])
     assert fake.requests[-1].body["dimensions"] == 64
+
+
+# ---------------------------------------------------------------- follow-up questions
+SUNDIAL = Turn("How do I restore the quartz sundial?", "Clean the gnomon with brass polish [1].")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "and how long does it take?",
+        "What about the gnomon?",
+        "How much does it cost?",
+        "Why?",
+        "how long?",
+        "Can they be repaired?",
+        "also the dial plate",
+    ],
+)
+def test_follow_ups_are_joined_to_the_previous_question(question: str) -> None:
+    rewrite = standalone_question(question, [SUNDIAL])
+    assert rewrite.rewritten
+    assert rewrite.text == f"{SUNDIAL.question} {question}"
+
+
+@pytest.mark.parametrize(
+    "question", ["What is the decimal module used for?", "How do I make a virtual environment?"]
+)
+def test_standalone_questions_are_left_alone(question: str) -> None:
+    assert not is_follow_up(question)
+    assert standalone_question(question, [SUNDIAL]) == Rewrite(question, rewritten=False)
+
+
+def test_without_history_nothing_is_rewritten() -> None:
+    assert standalone_question("and how long does it take?", []) == Rewrite(
+        "and how long does it take?", rewritten=False
+    )
+
+
+def test_a_follow_up_of_a_follow_up_keeps_the_subject() -> None:
+    history = [SUNDIAL, Turn("and how long does it take?"), Turn("Who made it?")]
+    rewrite = standalone_question("What does it cost?", history)
+    assert rewrite.text.startswith(SUNDIAL.question)
+    assert rewrite.text.endswith("and how long does it take? Who made it? What does it cost?")
+    # A new subject starts a new chain.
+    fresh = [*history, Turn("What is the decimal module?")]
+    assert (
+        standalone_question("Why use it?", fresh).text == "What is the decimal module? Why use it?"
+    )
+
+
+def test_standalone_question_is_bounded() -> None:
+    history = [Turn("How do I restore " + "the old quartz sundial " * 30 + "?")]
+    history += [Turn("and how long does it take? " * 5)] * 10
+    rewrite = standalone_question("and what does it cost?", history)
+    assert len(rewrite.text) <= MAX_STANDALONE_CHARS
+    assert rewrite.text.endswith("and what does it cost?")
+
+
+def test_extractive_answerer_rewrites_with_the_rule(extractive: ExtractiveAnswerer) -> None:
+    assert extractive.rewrite("and how long does it take?", [SUNDIAL]).text == (
+        f"{SUNDIAL.question} and how long does it take?"
+    )
+
+
+def test_openai_rewrites_a_follow_up_with_the_model(fake: FakeOpenAI) -> None:
+    fake.enqueue_reply('"How long does restoring the quartz sundial take?"\nextra line')
+    rewrite = answerer(fake).rewrite("and how long does it take?", [SUNDIAL])
+    assert rewrite == Rewrite(
+        "How long does restoring the quartz sundial take?",
+        rewritten=True,
+        prompt_tokens=rewrite.prompt_tokens,
+        completion_tokens=rewrite.completion_tokens,
+    )
+    assert rewrite.prompt_tokens > 0
+    request = fake.chat_requests()[-1].body
+    prompt = request["messages"][-1]["content"]
+    assert "Q: How do I restore the quartz sundial?" in prompt
+    assert "A: Clean the gnomon with brass polish." in prompt, "citation markers are dropped"
+    assert prompt.endswith("Last question: and how long does it take?")
+    assert request["max_tokens"] <= 100 and not request.get("stream")
+
+
+def test_openai_rewrite_falls_back_to_the_rule(fake: FakeOpenAI) -> None:
+    before = len(fake.chat_requests())
+    fake.enqueue("error", "error", "error")
+    rewrite = answerer(fake).rewrite("and how long does it take?", [SUNDIAL])
+    assert rewrite.text == f"{SUNDIAL.question} and how long does it take?"
+    assert len(fake.chat_requests()) > before, "the model was asked first"
+    for cue in ("empty", "not_found"):
+        fake.enqueue(cue)
+        assert answerer(fake).rewrite("Why?", [SUNDIAL]).text == f"{SUNDIAL.question} Why?"
+
+
+def test_openai_rewrite_needs_no_call_without_history(fake: FakeOpenAI) -> None:
+    before = len(fake.chat_requests())
+    assert answerer(fake).rewrite("Why?", []) == Rewrite("Why?", rewritten=False)
+    assert len(fake.chat_requests()) == before

@@ -1,9 +1,10 @@
 /**
- * PressRAG chat: asks the backend and streams the answer with citations.
+ * PressRAG chat: asks the backend and streams the answer with numbered, linked sources.
  *
  * Plain script, no build step. Everything the backend sends is untrusted: it is rendered with
  * textContent / DOM nodes only (never parsed as markup), and links are created only for http(s)
- * URLs.
+ * URLs. The server-rendered markup is a search form for the site (it works without this
+ * script); this script turns it into the chat without moving anything on the page.
  */
 ( function () {
 	'use strict';
@@ -11,7 +12,9 @@
 	var config = window.pressragChatConfig || {};
 	var i18n = config.i18n || {};
 	var TOKEN_MARGIN_MS = 30000;
+	var MARKER = /\[(\d{1,4})\]/g;
 	var token = { value: '', expiresAt: 0, backend: '', site: '' };
+	var answerCount = 0;
 
 	/** An error whose `kind` picks the message shown to the visitor. */
 	function ChatError( kind, status ) {
@@ -21,6 +24,11 @@
 
 	function text( key ) {
 		return i18n[ key ] || key;
+	}
+
+	/** A translated string with `%d` / `%s` replaced (the server translates, we fill in). */
+	function format( key, value ) {
+		return text( key ).replace( /%[ds]/, String( value ) );
 	}
 
 	function el( tag, className, content ) {
@@ -45,6 +53,17 @@
 		} catch ( e ) {
 			return null;
 		}
+	}
+
+	/** The site's own search for a question (`?s=`), or null when it is not known. */
+	function siteSearchUrl( question ) {
+		var base = safeHttpUrl( config.searchUrl );
+		if ( ! base ) {
+			return null;
+		}
+		var url = new URL( base );
+		url.searchParams.set( 's', question );
+		return url.href;
 	}
 
 	/** A timer-driven AbortController; `touch()` restarts the countdown (progress was made). */
@@ -141,9 +160,13 @@
 				onEvent( name, data.join( '\n' ) );
 			}
 		}
+		var pendingCr = false;
 		return {
 			push: function ( chunk ) {
-				buffer += chunk.replace( /\r\n?/g, '\n' );
+				// A CR ending one chunk may be half of a CRLF that the next chunk completes.
+				var raw = ( pendingCr ? '\r' : '' ) + chunk;
+				pendingCr = raw.charAt( raw.length - 1 ) === '\r';
+				buffer += ( pendingCr ? raw.slice( 0, -1 ) : raw ).replace( /\r\n?/g, '\n' );
 				var end = buffer.indexOf( '\n\n' );
 				while ( end !== -1 ) {
 					dispatch( buffer.slice( 0, end ) );
@@ -152,6 +175,8 @@
 				}
 			},
 			flush: function () {
+				buffer += pendingCr ? '\n' : '';
+				pendingCr = false;
 				if ( buffer.trim() !== '' ) {
 					dispatch( buffer );
 				}
@@ -168,8 +193,59 @@
 		}
 	}
 
+	/**
+	 * Sources numbered in order of first citation, one per document: the backend numbers
+	 * passages by retrieval rank, and two passages of one page share its number here.
+	 *
+	 * @param {string} answer    Answer text with the backend's `[n]` markers.
+	 * @param {Array}  citations The backend's citations (`n`, title, url, heading).
+	 * @return {{display: Object, sources: Array}} backend n → shown number; shown sources.
+	 */
+	function numberSources( answer, citations ) {
+		var byN = {};
+		( Array.isArray( citations ) ? citations : [] ).forEach( function ( citation ) {
+			if ( citation && typeof citation === 'object' && Number( citation.n ) > 0 ) {
+				byN[ Number( citation.n ) ] = citation;
+			}
+		} );
+		var order = [];
+		String( answer ).replace( MARKER, function ( marker, n ) {
+			if ( order.indexOf( Number( n ) ) === -1 ) {
+				order.push( Number( n ) );
+			}
+			return marker;
+		} );
+		Object.keys( byN ).map( Number ).sort( function ( a, b ) {
+			return a - b;
+		} ).forEach( function ( n ) {
+			if ( order.indexOf( n ) === -1 ) {
+				order.push( n );
+			}
+		} );
+		var display = {};
+		var sources = [];
+		var byKey = {};
+		order.forEach( function ( n ) {
+			var citation = byN[ n ];
+			if ( ! citation ) {
+				return;
+			}
+			var key = String( citation.url || '' ) || 'n:' + n;
+			if ( ! byKey[ key ] ) {
+				sources.push( citation );
+				byKey[ key ] = sources.length;
+			}
+			display[ n ] = byKey[ key ];
+		} );
+		return { display: display, sources: sources };
+	}
+
 	/** POST /v1/ask and feed the stream (or a plain JSON answer) to `view`. */
-	function ask( question, k, auth, timer, view ) {
+	function ask( request, auth, timer, view ) {
+		var body = { site: auth.site, question: request.question, k: request.k };
+		if ( request.history.length ) {
+			body.history = request.history;
+		}
 		return fetch( auth.backend + '/v1/ask', {
 			method: 'POST',
 			mode: 'cors',
@@ -179,7 +255,7 @@
 				'Content-Type': 'application/json',
 				Authorization: 'Bearer ' + auth.value,
 			},
-			body: JSON.stringify( { site: auth.site, question: question, k: k } ),
+			body: JSON.stringify( body ),
 			signal: timer.signal,
 		} ).then( function ( response ) {
 			if ( ! response.ok ) {
@@ -187,10 +263,10 @@
 			}
 			var type = response.headers.get( 'Content-Type' ) || '';
 			if ( type.indexOf( 'text/event-stream' ) === -1 ) {
-				return response.json().then( function ( body ) {
-					view.delta( body && typeof body.answer === 'string' ? body.answer : '' );
-					view.citations( body && body.citations );
-					view.done( body && body.mode );
+				return response.json().then( function ( answer ) {
+					view.delta( answer && typeof answer.answer === 'string' ? answer.answer : '' );
+					view.citations( answer && answer.citations );
+					view.done( answer && answer.mode );
 				} );
 			}
 			var failed = null;
@@ -240,58 +316,133 @@
 		} );
 	}
 
-	/** DOM for one answer: streamed text, then a list of sources. */
-	function answerView( log ) {
+	/**
+	 * DOM for one answer. The text streams into the visible log (which is not a live region);
+	 * `onComplete(summary)` is called once at the end, for the one announcement.
+	 */
+	function answerView( log, question, onComplete ) {
+		var id = 'pressrag-answer-' + ( ++answerCount );
 		var item = el( 'div', 'pressrag-chat__msg pressrag-chat__msg--answer' );
+		item.id = id;
 		item.appendChild( el( 'span', 'pressrag-chat__who', text( 'assistant' ) ) );
 		var body = el( 'p', 'pressrag-chat__text' );
 		item.appendChild( body );
 		log.appendChild( item );
 		var received = '';
+		var numbering = { display: {}, sources: [] };
+		var streamingNumbers = {};
+		var mode = '';
+
+		/** The shown number of a backend marker: by source once known, else by first use. */
+		function shown( n ) {
+			if ( numbering.display[ n ] ) {
+				return numbering.display[ n ];
+			}
+			if ( ! streamingNumbers[ n ] ) {
+				streamingNumbers[ n ] = Object.keys( streamingNumbers ).length + 1;
+			}
+			return streamingNumbers[ n ];
+		}
+
+		/** The answer text with markers as shown (for the announcement and the history). */
+		function plain() {
+			return received.replace( MARKER, function ( marker, n ) {
+				return '[' + shown( Number( n ) ) + ']';
+			} ).trim();
+		}
+
+		function render() {
+			body.textContent = '';
+			var last = 0;
+			received.replace( MARKER, function ( marker, n, offset ) {
+				body.appendChild( document.createTextNode( received.slice( last, offset ) ) );
+				var number = shown( Number( n ) );
+				var source = numbering.sources[ number - 1 ];
+				var href = source ? safeHttpUrl( source.url ) : null;
+				if ( href ) {
+					var link = el( 'a', 'pressrag-chat__cite', '[' + number + ']' );
+					link.href = href;
+					link.rel = 'noopener noreferrer';
+					link.setAttribute( 'aria-label', format( 'sourceLink', number ) + ': ' + String( source.title || '' ) );
+					body.appendChild( link );
+				} else {
+					body.appendChild( document.createTextNode( '[' + number + ']' ) );
+				}
+				last = offset + marker.length;
+				return marker;
+			} );
+			body.appendChild( document.createTextNode( received.slice( last ) ) );
+			log.scrollTop = log.scrollHeight;
+		}
+
+		function renderSources() {
+			if ( numbering.sources.length === 0 ) {
+				return;
+			}
+			var box = el( 'div', 'pressrag-chat__sources' );
+			box.appendChild( el( 'p', 'pressrag-chat__sources-title', text( 'sources' ) ) );
+			var ol = el( 'ol', 'pressrag-chat__source-list' );
+			numbering.sources.forEach( function ( source, index ) {
+				var li = el( 'li', 'pressrag-chat__source' );
+				li.id = id + '-source-' + ( index + 1 );
+				li.appendChild( document.createTextNode( '[' + ( index + 1 ) + '] ' ) );
+				var title = String( source.title || source.url || '' );
+				var href = safeHttpUrl( source.url );
+				if ( href ) {
+					var link = el( 'a', '', title );
+					link.href = href;
+					link.rel = 'noopener noreferrer';
+					li.appendChild( link );
+				} else {
+					li.appendChild( el( 'span', '', title ) );
+				}
+				if ( source.heading ) {
+					li.appendChild( document.createTextNode( ' — ' + String( source.heading ) ) );
+				}
+				ol.appendChild( li );
+			} );
+			box.appendChild( ol );
+			item.appendChild( box );
+		}
+
+		function offerSiteSearch() {
+			var href = siteSearchUrl( question );
+			if ( ! href ) {
+				return;
+			}
+			var next = el( 'p', 'pressrag-chat__next' );
+			var link = el( 'a', 'pressrag-chat__search', format( 'searchSite', question ) );
+			link.href = href;
+			next.appendChild( link );
+			item.appendChild( next );
+		}
+
 		return {
 			delta: function ( chunk ) {
 				received += chunk;
-				// `[n]` citation markers stay plain text: nothing from the server becomes markup.
-				body.textContent = received;
-				log.scrollTop = log.scrollHeight;
+				render();
 			},
 			citations: function ( list ) {
-				if ( ! Array.isArray( list ) || list.length === 0 ) {
-					return;
-				}
-				var box = el( 'div', 'pressrag-chat__sources' );
-				box.appendChild( el( 'p', 'pressrag-chat__sources-title', text( 'sources' ) ) );
-				var ol = el( 'ol', 'pressrag-chat__source-list' );
-				list.forEach( function ( citation, index ) {
-					if ( ! citation || typeof citation !== 'object' ) {
-						return;
-					}
-					var li = el( 'li', 'pressrag-chat__source' );
-					var n = Number( citation.n ) || index + 1;
-					li.appendChild( document.createTextNode( '[' + n + '] ' ) );
-					var title = String( citation.title || citation.url || '' );
-					var href = safeHttpUrl( citation.url );
-					if ( href ) {
-						var link = el( 'a', '', title );
-						link.href = href;
-						link.rel = 'noopener noreferrer';
-						li.appendChild( link );
-					} else {
-						li.appendChild( el( 'span', '', title ) );
-					}
-					if ( citation.heading ) {
-						li.appendChild( document.createTextNode( ' — ' + String( citation.heading ) ) );
-					}
-					ol.appendChild( li );
-				} );
-				box.appendChild( ol );
-				item.appendChild( box );
+				numbering = numberSources( received, list );
+				render();
+				renderSources();
 				log.scrollTop = log.scrollHeight;
 			},
-			done: function () {
+			done: function ( doneMode ) {
+				mode = String( doneMode || '' );
 				if ( received.trim() === '' ) {
-					body.textContent = text( 'notFound' );
+					received = text( 'notFound' );
+					mode = 'not_found';
+					render();
 				}
+				if ( mode === 'not_found' ) {
+					offerSiteSearch();
+				}
+				var summary = plain();
+				if ( numbering.sources.length ) {
+					summary += ' ' + format( 'sourceCount', numbering.sources.length );
+				}
+				onComplete( summary );
 			},
 			fail: function ( kind ) {
 				item.classList.add( 'pressrag-chat__msg--error' );
@@ -301,6 +452,15 @@
 				} else {
 					item.appendChild( message );
 				}
+				onComplete( text( kind ) );
+			},
+			/** The turn to remember, or null when it should not shape the next question. */
+			turn: function () {
+				if ( mode !== 'extractive' && mode !== 'openai' ) {
+					return null;
+				}
+				var answer = plain().replace( MARKER, '' ).slice( 0, Number( config.historyChars ) || 600 );
+				return { question: question, answer: answer };
 			},
 		};
 	}
@@ -325,23 +485,40 @@
 		var button = root.querySelector( '.pressrag-chat__send' );
 		var log = root.querySelector( '.pressrag-chat__log' );
 		var status = root.querySelector( '.pressrag-chat__status' );
+		var announce = root.querySelector( '.pressrag-chat__announce' );
+		var reset = root.querySelector( '.pressrag-chat__reset' );
+		var starters = root.querySelector( '.pressrag-chat__starters' );
 		var k = parseInt( root.getAttribute( 'data-k' ), 10 ) || Number( config.k ) || 6;
+		var maxTurns = Number( config.historyTurns ) || 3;
+		var history = [];
 		var busy = false;
-		if ( ! form || ! input || ! log ) {
+		if ( ! form || ! input || ! log || ! button || ! status ) {
 			return;
 		}
 
-		function finish() {
+		function say( message ) {
+			if ( announce ) {
+				announce.textContent = message;
+			}
+		}
+
+		function finish( view ) {
+			var turn = view.turn();
+			if ( turn ) {
+				history.push( turn );
+				history = history.slice( -maxTurns );
+			}
 			busy = false;
 			button.disabled = false;
+			if ( reset ) {
+				reset.disabled = false;
+			}
 			log.setAttribute( 'aria-busy', 'false' );
 			status.textContent = '';
 			input.focus();
 		}
 
-		form.addEventListener( 'submit', function ( event ) {
-			event.preventDefault();
-			var question = input.value.trim();
+		function send( question ) {
 			if ( busy ) {
 				return;
 			}
@@ -351,19 +528,27 @@
 			}
 			busy = true;
 			button.disabled = true;
+			if ( reset ) {
+				reset.disabled = true;
+			}
+			if ( starters ) {
+				starters.hidden = true;
+			}
 			log.setAttribute( 'aria-busy', 'true' );
 			status.textContent = text( 'thinking' );
+			say( '' );
 			var mine = el( 'div', 'pressrag-chat__msg pressrag-chat__msg--user' );
 			mine.appendChild( el( 'span', 'pressrag-chat__who', text( 'you' ) ) );
 			mine.appendChild( el( 'p', 'pressrag-chat__text', question ) );
 			log.appendChild( mine );
 			input.value = '';
-			var view = answerView( log );
+			var request = { question: question, k: k, history: history.slice() };
+			var view = answerView( log, question, say );
 			var timer = deadline( Number( config.timeoutMs ) || 30000 );
 
 			function attempt( retried ) {
 				return getToken( retried, timer ).then( function ( auth ) {
-					return ask( question, k, auth, timer, view );
+					return ask( request, auth, timer, view );
 				} ).catch( function ( error ) {
 					// An expired or rotated token: fetch a fresh one once and try again.
 					if ( ! retried && error instanceof ChatError && error.status === 401 ) {
@@ -377,14 +562,66 @@
 				view.fail( kindOf( error, timer ) );
 			} ).then( function () {
 				timer.clear();
-				finish();
+				finish( view );
 			} );
+		}
+
+		form.addEventListener( 'submit', function ( event ) {
+			event.preventDefault();
+			send( input.value.trim() );
+		} );
+
+		if ( starters ) {
+			starters.addEventListener( 'click', function ( event ) {
+				var link = event.target && event.target.closest ? event.target.closest( '.pressrag-chat__starter' ) : null;
+				if ( link ) {
+					event.preventDefault();
+					send( String( link.textContent || '' ).trim() );
+				}
+			} );
+		}
+
+		if ( reset ) {
+			reset.addEventListener( 'click', function () {
+				if ( busy ) {
+					return;
+				}
+				history = [];
+				log.textContent = '';
+				if ( starters ) {
+					starters.hidden = false;
+				}
+				reset.disabled = true;
+				status.textContent = text( 'cleared' );
+				say( '' );
+				input.focus();
+			} );
+		}
+		root.classList.add( 'pressrag-chat--ready' );
+	}
+
+	/** The floating launcher: focus the question on open, Escape closes and returns focus. */
+	function setupLauncher( details ) {
+		var summary = details.querySelector( 'summary' );
+		details.addEventListener( 'toggle', function () {
+			var input = details.querySelector( '.pressrag-chat__input' );
+			if ( details.open && input ) {
+				input.focus();
+			}
+		} );
+		details.addEventListener( 'keydown', function ( event ) {
+			if ( event.key === 'Escape' && details.open ) {
+				details.open = false;
+				if ( summary ) {
+					summary.focus();
+				}
+			}
 		} );
 	}
 
 	function init() {
-		var roots = document.querySelectorAll( '[data-pressrag-chat]' );
-		Array.prototype.forEach.call( roots, setup );
+		Array.prototype.forEach.call( document.querySelectorAll( '[data-pressrag-chat]' ), setup );
+		Array.prototype.forEach.call( document.querySelectorAll( '[data-pressrag-launcher]' ), setupLauncher );
 	}
 
 	if ( document.readyState === 'loading' ) {
@@ -394,5 +631,9 @@
 	}
 
 	// Exposed for tests only; carries no state a page could misuse.
-	window.pressragChatInternals = { createSseParser: createSseParser, safeHttpUrl: safeHttpUrl };
+	window.pressragChatInternals = {
+		createSseParser: createSseParser,
+		safeHttpUrl: safeHttpUrl,
+		numberSources: numberSources,
+	};
 }() );

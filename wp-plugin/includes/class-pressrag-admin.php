@@ -82,6 +82,61 @@ final class PressRAG_Admin
         self::field('chat_title', __('Title', 'pressrag'), 'pressrag_chat', array(self::class, 'field_text'), array('type' => 'text'));
         self::field('chat_placeholder', __('Placeholder', 'pressrag'), 'pressrag_chat', array(self::class, 'field_text'), array('type' => 'text'));
         self::field('chat_k', __('Passages per answer (k)', 'pressrag'), 'pressrag_chat', array(self::class, 'field_text'), array('type' => 'number'));
+        self::field('starter_questions', __('Starter questions', 'pressrag'), 'pressrag_chat', array(self::class, 'field_starters'));
+        self::field('launcher_enabled', __('Floating launcher', 'pressrag'), 'pressrag_chat', array(self::class, 'field_launcher'));
+    }
+
+    /**
+     * What a field shows: the stored value, or the default it stands for.
+     *
+     * @param string $key Setting key.
+     */
+    private static function shown_value(string $key): string
+    {
+        switch ($key) {
+            case 'chat_title':
+                return PressRAG_Settings::chat_title();
+            case 'chat_placeholder':
+                return PressRAG_Settings::chat_placeholder();
+            case 'chat_k':
+                return (string) PressRAG_Settings::chat_k();
+            default:
+                return (string) PressRAG_Settings::stored()[ $key ];
+        }
+    }
+
+    /**
+     * Starter questions: one per line.
+     */
+    public static function field_starters(): void
+    {
+        printf(
+            '<textarea class="large-text" rows="4" id="pressrag-starter_questions" name="%1$s" aria-describedby="pressrag-starter_questions-help">%2$s</textarea>'
+            . '<p class="description" id="pressrag-starter_questions-help">%3$s</p>',
+            esc_attr(PressRAG_Settings::OPTION . '[starter_questions]'),
+            esc_textarea(implode("\n", PressRAG_Settings::starter_questions())),
+            esc_html(
+                sprintf(
+                    /* translators: 1: how many questions, 2: how many characters each. */
+                    __('One question per line (up to %1$d, %2$d characters each), offered as buttons before the first question.', 'pressrag'),
+                    PressRAG_Chat::MAX_STARTERS,
+                    PressRAG_Chat::MAX_STARTER_CHARS
+                )
+            )
+        );
+    }
+
+    /**
+     * Floating launcher on/off.
+     */
+    public static function field_launcher(): void
+    {
+        printf(
+            '<label><input type="checkbox" id="pressrag-launcher_enabled" name="%1$s" value="1" %2$s /> %3$s</label>',
+            esc_attr(PressRAG_Settings::OPTION . '[launcher_enabled]'),
+            checked(PressRAG_Settings::launcher_enabled(), true, false),
+            esc_html__('Show an "Ask" button in the corner of every page that opens the chat', 'pressrag')
+        );
     }
 
     /**
@@ -101,15 +156,14 @@ final class PressRAG_Admin
             );
             return;
         }
-        $stored = PressRAG_Settings::stored();
         $extra = 'number' === $args['type'] ? ' min="1" max="20" step="1"' : '';
         printf(
             '<input class="regular-text" type="%1$s" id="%2$s" name="%3$s" value="%4$s"%5$s />',
             esc_attr($args['type']),
             esc_attr('pressrag-' . $key),
             esc_attr($name),
-            esc_attr((string) $stored[ $key ]),
-            $extra
+            esc_attr(self::shown_value($key)),
+            $extra // phpcs:ignore -- a fixed string.
         );
     }
 
@@ -199,9 +253,10 @@ final class PressRAG_Admin
         <?php
         if (is_array($notice)) {
             foreach ($notice as $line) {
+                $level = (string) ($line['level'] ?? '');
                 printf(
-                    '<div class="notice notice-%1$s is-dismissible"><p>%2$s</p></div>',
-                    esc_attr('error' === ($line['level'] ?? '') ? 'error' : 'success'),
+                    '<div class="notice notice-%1$s is-dismissible pressrag-result"><p>%2$s</p></div>',
+                    esc_attr(in_array($level, array('error', 'warning'), true) ? $level : 'success'),
                     esc_html((string) ($line['text'] ?? ''))
                 );
             }
@@ -215,7 +270,11 @@ final class PressRAG_Admin
         submit_button();
         ?>
     </form>
-    <p><?php esc_html_e('Add the chat to any page with the [ai_chat] shortcode, e.g. [ai_chat title="Ask us" k="6"].', 'pressrag'); ?></p>
+    <p>
+        <?php
+        esc_html_e('Add the chat to any post, page or widget area with the “Ask this site (PressRAG)” block, or with the [ai_chat] shortcode, e.g. [ai_chat title="Ask us" k="6"].', 'pressrag');
+        ?>
+    </p>
     <hr />
         <?php
         self::render_actions();
@@ -257,6 +316,7 @@ final class PressRAG_Admin
             'chunks'         => __('Chunks', 'pressrag'),
             'excluded'       => __('Excluded', 'pressrag'),
             'failures'       => __('Failures', 'pressrag'),
+            'quarantined'    => __('Quarantined documents (tried again when they change)', 'pressrag'),
             'pending_events' => __('Events waiting on the backend', 'pressrag'),
             'dead_events'    => __('Events that failed on the backend', 'pressrag'),
         );
@@ -264,10 +324,100 @@ final class PressRAG_Admin
         foreach ($rows as $key => $label) {
             printf('<tr><th scope="row">%1$s</th><td>%2$s</td></tr>', esc_html($label), esc_html(self::scalar($data[ $key ] ?? '—')));
         }
-        $last_run = $data['last_run'] ?? null;
-        $last_run_text = is_array($last_run) ? (string) wp_json_encode($last_run) : self::scalar($last_run ?? '—');
-        printf('<tr><th scope="row">%1$s</th><td><code>%2$s</code></td></tr>', esc_html__('Last run', 'pressrag'), esc_html($last_run_text));
         echo '</tbody></table>';
+        self::render_last_run($data['last_run'] ?? null);
+    }
+
+    /**
+     * The last index run as readable rows: when, what, how long, how many, the error if any.
+     *
+     * @param mixed $run `last_run` of the status API.
+     */
+    private static function render_last_run($run): void
+    {
+        echo '<h3>' . esc_html__('Last index run', 'pressrag') . '</h3>';
+        if (! is_array($run)) {
+            echo '<p>' . esc_html__('No index run yet.', 'pressrag') . '</p>';
+            return;
+        }
+        echo '<table class="widefat striped pressrag-last-run" style="max-width:40em"><tbody>';
+        foreach (self::last_run_rows($run) as $label => $value) {
+            printf('<tr><th scope="row">%1$s</th><td>%2$s</td></tr>', esc_html($label), esc_html($value));
+        }
+        echo '</tbody></table>';
+    }
+
+    /**
+     * Label => text for each known part of a run record; unknown parts are left out.
+     *
+     * @param array<string,mixed> $run Run record.
+     * @return array<string,string>
+     */
+    public static function last_run_rows(array $run): array
+    {
+        $stats = isset($run['stats']) && is_array($run['stats']) ? $run['stats'] : array();
+        $started = isset($run['started_at']) ? strtotime((string) $run['started_at']) : false;
+        $finished = isset($run['finished_at']) ? strtotime((string) $run['finished_at']) : false;
+        $rows = array();
+        if (false !== $started) {
+            $rows[ __('When', 'pressrag') ] = sprintf(
+                /* translators: 1: date and time, 2: how long ago, e.g. "5 mins". */
+                __('%1$s (%2$s ago)', 'pressrag'),
+                wp_date(get_option('date_format') . ' ' . get_option('time_format'), $started),
+                human_time_diff($started)
+            );
+        }
+        $kinds = array(
+            'targeted'  => __('Changes sent by this site', 'pressrag'),
+            'reconcile' => __('Nightly reconcile', 'pressrag'),
+            'full'      => __('Full index', 'pressrag'),
+        );
+        $kind = (string) ($run['kind'] ?? '');
+        $rows[ __('What', 'pressrag') ] = sprintf(
+            /* translators: 1: kind of run, 2: its status (running, succeeded, failed). */
+            __('%1$s — %2$s', 'pressrag'),
+            $kinds[ $kind ] ?? ('' !== $kind ? $kind : __('Index run', 'pressrag')),
+            (string) ($run['status'] ?? '')
+        );
+        if (false !== $started && false !== $finished) {
+            $rows[ __('How long', 'pressrag') ] = self::duration(max(0, $finished - $started));
+        }
+        $counts = array(
+            'documents_indexed' => __('documents indexed', 'pressrag'),
+            'chunks_written'    => __('passages written', 'pressrag'),
+            'chunks_embedded'   => __('passages embedded', 'pressrag'),
+        );
+        $parts = array();
+        foreach ($counts as $key => $label) {
+            if (isset($stats[ $key ]) && is_numeric($stats[ $key ])) {
+                $parts[] = number_format_i18n((int) $stats[ $key ]) . ' ' . $label;
+            }
+        }
+        if (array() !== $parts) {
+            $rows[ __('How many', 'pressrag') ] = implode(', ', $parts);
+        }
+        foreach (array('error', 'last_error') as $key) {
+            if (! empty($stats[ $key ]) && is_scalar($stats[ $key ])) {
+                $rows[ __('Error', 'pressrag') ] = (string) $stats[ $key ];
+                break;
+            }
+        }
+        return $rows;
+    }
+
+    /**
+     * Seconds as "1 min 5 s" / "42 s".
+     *
+     * @param int $seconds Seconds.
+     */
+    private static function duration(int $seconds): string
+    {
+        if ($seconds < MINUTE_IN_SECONDS) {
+            /* translators: %d: seconds. */
+            return sprintf(__('%d s', 'pressrag'), $seconds);
+        }
+        /* translators: 1: minutes, 2: seconds. */
+        return sprintf(__('%1$d min %2$d s', 'pressrag'), intdiv($seconds, MINUTE_IN_SECONDS), $seconds % MINUTE_IN_SECONDS);
     }
 
     /**
@@ -277,7 +427,7 @@ final class PressRAG_Admin
     {
         $outbox = PressRAG_Outbox::instance();
         $counts = $outbox->counts();
-        echo '<h2>' . esc_html__('Outbox', 'pressrag') . '</h2>';
+        echo '<h2 id="pressrag-outbox">' . esc_html__('Outbox', 'pressrag') . '</h2>';
         if (! PressRAG_Settings::webhooks_configured()) {
             echo '<p>' . esc_html__('Webhooks are not sent until the backend URL, site id and webhook secret are set.', 'pressrag') . '</p>';
         }
@@ -302,21 +452,93 @@ final class PressRAG_Admin
     }
 
     /**
-     * admin-post: call /healthz and the status API.
+     * admin-post: reach the backend, then prove each credential by name.
      */
     public static function handle_test_connection(): void
     {
         self::guard('pressrag_test_connection');
+        $health = PressRAG_Health::probe();
+        if (! $health['ok']) {
+            self::finish(array(self::line('error', __('Backend health check failed: ', 'pressrag') . $health['error'])));
+        }
+        $lines = array(self::line('success', __('Backend health check: OK.', 'pressrag')));
+        self::finish(array_merge($lines, self::connection_lines(PressRAG_Backend::connection_test())));
+    }
+
+    /**
+     * Notice lines for a connection test: one verdict per credential, naming the one that fails.
+     *
+     * @param array<string,mixed> $result PressRAG_Backend::connection_test() result.
+     * @return array<int,array<string,string>>
+     */
+    public static function connection_lines(array $result): array
+    {
+        if (! $result['ok'] || ! is_array($result['data'])) {
+            if (404 === $result['status'] && is_array($result['data']) && 'unknown_site' === ($result['data']['error'] ?? '')) {
+                $text = __('Site id: the backend has no site with this id (the admin API key was accepted). Check the site id, or add the site with "pressrag sites add".', 'pressrag');
+                return array(self::line('error', $text));
+            }
+            return array(self::line('error', __('Connection test failed: ', 'pressrag') . $result['error']));
+        }
+        $names = array(
+            'webhook_secret' => __('Webhook secret', 'pressrag'),
+            'token_secret'   => __('Token secret', 'pressrag'),
+            'admin_api_key'  => __('Admin API key', 'pressrag'),
+        );
         $lines = array();
-        $health = PressRAG_Backend::health();
-        $lines[] = $health['ok']
-            ? self::line('success', __('Backend health check: OK.', 'pressrag'))
-            : self::line('error', __('Backend health check failed: ', 'pressrag') . $health['error']);
-        $status = PressRAG_Backend::site_status();
-        $lines[] = $status['ok']
-            ? self::line('success', __('Site status API: OK (the site id and admin key are accepted).', 'pressrag'))
-            : self::line('error', __('Site status API failed: ', 'pressrag') . $status['error']);
-        self::finish($lines);
+        foreach ($names as $key => $name) {
+            $check = is_array($result['data'][ $key ] ?? null) ? $result['data'][ $key ] : array();
+            if (! empty($check['ok'])) {
+                /* translators: %s: name of a credential, e.g. "Webhook secret". */
+                $lines[] = self::line('success', sprintf(__('%s: works.', 'pressrag'), $name));
+                continue;
+            }
+            $lines[] = self::credential_failure($key, $name, $check);
+        }
+        $webhook_ok = ! empty($result['data']['webhook_secret']['ok']);
+        if ($webhook_ok && empty($result['signed'])) {
+            $lines[] = self::line('error', __('The backend’s answer was not signed with this webhook secret: check that the backend URL points at your PressRAG backend.', 'pressrag'));
+        }
+        return $lines;
+    }
+
+    /**
+     * The line for a credential that does not work: what the backend said, and what to do.
+     *
+     * @param string              $key   Setting key.
+     * @param string              $name  Display name.
+     * @param array<string,mixed> $check The backend's verdict.
+     * @return array<string,string>
+     */
+    private static function credential_failure(string $key, string $name, array $check): array
+    {
+        $code = (string) ($check['code'] ?? '');
+        if ('admin_api_key' === $key && 'missing' === $code) {
+            /* translators: %s: "Admin API key". */
+            return self::line('warning', sprintf(__('%s: not set (it is only needed for the index status below).', 'pressrag'), $name));
+        }
+        if ('missing' === $code || ('admin_api_key' !== $key && ! PressRAG_Crypto::is_valid_secret((string) PressRAG_Settings::get($key)))) {
+            /* translators: %s: name of a secret, e.g. "Token secret". */
+            return self::line('error', sprintf(__('%s: not set. Paste the value printed by "pressrag sites add".', 'pressrag'), $name));
+        }
+        $hints = array(
+            'stale_timestamp'  => __('The clocks of this server and the backend differ by more than five minutes.', 'pressrag'),
+            'future_timestamp' => __('The clocks of this server and the backend differ by more than five minutes.', 'pressrag'),
+            'token_expired'    => __('The clocks of this server and the backend differ.', 'pressrag'),
+        );
+        $hint = $hints[ $code ] ?? ('admin_api_key' === $key
+            ? __('Use the value of PRESSRAG_ADMIN_API_KEY on the backend.', 'pressrag')
+            : __('It does not match the backend: paste the value printed by "pressrag sites add" again.', 'pressrag'));
+        return self::line(
+            'error',
+            sprintf(
+                /* translators: 1: name of a credential, 2: the backend's reason, 3: what to do. */
+                __('%1$s: does NOT work (%2$s). %3$s', 'pressrag'),
+                $name,
+                sanitize_text_field((string) ($check['message'] ?? $code)),
+                $hint
+            )
+        );
     }
 
     /**
@@ -341,14 +563,28 @@ final class PressRAG_Admin
     }
 
     /**
-     * admin-post: make failed and dead events due again.
+     * admin-post: make failed and dead events due again, and send them now.
      */
     public static function handle_retry_failed(): void
     {
         self::guard('pressrag_retry_failed');
-        $count = PressRAG_Outbox::instance()->retry_failed();
-        /* translators: %d: number of events. */
-        self::finish(array(self::line('success', sprintf(_n('%d event will be retried.', '%d events will be retried.', $count, 'pressrag'), $count))));
+        $outbox = PressRAG_Outbox::instance();
+        $count = $outbox->retry_failed();
+        $sent = $outbox->deliver_due(25, 10.0, 5.0);
+        $left = $count - $sent['delivered'];
+        $lines = array(
+            /* translators: %d: number of events. */
+            self::line('success', sprintf(_n('%d event sent.', '%d events sent.', $sent['delivered'], 'pressrag'), $sent['delivered'])),
+        );
+        if ($left > 0) {
+            $text = sprintf(
+                /* translators: %d: number of events. */
+                _n('%d event could not be sent yet; it will be retried.', '%d events could not be sent yet; they will be retried.', $left, 'pressrag'),
+                $left
+            );
+            $lines[] = self::line('error', $text . ' ' . $outbox->last_error());
+        }
+        self::finish($lines);
     }
 
     /**
@@ -437,7 +673,7 @@ final class PressRAG_Admin
     /**
      * Settings page URL.
      */
-    private static function page_url(): string
+    public static function page_url(): string
     {
         return admin_url('options-general.php?page=' . self::PAGE);
     }

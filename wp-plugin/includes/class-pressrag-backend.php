@@ -1,7 +1,8 @@
 <?php
 
 /**
- * Server-side calls from the admin screens to the backend (health and index status).
+ * Server-side calls from the admin screens to the backend (health, index status, and the
+ * connection test).
  *
  * @package PressRAG
  */
@@ -43,6 +44,76 @@ final class PressRAG_Backend
     }
 
     /**
+     * `POST /v1/sites/{site}/connection-test`: one request proving all three credentials. The
+     * body (a fresh browser token) is signed with the webhook secret like a webhook, the admin
+     * key rides in `Authorization`, and the backend's answer must come back signed with the
+     * same webhook secret: a round trip only the backend holding the secret can complete.
+     *
+     * @return array{ok:bool,status:int,data:mixed,error:string,signed:bool}
+     */
+    public static function connection_test(): array
+    {
+        $base = PressRAG_Settings::backend_url();
+        $site = PressRAG_Settings::site_id();
+        if ('' === $base || '' === $site) {
+            return self::failure(__('The backend URL and the site id must be set first.', 'pressrag')) + array('signed' => false);
+        }
+        $body = (string) wp_json_encode(
+            array('token' => PressRAG_Settings::tokens_configured() ? PressRAG_Token_Route::mint(time()) : '')
+        );
+        $msg_id = 'msg_conn_' . wp_generate_uuid4();
+        $timestamp = time();
+        $headers = array(
+            'Accept'            => 'application/json',
+            'Content-Type'      => 'application/json',
+            'webhook-id'        => $msg_id,
+            'webhook-timestamp' => (string) $timestamp,
+        );
+        if (PressRAG_Crypto::is_valid_secret(PressRAG_Settings::webhook_secret())) {
+            $headers['webhook-signature'] = PressRAG_Crypto::webhook_signature(PressRAG_Settings::webhook_secret(), $msg_id, $timestamp, $body);
+        }
+        if ('' !== PressRAG_Settings::admin_api_key()) {
+            $headers['Authorization'] = 'Bearer ' . PressRAG_Settings::admin_api_key();
+        }
+        $response = wp_remote_post(
+            $base . '/v1/sites/' . rawurlencode($site) . '/connection-test',
+            array(
+                'timeout'     => 10,
+                'redirection' => 0,
+                'headers'     => $headers,
+                'body'        => $body,
+            )
+        );
+        $result = self::result($response);
+        $result['signed'] = ! is_wp_error($response) && self::signed_by_backend($response);
+        return $result;
+    }
+
+    /**
+     * Whether a response carries a valid signature under our webhook secret (fresh, and over
+     * the exact body).
+     *
+     * @param array $response wp_remote_* response.
+     */
+    private static function signed_by_backend(array $response): bool
+    {
+        $secret = PressRAG_Settings::webhook_secret();
+        $id = (string) wp_remote_retrieve_header($response, 'webhook-id');
+        $timestamp = (string) wp_remote_retrieve_header($response, 'webhook-timestamp');
+        $header = (string) wp_remote_retrieve_header($response, 'webhook-signature');
+        if (! PressRAG_Crypto::is_valid_secret($secret) || '' === $id || ! ctype_digit($timestamp) || abs(time() - (int) $timestamp) > 300) {
+            return false;
+        }
+        $expected = PressRAG_Crypto::webhook_signature($secret, $id, (int) $timestamp, (string) wp_remote_retrieve_body($response));
+        foreach (explode(' ', $header) as $given) {
+            if (hash_equals($expected, $given)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
      * A GET to the backend; errors are described without echoing any secret.
      *
      * @param string $path       Path below the backend URL.
@@ -67,6 +138,17 @@ final class PressRAG_Backend
                 'headers'     => $headers,
             )
         );
+        return self::result($response);
+    }
+
+    /**
+     * A response as a result; errors are described without echoing any secret.
+     *
+     * @param array|WP_Error $response wp_remote_* response.
+     * @return array{ok:bool,status:int,data:mixed,error:string}
+     */
+    private static function result($response): array
+    {
         if (is_wp_error($response)) {
             /* translators: %s: transport error message. */
             return self::failure(sprintf(__('Could not reach the backend: %s', 'pressrag'), $response->get_error_message()));

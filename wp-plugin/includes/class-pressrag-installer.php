@@ -35,7 +35,13 @@ final class PressRAG_Installer
      */
     public static function activate($network_wide = false): void
     {
-        self::for_each_site((bool) $network_wide, array(self::class, 'install_site'));
+        self::for_each_site(
+            (bool) $network_wide,
+            static function (): void {
+                self::install_site();
+                PressRAG_Notices::request_setup_notice();
+            }
+        );
     }
 
     /**

@@ -388,8 +388,17 @@ class PressRAG_Outbox
     public function record_response(object $row, $response): string
     {
         if (is_wp_error($response)) {
-            return $this->record_retry($row, 'transport: ' . $response->get_error_message(), true);
+            $error = 'transport: ' . $response->get_error_message();
+            /**
+             * Fires after each delivery attempt: whether the backend answered at all.
+             *
+             * @param bool   $reachable Whether an HTTP answer came back.
+             * @param string $error     The transport error, when none did.
+             */
+            do_action('pressrag_backend_answered', false, $error);
+            return $this->record_retry($row, $error, true);
         }
+        do_action('pressrag_backend_answered', true, '');
         $code = (int) wp_remote_retrieve_response_code($response);
         if ($code >= 200 && $code < 300) {
             $this->update(

@@ -50,9 +50,11 @@ final class PressRAG_Settings
             'admin_api_key'    => '',
             'post_types'       => array('post', 'page', 'attachment'),
             'outbox_enabled'   => true,
-            'chat_title'       => '',
-            'chat_placeholder' => '',
-            'chat_k'           => 6,
+            'chat_title'        => '',
+            'chat_placeholder'  => '',
+            'chat_k'            => 6,
+            'starter_questions' => array(),
+            'launcher_enabled'  => false,
         );
     }
 
@@ -204,6 +206,67 @@ final class PressRAG_Settings
     }
 
     /**
+     * The chat's title: the setting, else the translated default (an empty setting follows
+     * the site's language).
+     */
+    public static function chat_title(): string
+    {
+        $title = trim((string) self::get('chat_title'));
+        return '' !== $title ? $title : self::default_chat_title();
+    }
+
+    /**
+     * The input's placeholder: the setting, else the translated default.
+     */
+    public static function chat_placeholder(): string
+    {
+        $placeholder = trim((string) self::get('chat_placeholder'));
+        return '' !== $placeholder ? $placeholder : self::default_chat_placeholder();
+    }
+
+    /**
+     * Default chat title.
+     */
+    public static function default_chat_title(): string
+    {
+        return __('Ask this site', 'pressrag');
+    }
+
+    /**
+     * Default input placeholder.
+     */
+    public static function default_chat_placeholder(): string
+    {
+        return __('Type your question…', 'pressrag');
+    }
+
+    /**
+     * Starter questions offered before the first question.
+     *
+     * @return string[]
+     */
+    public static function starter_questions(): array
+    {
+        $questions = self::get('starter_questions');
+        $questions = is_array($questions) ? array_values(array_filter(array_map('strval', $questions))) : array();
+        /**
+         * Filters the starter questions the chat offers.
+         *
+         * @param string[] $questions Questions from the settings.
+         */
+        $questions = (array) apply_filters('pressrag_starter_questions', $questions);
+        return array_slice(array_map('strval', $questions), 0, PressRAG_Chat::MAX_STARTERS);
+    }
+
+    /**
+     * Whether the floating launcher is shown on every page.
+     */
+    public static function launcher_enabled(): bool
+    {
+        return (bool) self::get('launcher_enabled');
+    }
+
+    /**
      * Default number of passages the chat asks for.
      */
     public static function chat_k(): int
@@ -268,10 +331,33 @@ final class PressRAG_Settings
         $clean['post_types'] = array_values(array_intersect($types, $allowed_types));
 
         $clean['outbox_enabled'] = ! empty($input['outbox_enabled']);
-        $clean['chat_title'] = sanitize_text_field((string) ($input['chat_title'] ?? ''));
-        $clean['chat_placeholder'] = sanitize_text_field((string) ($input['chat_placeholder'] ?? ''));
+        // The form shows defaults as values; saving one unchanged keeps following the language.
+        $title = sanitize_text_field((string) ($input['chat_title'] ?? ''));
+        $clean['chat_title'] = self::default_chat_title() === $title ? '' : $title;
+        $placeholder = sanitize_text_field((string) ($input['chat_placeholder'] ?? ''));
+        $clean['chat_placeholder'] = self::default_chat_placeholder() === $placeholder ? '' : $placeholder;
         $clean['chat_k'] = self::clamp_k(absint($input['chat_k'] ?? 6));
+        $clean['starter_questions'] = self::sanitize_starters((string) ($input['starter_questions'] ?? ''));
+        $clean['launcher_enabled'] = ! empty($input['launcher_enabled']);
         return $clean;
+    }
+
+    /**
+     * Starter questions from the textarea: one per line, trimmed, at most four, each capped.
+     *
+     * @param string $text Raw textarea value.
+     * @return string[]
+     */
+    public static function sanitize_starters(string $text): array
+    {
+        $questions = array();
+        foreach (preg_split('/\R/', sanitize_textarea_field($text)) ?: array() as $line) {
+            $line = trim($line);
+            if ('' !== $line) {
+                $questions[] = mb_substr($line, 0, PressRAG_Chat::MAX_STARTER_CHARS);
+            }
+        }
+        return array_slice(array_values(array_unique($questions)), 0, PressRAG_Chat::MAX_STARTERS);
     }
 
     /**

@@ -25,7 +25,7 @@ abstract class PressRAGTestCase extends TestCase
     protected array $sent = array();
 
     /**
-     * Answers to give, in order; each is an array (status, body) or a WP_Error.
+     * Answers to give, in order; each is an array (status, body[, headers]) or a WP_Error.
      *
      * @var array<int,mixed>
      */
@@ -115,7 +115,7 @@ abstract class PressRAGTestCase extends TestCase
             return $answer;
         }
         return array(
-            'headers'  => array('content-type' => 'application/json'),
+            'headers'  => array_merge(array('content-type' => 'application/json'), $answer[2] ?? array()),
             'body'     => $answer[1],
             'response' => array(
                 'code'    => $answer[0],

@@ -39,7 +39,7 @@ final class ShortcodeTest extends PressRAGTestCase
         $this->assertTrue($dom->loadHTML('<!doctype html><html><body>' . $html . '</body></html>', LIBXML_NOERROR));
         $xpath = new DOMXPath($dom);
         $this->assertSame('<script>alert(1)</script>', trim($xpath->query('//h2')->item(0)->textContent));
-        $input = $xpath->query('//input[@name="question"]')->item(0);
+        $input = $xpath->query('//input[@name="s"]')->item(0);
         $this->assertSame('x" onfocus="alert(2)', $input->getAttribute('placeholder'));
         $this->assertFalse($input->hasAttribute('onfocus'));
     }
@@ -51,7 +51,7 @@ final class ShortcodeTest extends PressRAGTestCase
         $dom = new DOMDocument();
         $dom->loadHTML('<!doctype html><html><body>' . $html . '</body></html>', LIBXML_NOERROR);
         $xpath = new DOMXPath($dom);
-        $input = $xpath->query('//input[@name="question"]')->item(0);
+        $input = $xpath->query('//input[@name="s"]')->item(0);
         $this->assertFalse($input->hasAttribute('onfocus'));
         $this->assertFalse($input->hasAttribute('autofocus'));
         $this->assertSame(0, $xpath->query('//img')->length);
@@ -66,8 +66,12 @@ final class ShortcodeTest extends PressRAGTestCase
         $this->assertNotNull($input);
         $label = $xpath->query('//label[@for="' . $input->getAttribute('id') . '"]');
         $this->assertSame(1, $label->length, 'the input has a visible label');
-        $this->assertSame(1, $xpath->query('//*[@aria-live="polite"]')->length);
+        $this->assertSame(1, $xpath->query('//*[@aria-live="polite"]')->length, 'one live region: the announcement');
+        $this->assertSame(0, $xpath->query('//*[@role="log"]')->length, 'the streaming log is not live');
         $this->assertSame(1, $xpath->query('//form//button[@type="submit"]')->length, 'Enter in the input submits the form');
+        $form = $xpath->query('//form')->item(0);
+        $this->assertSame(home_url('/'), $form->getAttribute('action'), 'without JavaScript the form searches the site');
+        $this->assertSame('get', $form->getAttribute('method'));
     }
 
     public function testTwoChatsOnOnePageHaveDistinctIds(): void
@@ -79,7 +83,7 @@ final class ShortcodeTest extends PressRAGTestCase
 
     public function testBrowserConfigHoldsNoSecret(): void
     {
-        $config = wp_json_encode(PressRAG_Shortcode::client_config());
+        $config = wp_json_encode(PressRAG_Chat::client_config());
         foreach (array(self::webhook_vector()['secret'], self::token_vector()['secret'], 'phpunit-admin-key-not-a-real-one') as $secret) {
             $this->assertStringNotContainsString($secret, $config);
         }
@@ -121,5 +125,16 @@ final class ShortcodeTest extends PressRAGTestCase
         $this->assertStringNotContainsString('assets/chat.js', $without);
         $this->assertStringNotContainsString('assets/chat.css', $without);
         $this->assertStringNotContainsString('pressragChatConfig', $without);
+    }
+
+    public function testTheBlockPageGetsTheStylesheetInTheHead(): void
+    {
+        $this->use_real_http();
+        $html = $this->page('<!-- wp:pressrag/chat {"title":"Ask the garden"} /-->');
+        $head = substr($html, 0, (int) strpos($html, '</head>'));
+        $this->assertStringContainsString('assets/chat.css', $head, 'no late stylesheet that would move the page');
+        $this->assertStringContainsString('wp-block-pressrag-chat', $html);
+        $this->assertStringContainsString('Ask the garden', $html);
+        $this->assertSame(1, substr_count($html, 'assets/chat.js'));
     }
 }
