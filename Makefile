@@ -9,7 +9,7 @@ STAMP := $(VENV)/.pressrag-installed
 SYSTEM_STAMP := .pressrag-system-deps
 export PRESSRAG_HOME ?= $(CURDIR)/.pressrag
 
-.PHONY: venv models run up test test-fast lint system-deps bench bench-quality clean
+.PHONY: venv models run up test test-fast test-faults lint system-deps bench bench-quality clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ test: models system-deps lint
 
 test-fast: venv
 	$(BIN)/python -m pytest tests/unit
+
+# The fault suite alone (also part of `make test`): docs/operations.md, "Failures and recovery".
+test-faults: models
+	$(BIN)/python -m pytest tests/faults
 
 bench: models
 	$(BIN)/python bench/ingest.py

@@ -158,6 +158,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
             f"{entry['dead_events']} dead events; last run: "
             f"{last.get('status', 'never')} {when}"
         )
+        stats = last.get("stats") or {}
+        if last.get("status") in ("failed", "canceled"):
+            print(
+                f"    last run {last['status']} at {stats.get('failed_step')}: {stats.get('error')}"
+            )
         for failure in entry["failed_documents"]:
             state = "quarantined" if failure["quarantined"] else "failed"
             print(

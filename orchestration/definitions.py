@@ -4,10 +4,16 @@ import dagster as dg
 
 from assets.indexing import definitions as indexing
 from orchestration.jobs import index_site
+from orchestration.run_outcomes import RUN_OUTCOME_SENSORS
 from orchestration.schedules import CHECKS, SCHEDULES
 from orchestration.sensors import SENSORS
 
 defs = dg.Definitions.merge(
     indexing.defs,  # a module reference: one Definitions object at module scope
-    dg.Definitions(jobs=[index_site], sensors=SENSORS, schedules=SCHEDULES, asset_checks=CHECKS),
+    dg.Definitions(
+        jobs=[index_site],
+        sensors=[*SENSORS, *RUN_OUTCOME_SENSORS],
+        schedules=SCHEDULES,
+        asset_checks=CHECKS,
+    ),
 )

@@ -46,6 +46,7 @@ def index_site_now(
         INDEXING_CHECKS,
         INDEXING_RESOURCES,
     )
+    from orchestration.run_launcher import worker_tag
 
     urls = prepare()
     with Store(urls.app, max_size=1) as store:
@@ -62,7 +63,9 @@ def index_site_now(
         instance=dg.DagsterInstance.get(),
         run_config=run_config,
         resources=INDEXING_RESOURCES,
-        tags={"pressrag/trigger": "cli", "pressrag/reason": reason},
+        # Names this process as the run's worker, so run monitoring can fail the run if the
+        # process dies (orchestration/run_launcher.py).
+        tags={"pressrag/trigger": "cli", "pressrag/reason": reason, **worker_tag()},
         raise_on_error=False,
     )
     summary = _summarise(result)

@@ -47,7 +47,7 @@ MAX_EVENTS_PER_TICK = 5000  # keeps one evaluation well inside Dagster's 60 s li
 LAUNCH_GRACE_SECONDS = 60.0
 
 
-def _interval() -> int:
+def sensor_interval() -> int:
     return max(1, min(15, int(os.environ.get("PRESSRAG_SENSOR_INTERVAL_SECONDS", "5"))))
 
 
@@ -179,13 +179,32 @@ def _run_request(plan: SitePlan) -> dg.RunRequest:
         run_key=plan.batch_id,
         partition_key=plan.site_id,
         run_config=plan.run_config(),
-        tags={BATCH_TAG: plan.batch_id, REASON_TAG: "webhook", TRIGGER_TAG: "inbox_sensor"},
+        tags={
+            BATCH_TAG: plan.batch_id,
+            REASON_TAG: "webhook",
+            TRIGGER_TAG: "inbox_sensor",
+            # The inbox retries a failed batch itself (its events go back to pending, with an
+            # attempt count and a cap); a Dagster run retry would run the same events twice.
+            "dagster/max_retries": "0",
+        },
     )
+
+
+def _sites_with_queued_run(context: dg.SensorEvaluationContext) -> set[str]:
+    """Sites whose next run is still waiting in the queue: their new events wait for the next
+    tick after it starts, so a burst makes one more run per site, not one per tick."""
+    waiting = context.instance.get_runs(
+        filters=dg.RunsFilter(
+            job_name=index_site.name,
+            statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED],
+        )
+    )
+    return {run.tags["dagster/partition"] for run in waiting if "dagster/partition" in run.tags}
 
 
 @dg.sensor(
     job=index_site,
-    minimum_interval_seconds=_interval(),
+    minimum_interval_seconds=sensor_interval(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Pending webhook events → one targeted index_site run per site.",
 )
@@ -193,6 +212,9 @@ def inbox_sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> d
     repaired = _repair_stale(context, store)
     events, last_id = _read_pending(store)
     plans, unknown = coalesce(events)
+    for site_id in _sites_with_queued_run(context) & plans.keys():
+        context.log.info(f"{site_id}: a run is still queued; its new events wait for it to start")
+        del plans[site_id]
     for event in unknown:
         context.log.warning(
             f"ignoring event {event.event_id} of unknown type {event.event_type!r} "
@@ -208,7 +230,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> d
             else f"{len(plan.upserts)} upserts, {len(plan.deletes)} deletes"
         )
         context.log.info(f"{plan.site_id}: {len(plan.events)} events → {plan.batch_id} ({what})")
-    if repaired:
+    if set(repaired) - {"running"}:  # batches whose run is still going need no word
         context.log.info(f"repaired stale batches: {repaired}")
     return dg.SensorResult(
         run_requests=requests,
@@ -231,7 +253,7 @@ def _batch_of(run: dg.DagsterRun) -> str | None:
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
     monitored_jobs=[index_site],
-    minimum_interval_seconds=_interval(),
+    minimum_interval_seconds=sensor_interval(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="A webhook batch's run succeeded: its inbox events are processed.",
 )
@@ -245,7 +267,7 @@ def inbox_batch_succeeded(context: dg.RunStatusSensorContext) -> None:
 
 @dg.run_failure_sensor(
     monitored_jobs=[index_site],
-    minimum_interval_seconds=_interval(),
+    minimum_interval_seconds=sensor_interval(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="A webhook batch's run failed: its events go back to pending (or dead).",
 )

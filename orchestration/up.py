@@ -1,112 +1,153 @@
-"""`pressrag up` / `pressrag serve`: run Dagster (webserver + daemon) and the serving API.
+"""`pressrag up` / `pressrag serve`: the local stack as separately supervised components.
 
-Each child runs in its own process group with SIGINT restored (a background shell starts
-children with SIGINT ignored, and `dagster dev` then never stops its own children). On
-Ctrl-C or SIGTERM every group gets SIGTERM, then SIGKILL after a grace period; the embedded
-Postgres stops when this process, its last user, exits.
+`pressrag up` runs four components under `orchestration/supervisor.py`:
+
+- **code server** — `dagster api grpc` serving the code location on a loopback port. Run
+  workers are its children: a run survives the death of the daemon or the webserver. (Not
+  `dagster code-server start`: that proxy answers "is this run still executing?" from its
+  current child, which after a code reload would not know the runs of the previous one, and
+  the worker check of `orchestration/run_launcher.py` would fail them.)
+- **daemon** — `dagster-daemon run`: sensors, schedules, the run queue, run monitoring, retries.
+- **webserver** — `dagster-webserver`: the UI and GraphQL.
+- **serving** — the FastAPI app (webhook intake keeps answering while Dagster is down).
+
+The daemon and the webserver reach the code server through a generated workspace file and
+reconnect by themselves when it comes back. The embedded PostgreSQL belongs to this process
+(`prepare()`), so it outlives any component; it stops when `pressrag up` exits.
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
-import signal
-import subprocess
+import socket
 import sys
-import time
 from pathlib import Path
 
+import yaml
+
 from orchestration.environment import REPO_ROOT, prepare
+from orchestration.supervisor import Component, StateFile, Supervisor
 
-GRACE_SECONDS = 15
-
-
-def _restore_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+LOCATION_NAME = "orchestration.definitions"
+BIN = Path(sys.executable).parent
 
 
-def _spawn(args: list[str], name: str) -> subprocess.Popen:
-    print(f"starting {name}: {' '.join(args)}", flush=True)
-    return subprocess.Popen(
-        args,
-        cwd=REPO_ROOT,
-        env=os.environ.copy(),
-        start_new_session=True,  # its own process group, stopped as a whole
-        preexec_fn=_restore_signals,
-    )
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
-def _stop(children: dict[str, subprocess.Popen]) -> None:
-    for proc in children.values():
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + GRACE_SECONDS
-    for name, proc in children.items():
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            print(f"{name} did not stop in {GRACE_SECONDS}s; killing it", flush=True)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+def write_workspace(dagster_home: Path, code_port: int) -> Path:
+    """A workspace that points the daemon and the webserver at the supervised code server."""
+    path = dagster_home / "workspace-up.yaml"
+    server = {"host": "127.0.0.1", "port": code_port, "location_name": LOCATION_NAME}
+    path.write_text(yaml.safe_dump({"load_from": [{"grpc_server": server}]}))
+    return path
 
 
-def _supervise(children: dict[str, subprocess.Popen]) -> int:
-    stopping = {"signal": None}
+def code_server_ready(port: int) -> bool:
+    """Whether the code server answers (within seconds: the supervisor waits on this)."""
+    from dagster._grpc.client import DagsterGrpcClient
 
-    def on_signal(signum: int, _frame: object) -> None:
-        stopping["signal"] = signum
+    return bool(DagsterGrpcClient(port=port, host="127.0.0.1").get_server_id(timeout=5))
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
-        while stopping["signal"] is None:
-            for name, proc in children.items():
-                code = proc.poll()
-                if code is not None:
-                    print(f"{name} exited with code {code}; stopping the rest", flush=True)
-                    return code or 1
-            time.sleep(0.5)
-        return 0
-    finally:
-        print("stopping…", flush=True)
-        _stop(children)
+
+def code_server_command(port: int) -> list[str]:
+    return [
+        str(BIN / "dagster"),
+        "api",
+        "grpc",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--module-name",
+        LOCATION_NAME,
+        "--location-name",
+        LOCATION_NAME,
+        "--working-directory",
+        str(REPO_ROOT),
+    ]
+
+
+def daemon_command(workspace: Path) -> list[str]:
+    return [str(BIN / "dagster-daemon"), "run", "--workspace", str(workspace)]
+
+
+def webserver_command(workspace: Path, port: int) -> list[str]:
+    return [
+        str(BIN / "dagster-webserver"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workspace",
+        str(workspace),
+    ]
 
 
 def serving_command(port: int) -> list[str]:
     return [sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", str(port)]
 
 
-def dagster_command(port: int) -> list[str]:
-    dagster = Path(sys.executable).with_name("dagster")
+def stack_components(
+    dagster_home: Path, *, dagster_port: int, serve_port: int, code_port: int
+) -> list[Component]:
+    workspace = write_workspace(dagster_home, code_port)
+    code_server = Component(
+        "code server",
+        code_server_command(code_port),
+        REPO_ROOT,
+        ready=lambda: code_server_ready(code_port),
+    )
     return [
-        str(dagster),
-        "dev",
-        "-w",
-        str(REPO_ROOT / "workspace.yaml"),
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
+        code_server,
+        Component("daemon", daemon_command(workspace), REPO_ROOT, needs=code_server),
+        Component(
+            "webserver", webserver_command(workspace, dagster_port), REPO_ROOT, needs=code_server
+        ),
+        Component("serving", serving_command(serve_port), REPO_ROOT),
     ]
 
 
-def run_all(*, dagster_port: int = 3000, serve_port: int = 8000) -> int:
-    prepare()
-    children = {
-        "dagster": _spawn(dagster_command(dagster_port), "Dagster (webserver + daemon)"),
-        "serving": _spawn(serving_command(serve_port), "serving API"),
-    }
-    print(
-        f"Dagster UI: http://127.0.0.1:{dagster_port}   serving API: http://127.0.0.1:{serve_port}"
-        "   (Ctrl-C stops everything)",
-        flush=True,
+def _state_file(command: str) -> StateFile:
+    return StateFile(Path(os.environ["PRESSRAG_HOME"]) / "run" / f"{command}.json")
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s pressrag up: %(message)s",
+        stream=sys.stdout,
+        force=True,
     )
-    return _supervise(children)
+
+
+def run_all(*, dagster_port: int = 3000, serve_port: int = 8000) -> int:
+    _configure_logging()
+    prepare()
+    components = stack_components(
+        Path(os.environ["DAGSTER_HOME"]),
+        dagster_port=dagster_port,
+        serve_port=serve_port,
+        code_port=free_port(),
+    )
+
+    def announce() -> None:
+        logging.getLogger("pressrag.up").info(
+            "Dagster UI: http://127.0.0.1:%d   serving API: http://127.0.0.1:%d   "
+            "(Ctrl-C stops everything)",
+            dagster_port,
+            serve_port,
+        )
+
+    return Supervisor(components, state=_state_file("up")).run(on_started=announce)
 
 
 def run_serving(*, port: int = 8000) -> int:
+    _configure_logging()
     prepare()
-    return _supervise({"serving": _spawn(serving_command(port), "serving API")})
+    serving = Component("serving", serving_command(port), REPO_ROOT)
+    return Supervisor([serving], state=_state_file("serve")).run()

@@ -117,11 +117,27 @@ def merge_run_stats(conn: psycopg.Connection, run_id: str, stats: dict) -> None:
 
 
 def indexed_before(conn: psycopg.Connection, site_id: str, run_id: str) -> bool:
-    """Whether an indexing run other than `run_id` has finished for the site (so a full pass
+    """Whether an indexing run other than `run_id` has succeeded for the site (so a full pass
     now can report drift; a site's first index cannot)."""
     row = conn.execute(
         "SELECT 1 FROM index_runs WHERE site_id = %s AND run_id <> %s "
-        "AND finished_at IS NOT NULL LIMIT 1",
+        "AND finished_at IS NOT NULL AND status = 'succeeded' LIMIT 1",
         (site_id, run_id),
     ).fetchone()
     return row is not None
+
+
+def close_unfinished_run(
+    conn: psycopg.Connection, run_id: str, status: str, *, failed_step: str | None, error: str
+) -> bool:
+    """Record how a run ended that never finished its row itself (failed, canceled, or its
+    worker died); a row already closed is left alone. Returns whether a row was closed."""
+    outcome = {"failed_step": failed_step, "error": error[:2000]}
+    return (
+        conn.execute(
+            "UPDATE index_runs SET status = %s, finished_at = now(), stats = stats || %s::jsonb "
+            "WHERE run_id = %s AND status = 'running'",
+            (status, json.dumps(outcome), run_id),
+        ).rowcount
+        == 1
+    )

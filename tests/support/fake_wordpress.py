@@ -130,7 +130,8 @@ class FakeWordPress:
         defaults to a clock that advances one second per write), `slug`, `meta` (post meta the
         REST API shows, e.g. `footnotes`), and for attachments
         `mime_type`, `file` (bytes served under /wp-content/uploads/), `file_path`
-        ("2024/01/<slug>.bin") and `file_chunked` (send without Content-Length).
+        ("2024/01/<slug>.bin"), `file_chunked` (send without Content-Length) and `source_url`
+        (announce the file at another URL, e.g. off the site's origin).
         """
         with self._lock:
             self._clock += timedelta(seconds=1)
@@ -396,7 +397,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "caption": {"rendered": post["excerpt"]},
                 "media_type": "file",
                 "mime_type": post["mime_type"],
-                "source_url": f"{base}/wp-content/uploads/{post['file_path']}",
+                "source_url": post.get("source_url")
+                or f"{base}/wp-content/uploads/{post['file_path']}",
                 "post": post["parent"] or None,
             }
         else:

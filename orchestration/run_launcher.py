@@ -1,0 +1,117 @@
+"""The run launcher of the local instance: Dagster's default launcher plus a worker check.
+
+Dagster's run monitoring fails a STARTED run whose worker is gone only if the launcher can
+say so, and `DefaultRunLauncher` cannot: after a dead code server (or a killed machine) its
+runs stayed STARTED for good, holding their site's place in the run queue and their
+`embeddings` pool slot. This launcher answers the monitoring daemon's question:
+
+- a run launched through a code server (its `.dagster/grpc_info` tag) is alive while that
+  server still executes it (`CanCancelExecution`, the call the UI's terminate button uses);
+  a server that is unreachable or does not know the run means the worker is gone;
+- a run executed in the `pressrag index` process (`dg.materialize`, tag `WORKER_TAG`) is alive
+  while that process is (pid plus its start time, so a reused pid does not count);
+- anything else cannot be judged and is reported running.
+
+A run worker killed while its code server lives is reported failed by that server itself
+within a second; this check covers the server's and the machine's death. On Kubernetes the
+dagster-k8s launcher does the same for pods.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+
+import dagster as dg
+import grpc
+
+# Not in Dagster's public namespace; the health-check protocol of run monitoring.
+from dagster._core.errors import DagsterUserCodeUnreachableError
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+from dagster._core.storage.tags import GRPC_INFO_TAG
+from dagster._grpc.client import DagsterGrpcClient
+from dagster._grpc.types import CanCancelExecutionRequest, CanCancelExecutionResult
+from dagster._serdes import deserialize_value
+
+from orchestration.processes import process_start_ticks
+
+WORKER_TAG = "pressrag/worker"
+# A busy code server may be slow to answer; only a refused connection (or an answer) counts.
+GRPC_TIMEOUT_SECONDS = 10
+UNREACHABLE_ATTEMPTS = 3
+UNREACHABLE_PAUSE_SECONDS = 2.0
+
+
+def worker_tag() -> dict[str, str]:
+    """Tag naming this process as a run's worker (for runs executed in process)."""
+    identity = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "start": process_start_ticks(os.getpid()),
+    }
+    return {WORKER_TAG: json.dumps(identity, separators=(",", ":"))}
+
+
+def _local_worker_health(tag: str) -> CheckRunHealthResult:
+    worker = json.loads(tag)
+    if worker.get("host") != socket.gethostname() or worker.get("start") is None:
+        # Another host's process, or one recorded without /proc: nothing here can tell.
+        return CheckRunHealthResult(WorkerStatus.RUNNING, "worker not judged from here")
+    if process_start_ticks(int(worker["pid"])) == worker.get("start"):
+        return CheckRunHealthResult(WorkerStatus.RUNNING)
+    return CheckRunHealthResult(
+        WorkerStatus.FAILED, f"the process that ran it (pid {worker['pid']}) is gone"
+    )
+
+
+def _code_server_health(run_id: str, grpc_info: str) -> CheckRunHealthResult:
+    info = json.loads(grpc_info)
+    client = DagsterGrpcClient(
+        port=info.get("port"),
+        socket=info.get("socket"),
+        host=info.get("host", "localhost"),
+        use_ssl=bool(info.get("use_ssl", False)),
+    )
+    where = info.get("socket") or f"{info.get('host')}:{info.get('port')}"
+    for _ in range(UNREACHABLE_ATTEMPTS):
+        try:
+            answer = client.can_cancel_execution(
+                CanCancelExecutionRequest(run_id=run_id), timeout=GRPC_TIMEOUT_SECONDS
+            )
+            break
+        except DagsterUserCodeUnreachableError as exc:
+            cause = exc.__cause__
+            if (
+                isinstance(cause, grpc.RpcError)
+                and cause.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            ):
+                return CheckRunHealthResult(
+                    WorkerStatus.RUNNING, f"code server {where} is slow to answer", transient=True
+                )
+            time.sleep(UNREACHABLE_PAUSE_SECONDS)
+    else:
+        return CheckRunHealthResult(
+            WorkerStatus.FAILED, f"the code server that ran it ({where}) is unreachable"
+        )
+    if deserialize_value(answer, CanCancelExecutionResult).can_cancel:
+        return CheckRunHealthResult(WorkerStatus.RUNNING)
+    return CheckRunHealthResult(
+        WorkerStatus.FAILED, f"the code server at {where} no longer runs it"
+    )
+
+
+class WorkerCheckingRunLauncher(dg.DefaultRunLauncher):
+    """`DefaultRunLauncher` that tells run monitoring whether a run's worker still exists."""
+
+    @property
+    def supports_check_run_worker_health(self) -> bool:
+        return True
+
+    def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
+        if run.tags.get(GRPC_INFO_TAG):
+            return _code_server_health(run.run_id, run.tags[GRPC_INFO_TAG])
+        if run.tags.get(WORKER_TAG):
+            return _local_worker_health(run.tags[WORKER_TAG])
+        return CheckRunHealthResult(WorkerStatus.RUNNING, "no worker recorded: not judged")

@@ -1,0 +1,100 @@
+"""Run-status sensors that record in `index_runs` how a run ended when it could not say so.
+
+Only the `embeddings` step of a successful run closes its own row; a run that failed, was
+canceled, or whose worker died (and was then failed by run monitoring) would otherwise stay
+"running" in `pressrag status` forever. These sensors close such rows with the step that was
+failing or running and the error, for every run on the instance (`index_site` runs launched
+by the daemon and `pressrag index` runs executed in the CLI alike). Run-status sensors keep a
+cursor, so runs that ended while the daemon was down are recorded when it is back.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.sensors import sensor_interval
+from resources.dagster_resources import StoreResource
+from resources.store import status as status_sql
+
+_STEP_EVENTS = {
+    dg.DagsterEventType.STEP_START,
+    dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE,
+    dg.DagsterEventType.STEP_SKIPPED,
+}
+_RUN_END_EVENTS = {
+    dg.DagsterEventType.RUN_FAILURE,
+    dg.DagsterEventType.RUN_CANCELED,
+    dg.DagsterEventType.ENGINE_EVENT,
+}
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+def _step_error(event: dg.DagsterEvent) -> str:
+    error = event.step_failure_data.error if event.step_failure_data else None
+    while error is not None and error.cause is not None:  # the user's exception, not Dagster's
+        error = error.cause
+    return _first_line(error.to_string() if error else event.message)
+
+
+def failure_details(instance: dg.DagsterInstance, run_id: str) -> tuple[str | None, str]:
+    """(step, error) of a run that did not succeed: the failed step and its error, or else the
+    step that was running when the run ended and the run's own failure message."""
+    records = instance.get_records_for_run(run_id, of_type=_STEP_EVENTS | _RUN_END_EVENTS).records
+    events = [r.event_log_entry for r in records if r.event_log_entry.dagster_event]
+    open_steps: list[str] = []
+    since_last_step: list[str] = []  # what the run and the engine said after its last step event
+    for entry in events:
+        event = entry.dagster_event
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            return event.step_key, _step_error(event)
+        if event.is_step_event:
+            since_last_step.clear()
+            if event.event_type == dg.DagsterEventType.STEP_START:
+                open_steps.append(event.step_key)
+            elif event.step_key in open_steps:
+                open_steps.remove(event.step_key)
+        elif event.message:
+            since_last_step.append(_first_line(event.message))
+    # E.g. a worker's exit signal from its code server, then the monitoring verdict.
+    error = " — ".join(dict.fromkeys(since_last_step)) or "run ended without an error message"
+    return (open_steps[-1] if open_steps else None), error
+
+
+def _close(context: dg.RunStatusSensorContext, status: str) -> None:
+    run = context.dagster_run
+    step, error = failure_details(context.instance, run.run_id)
+    with StoreResource().get().connection() as conn:
+        closed = status_sql.close_unfinished_run(
+            conn, run.run_id, status, failed_step=step, error=error
+        )
+    if closed:
+        context.log.info(f"index run {run.run_id} {status} at {step or 'no step'}: {error}")
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.FAILURE,
+    monitor_all_code_locations=True,
+    minimum_interval_seconds=sensor_interval(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="A run failed (or its worker died): its index_runs row says so, with the step.",
+)
+def index_run_failed(context: dg.RunStatusSensorContext) -> None:
+    _close(context, "failed")
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.CANCELED,
+    monitor_all_code_locations=True,
+    minimum_interval_seconds=sensor_interval(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="A run was canceled: its index_runs row says so.",
+)
+def index_run_canceled(context: dg.RunStatusSensorContext) -> None:
+    _close(context, "canceled")
+
+
+RUN_OUTCOME_SENSORS = [index_run_failed, index_run_canceled]

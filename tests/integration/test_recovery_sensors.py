@@ -1,0 +1,163 @@
+"""The sensors behind recovery, against real Postgres and real (tiny) Dagster runs: a run that
+did not succeed closes its `index_runs` row with the step and the error; webhook runs are not
+retried by Dagster on top of the inbox; a site's new events wait while its run is queued."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import dagster as dg
+import pytest
+
+from orchestration.run_outcomes import failure_details, index_run_canceled, index_run_failed
+from orchestration.sensors import BATCH_TAG, inbox_sensor
+from resources.dagster_resources import StoreResource
+from resources.store import Store, inbox
+from resources.store import status as status_sql
+from resources.store.sites import Site, upsert_site
+from tests.conftest import PressragEnv
+
+
+@pytest.fixture()
+def store(pressrag_env: PressragEnv) -> Iterator[Store]:
+    with Store(pressrag_env.app_url, max_size=2) as opened:
+        yield opened
+        with opened.connection() as conn:  # its rows go too: no daemon should see them
+            conn.execute("DELETE FROM sites WHERE id LIKE 'recovery-%%'")
+
+
+def _site(store: Store) -> str:
+    site_id = "recovery-" + uuid.uuid4().hex[:8]
+    with store.connection() as conn:
+        upsert_site(conn, Site(id=site_id, source_kind="rest", base_url="http://127.0.0.1:9"))
+    return site_id
+
+
+def _failed_run(instance: dg.DagsterInstance) -> tuple[dg.DagsterRun, dg.DagsterEvent]:
+    @dg.op
+    def fetch() -> int:
+        return 1
+
+    @dg.op
+    def embed(documents: int) -> None:
+        raise ConnectionError(f"model server went away after {documents} document")
+
+    @dg.job
+    def stand_in_index_run() -> None:
+        embed(fetch())
+
+    result = stand_in_index_run.execute_in_process(instance=instance, raise_on_error=False)
+    run = instance.get_run_by_id(result.run_id)
+    event = next(
+        e.dagster_event
+        for e in instance.all_logs(result.run_id)
+        if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE"
+    )
+    return run, event
+
+
+def test_a_failed_run_closes_its_row_with_the_step_and_the_error(store: Store) -> None:
+    site_id = _site(store)
+    with dg.DagsterInstance.ephemeral() as instance:
+        run, event = _failed_run(instance)
+        with store.connection() as conn:
+            status_sql.start_run(conn, run.run_id, site_id, "webhook")
+        context = dg.build_run_status_sensor_context(
+            sensor_name="index_run_failed",
+            dagster_event=event,
+            dagster_instance=instance,
+            dagster_run=run,
+        )
+        index_run_failed(context)
+        # A late report for the same run (another sensor, a redelivery) changes nothing.
+        index_run_canceled(context)
+    with store.connection() as conn:
+        report = status_sql.site_status(conn, site_id)
+    last = report["last_run"]
+    assert last["status"] == "failed" and last["finished_at"]
+    assert last["stats"]["failed_step"] == "embed"
+    assert last["stats"]["error"] == "ConnectionError: model server went away after 1 document"
+
+
+def test_a_run_whose_worker_died_names_the_step_it_was_in() -> None:
+    """No step failure: the step that was running, and what the engine said after it."""
+    with dg.DagsterInstance.ephemeral() as instance:
+
+        @dg.op
+        def embeddings() -> None:
+            pass
+
+        @dg.job
+        def stand_in() -> None:
+            embeddings()
+
+        run = instance.create_run_for_job(stand_in)
+        instance.report_engine_event("Executing steps in process (pid: 1)", run)
+        instance.handle_new_event(
+            dg.EventLogEntry(
+                error_info=None,
+                level="DEBUG",
+                user_message="",
+                run_id=run.run_id,
+                timestamp=0.0,
+                step_key="embeddings",
+                job_name="stand_in",
+                dagster_event=dg.DagsterEvent(
+                    event_type_value="STEP_START", job_name="stand_in", step_key="embeddings"
+                ),
+            )
+        )
+        instance.report_engine_event("Run worker was terminated by signal 9 (SIGKILL).", run)
+        instance.report_run_failed(run, "Detected run worker status FAILED. Marking run failed.")
+        step, error = failure_details(instance, run.run_id)
+    assert step == "embeddings"
+    assert error == (
+        "Run worker was terminated by signal 9 (SIGKILL). — "
+        "Detected run worker status FAILED. Marking run failed."
+    )
+
+
+def _pending_event(store: Store, site_id: str, wp_id: int) -> None:
+    with store.connection() as conn:
+        inbox.insert_event(
+            conn,
+            event_id=f"msg_{uuid.uuid4()}",
+            site_id=site_id,
+            event_type="document.upserted",
+            payload={"data": {"wp_id": wp_id}},
+        )
+
+
+def _requests_for(instance: dg.DagsterInstance, site_id: str) -> list[dg.RunRequest]:
+    context = dg.build_sensor_context(instance=instance, resources={"store": StoreResource()})
+    return [r for r in inbox_sensor(context).run_requests if r.partition_key == site_id]
+
+
+def test_new_events_wait_while_the_sites_run_is_queued_and_are_not_retried_twice(
+    store: Store,
+) -> None:
+    site_id = _site(store)
+    _pending_event(store, site_id, 1)
+    with dg.DagsterInstance.ephemeral() as instance:
+        [first] = _requests_for(instance, site_id)
+        # The inbox retries a failed batch itself; Dagster must not run the same events again.
+        assert first.tags["dagster/max_retries"] == "0" and first.tags[BATCH_TAG]
+        # Waiting to start (a QUEUED run needs a code location's origin; the sensor holds
+        # events for both states alike).
+        queued = dg.DagsterRun(
+            job_name="index_site",
+            run_id=str(uuid.uuid4()),
+            status=dg.DagsterRunStatus.NOT_STARTED,
+            tags={"dagster/partition": site_id, BATCH_TAG: first.tags[BATCH_TAG]},
+        )
+        instance.add_run(queued)
+        _pending_event(store, site_id, 2)
+        _pending_event(store, site_id, 3)
+        assert _requests_for(instance, site_id) == []  # held: the site's run has not started
+        instance.handle_run_event(
+            queued.run_id,
+            dg.DagsterEvent(event_type_value="PIPELINE_START", job_name="index_site"),
+        )
+        [second] = _requests_for(instance, site_id)  # started: both events in one more run
+    assert second.run_config["ops"]["wp_documents"]["config"]["wp_ids"] == [2, 3]
