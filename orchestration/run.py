@@ -46,21 +46,25 @@ def index_site_now(
         INDEXING_CHECKS,
         INDEXING_RESOURCES,
     )
+    from orchestration.orphans import fail_orphaned_runs
     from orchestration.run_launcher import worker_tag
 
     urls = prepare()
+    instance = dg.DagsterInstance.get()
     with Store(urls.app, max_size=1) as store:
         with store.connection() as conn:
             if get_site(conn, site_id) is None:
                 raise ConfigError(f"unknown site {site_id!r}; add it with `pressrag sites add`")
         _check_model(store)
+        for run_id in fail_orphaned_runs(instance, store):
+            print(f"run {run_id} had lost its process: marked failed, its slots freed")
     register_partition(site_id)
     run_config = index_run_config(wp_ids=wp_ids, force_reembed=force_reembed, reason=reason)
     run_config["loggers"] = {"console": {"config": {"log_level": "INFO"}}}
     result = dg.materialize(
         [*INDEXING_ASSETS, *INDEXING_CHECKS],
         partition_key=site_id,
-        instance=dg.DagsterInstance.get(),
+        instance=instance,
         run_config=run_config,
         resources=INDEXING_RESOURCES,
         # Names this process as the run's worker, so run monitoring can fail the run if the

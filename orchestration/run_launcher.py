@@ -54,7 +54,7 @@ def worker_tag() -> dict[str, str]:
     return {WORKER_TAG: json.dumps(identity, separators=(",", ":"))}
 
 
-def _local_worker_health(tag: str) -> CheckRunHealthResult:
+def local_worker_health(tag: str) -> CheckRunHealthResult:
     worker = json.loads(tag)
     if worker.get("host") != socket.gethostname() or worker.get("start") is None:
         # Another host's process, or one recorded without /proc: nothing here can tell.
@@ -113,5 +113,5 @@ class WorkerCheckingRunLauncher(dg.DefaultRunLauncher):
         if run.tags.get(GRPC_INFO_TAG):
             return _code_server_health(run.run_id, run.tags[GRPC_INFO_TAG])
         if run.tags.get(WORKER_TAG):
-            return _local_worker_health(run.tags[WORKER_TAG])
+            return local_worker_health(run.tags[WORKER_TAG])
         return CheckRunHealthResult(WorkerStatus.RUNNING, "no worker recorded: not judged")

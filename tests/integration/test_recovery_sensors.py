@@ -4,12 +4,20 @@ retried by Dagster on top of the inbox; a site's new events wait while its run i
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 
 import dagster as dg
 import pytest
+from dagster._core.events import DagsterEvent, DagsterEventType
 
+from orchestration.orphans import fail_orphaned_runs
+from orchestration.processes import process_start_ticks
+from orchestration.run_launcher import WORKER_TAG
 from orchestration.run_outcomes import failure_details, index_run_canceled, index_run_failed
 from orchestration.sensors import BATCH_TAG, inbox_sensor
 from resources.dagster_resources import StoreResource
@@ -161,3 +169,59 @@ def test_new_events_wait_while_the_sites_run_is_queued_and_are_not_retried_twice
         )
         [second] = _requests_for(instance, site_id)  # started: both events in one more run
     assert second.run_config["ops"]["wp_documents"]["config"]["wp_ids"] == [2, 3]
+
+
+def _started_run(instance: dg.DagsterInstance, tags: dict[str, str]) -> dg.DagsterRun:
+    @dg.op
+    def embeddings() -> None:
+        pass
+
+    @dg.job
+    def stand_in_cli_run() -> None:
+        embeddings()
+
+    run = instance.create_run_for_job(stand_in_cli_run, tags=tags)
+    instance.run_storage.handle_run_event(
+        run.run_id,
+        DagsterEvent(event_type_value=DagsterEventType.RUN_START.value, job_name=run.job_name),
+    )
+    instance.event_log_storage.claim_concurrency_slot("embeddings", run.run_id, "embeddings")
+    return run
+
+
+def _worker(pid: int) -> dict[str, str]:
+    identity = {"host": socket.gethostname(), "pid": pid, "start": process_start_ticks(pid)}
+    return {WORKER_TAG: json.dumps(identity)}
+
+
+def test_a_cli_run_whose_process_died_is_failed_and_frees_its_slot(store: Store) -> None:
+    """Without a daemon, the next `pressrag index` does run monitoring's work: before this, a
+    SIGKILLed `pressrag index` kept the `embeddings` slot and every later run waited forever."""
+    site_id = _site(store)
+    killed = subprocess.Popen(["sleep", "60"])
+    dead_worker = _worker(killed.pid)
+    killed.kill()
+    killed.wait()
+    with dg.DagsterInstance.local_temp() as instance:
+        instance.event_log_storage.set_concurrency_slots("embeddings", 3)
+        dead = _started_run(instance, dead_worker)
+        alive = _started_run(instance, _worker(os.getpid()))
+        via_code_server = _started_run(instance, {})  # the daemon judges those
+        with store.connection() as conn:
+            status_sql.start_run(conn, dead.run_id, site_id, "manual")
+
+        assert fail_orphaned_runs(instance, store) == [dead.run_id]
+
+        status = {r: instance.get_run_by_id(r).status for r in (dead.run_id, alive.run_id)}
+        assert status[dead.run_id] == dg.DagsterRunStatus.FAILURE
+        assert status[alive.run_id] == dg.DagsterRunStatus.STARTED
+        assert instance.get_run_by_id(via_code_server.run_id).status == (
+            dg.DagsterRunStatus.STARTED
+        )
+        claimed = instance.event_log_storage.get_concurrency_info("embeddings").claimed_slots
+        assert sorted(s.run_id for s in claimed) == sorted([alive.run_id, via_code_server.run_id])
+        assert fail_orphaned_runs(instance, store) == []  # judged once
+    with store.connection() as conn:
+        last = status_sql.site_status(conn, site_id)["last_run"]
+    assert last["status"] == "failed"
+    assert f"pid {killed.pid}" in last["stats"]["error"]
