@@ -1,0 +1,294 @@
+"""Write-back through Dagster on the real stack: embedded Postgres, the real local model, the
+real `openai` client against the fake OpenAI-compatible server, and signed callbacks to a
+fake WordPress that keeps the plugin's callback contract (tests/support/fake_plugin.py).
+
+Each test registers its own site, so the shared sample sites are only read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import pytest
+
+from assets.writeback.definitions import WRITEBACK_ASSETS, WRITEBACK_CHECKS, WRITEBACK_RESOURCES
+from orchestration.sites import add_site, register_partition
+from resources.answerers.extractive import split_sentences
+from resources.settings import get_settings
+from resources.store import Store
+from resources.writeback.summarisers import word_count
+from tests.conftest import IndexedSites, PressragEnv, site_info
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_plugin import FakeWordPressWithPlugin
+from tests.support.indexing import asset_metadata, materialize_site
+
+pytestmark = pytest.mark.integration
+
+LOCAL_MODEL = "local:sentence-transformers/all-MiniLM-L6-v2"
+
+
+def bees(topic: str, detail: str) -> str:
+    """A post of ~120 words about one beekeeping task (long enough to be summarised)."""
+    sentences = [
+        f"Beekeepers plan {topic} carefully because the colony depends on it.",
+        f"The main thing to know is that {detail}.",
+        "An experienced keeper checks the frames slowly and calmly, without crushing bees.",
+        f"Most mistakes with {topic} come from hurrying or from opening the hive in cold wind.",
+        "A smoker, a hive tool and a veil are all the equipment the job really needs.",
+        f"Write down what you saw during {topic}, so the next inspection can compare.",
+        "Healthy colonies forgive small errors, but weak ones rarely recover from them.",
+        f"In short, {topic} rewards patience more than strength or expensive tools.",
+    ]
+    return "".join(f"<p>{s} {s.lower().capitalize()}</p>" for s in sentences)
+
+
+POSTS = [
+    {"title": "Spring inspections", "content": bees("spring inspections", "queens lay early")},
+    {"title": "Harvesting honey", "content": bees("the honey harvest", "frames must be capped")},
+    {"title": "Winter clusters", "content": bees("wintering", "the cluster keeps 20 °C")},
+    {"title": "A short note", "content": "<p>Bees are busy today. The sun is out.</p>"},
+    {
+        "title": "Private queen rearing",
+        "content": bees("queen rearing", "grafting larvae needs a steady hand"),
+        "status": "private",
+    },
+]
+
+
+def _store() -> Store:
+    return Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1)
+
+
+@contextmanager
+def rest_site(site_id: str, posts: list[dict] = POSTS) -> Iterator[FakeWordPressWithPlugin]:
+    """A registered, indexed REST site on a fake WordPress with the plugin's callback route."""
+    with FakeWordPressWithPlugin() as wordpress:
+        for post in posts:
+            wordpress.upsert(post)
+        add_site(site_id, url=wordpress.base_url)
+        wordpress.webhook_secret = site_info(site_id).webhook_secret
+        assert materialize_site(site_id).success
+        yield wordpress
+
+
+def write_back(site_id: str, **config: object) -> dg.ExecuteInProcessResult:
+    """Materialize the write-back assets (and check) of one site partition, in process."""
+    register_partition(site_id)
+    return dg.materialize(
+        [*WRITEBACK_ASSETS, *WRITEBACK_CHECKS],
+        partition_key=site_id,
+        instance=dg.DagsterInstance.get(),
+        run_config={"ops": {"summaries": {"config": config}}} if config else None,
+        resources=WRITEBACK_RESOURCES,
+        raise_on_error=False,
+    )
+
+
+def summaries_of(site_id: str) -> dict[int, dict]:
+    """wp_id → its summary row (status, text, generator, model, generated_at, delivery)."""
+    with _store() as store, store.connection() as conn:
+        rows = conn.execute(
+            """SELECT d.wp_id, s.status, s.summary, s.generator, s.model, s.generated_at,
+                      s.delivery_status, s.delivery_note, s.detail, d.extracted_text
+               FROM summaries s JOIN documents d ON d.id = s.document_id
+               WHERE s.site_id = %s""",
+            (site_id,),
+        ).fetchall()
+    keys = ("status", "summary", "generator", "model", "generated_at", "delivery")
+    return {
+        r[0]: dict(zip(keys, r[1:7], strict=True)) | {"note": r[7], "detail": r[8], "text": r[9]}
+        for r in rows
+    }
+
+
+def check_passed(result: dg.ExecuteInProcessResult) -> bool:
+    evaluations = result.get_asset_check_evaluations()
+    assert evaluations, "the summary check did not run"
+    return all(e.passed for e in evaluations)
+
+
+@pytest.fixture
+def chat_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    """PRESSRAG_ANSWERER=openai against the fake server (settings re-read in this process)."""
+    with FakeOpenAI() as fake:
+        monkeypatch.setenv("PRESSRAG_ANSWERER", "openai")
+        monkeypatch.setenv("PRESSRAG_OPENAI_API_KEY", "sk-test-not-a-real-key")
+        monkeypatch.setenv("PRESSRAG_OPENAI_BASE_URL", fake.base_url)
+        monkeypatch.setenv("PRESSRAG_OPENAI_CHAT_MODEL", "fake-chat-1")
+        get_settings.cache_clear()
+        try:
+            yield fake
+        finally:
+            monkeypatch.undo()
+            get_settings.cache_clear()
+
+
+# ---- summaries ---------------------------------------------------------------------------
+
+
+def test_sample_site_gets_extractive_summaries_kept_in_pressrag(
+    indexed_sites: IndexedSites,
+) -> None:
+    """The embedded default on the shipped sample: every public document is summarised by the
+    local model's most central sentences (labelled extractive), or skipped as too short; the
+    WXR site keeps them in PressRAG; an unchanged re-run makes no generator call."""
+    first = write_back("demo")
+    assert first.success
+    meta = asset_metadata(first, "summaries")
+    assert meta["generator"] == "extractive" and meta["model"] == LOCAL_MODEL
+    assert meta["failed"] == 0 and meta["summarised"] >= 30, meta
+    assert check_passed(first)
+    delivery = asset_metadata(first, "summaries_to_wordpress")
+    assert delivery["sent"] == 0 and "kept in PressRAG only" in str(delivery["delivery"])
+
+    rows = summaries_of("demo")
+    summarised = {k: v for k, v in rows.items() if v["status"] == "summarised"}
+    assert len(summarised) == meta["summarised"]
+    for row in summarised.values():
+        assert row["generator"] == "extractive" and row["model"] == LOCAL_MODEL
+        assert 5 <= word_count(row["summary"]) <= 90, row["summary"]
+        # Extractive: every sentence is the document's own.
+        own = {" ".join(s.split()) for s in split_sentences(row["text"])}
+        picked = [s for s in own if s in row["summary"]]
+        assert picked and sum(len(s) for s in picked) >= 0.8 * len(row["summary"].rstrip(" …"))
+    for row in rows.values():
+        if row["status"] == "skipped":
+            assert "shorter than" in row["detail"] or "no prose" in row["detail"]
+
+    again = write_back("demo")
+    assert again.success
+    assert asset_metadata(again, "summaries")["generator_calls"] == 0
+    assert {k: v["generated_at"] for k, v in summaries_of("demo").items()} == {
+        k: v["generated_at"] for k, v in rows.items()
+    }
+
+
+def test_chat_model_summaries_and_an_edit_resummarises_exactly_that_post(
+    pressrag_env: PressragEnv, chat_model: FakeOpenAI
+) -> None:
+    with rest_site("wb-chat") as wordpress:
+        for n in range(3):
+            chat_model.enqueue_reply(f"  \u201cSummary number {n}: the bees are fine.\u201d ")
+        first = write_back("wb-chat")
+        assert first.success
+        requests = chat_model.chat_requests()
+        assert len(requests) == 3  # the three long public posts; short and private: no call
+        for request in requests:
+            assert request.body["model"] == "fake-chat-1"
+            system = request.body["messages"][0]["content"]
+            assert "60 words or fewer" in system and "the language the page is written in" in system
+        rows = summaries_of("wb-chat")
+        titles = {p["title"]: wp_id for wp_id, p in _posts(wordpress).items()}
+        for n, request in enumerate(requests):
+            title = request.body["messages"][1]["content"].split("\n")[0].removeprefix("Title: ")
+            row = rows[titles[title]]
+            assert row["summary"] == f"Summary number {n}: the bees are fine."
+            assert (row["generator"], row["model"]) == ("openai", "fake-chat-1")
+        assert rows[titles["A short note"]]["status"] == "skipped"
+        assert titles["Private queen rearing"] not in rows
+        assert check_passed(first)
+        # Delivered to WordPress, each once.
+        assert sorted(w[0] for w in wordpress.writes) == sorted(
+            titles[t] for t in ("Spring inspections", "Harvesting honey", "Winter clusters")
+        )
+
+        unchanged = write_back("wb-chat")
+        assert unchanged.success
+        assert len(chat_model.chat_requests()) == 3  # no new call
+        assert asset_metadata(unchanged, "summaries_to_wordpress")["sent"] == 0
+
+        edited = titles["Harvesting honey"]
+        wordpress.upsert({"id": edited, "content": bees("the honey harvest", "wet honey ferments")})
+        assert materialize_site("wb-chat", wp_ids=[edited]).success
+        chat_model.enqueue_reply("The harvest waits until the frames are capped.")
+        after_edit = write_back("wb-chat")
+        assert after_edit.success
+        assert len(chat_model.chat_requests()) == 4  # exactly one more call
+        assert "wet honey ferments" in chat_model.chat_requests()[-1].body["messages"][1]["content"]
+        now = summaries_of("wb-chat")
+        changed = {k for k in rows if rows[k]["generated_at"] != now[k]["generated_at"]}
+        assert changed == {edited}
+        assert now[edited]["summary"] == "The harvest waits until the frames are capped."
+        assert [w[0] for w in wordpress.writes].count(edited) == 2
+        assert asset_metadata(after_edit, "summaries_to_wordpress")["stored"] == 1
+
+
+def _posts(wordpress: FakeWordPressWithPlugin) -> dict[int, dict]:
+    return {p["id"]: p for p in wordpress._snapshot()}
+
+
+def test_a_callback_that_fails_twice_then_succeeds_lands_once(pressrag_env: PressragEnv) -> None:
+    with rest_site("wb-retry") as wordpress:
+        wordpress.fail_callbacks(2, status=503)
+        result = write_back("wb-retry")
+        assert result.success
+        retries = [
+            e
+            for e in result.all_events
+            if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY
+            and e.step_key == "summaries_to_wordpress"
+        ]
+        assert len(retries) == 2  # Dagster's RetryPolicy, not a loop of ours
+        assert wordpress.callbacks == [("summaries.deliver", 503)] * 2 + [
+            ("summaries.deliver", 200)
+        ]
+        written = [w[0] for w in wordpress.writes]
+        assert len(written) == 3 and len(set(written)) == 3  # each post once
+        assert asset_metadata(result, "summaries_to_wordpress")["stored"] == 3
+
+        # A resend of the same version (an answer lost after WordPress stored it) changes
+        # nothing there, and an unchanged re-run sends nothing at all.
+        with _store() as store, store.connection() as conn:
+            conn.execute("UPDATE summaries SET delivered_version = NULL WHERE site_id = 'wb-retry'")
+        resent = write_back("wb-retry")
+        assert asset_metadata(resent, "summaries_to_wordpress")["unchanged"] == 3
+        assert len(wordpress.writes) == 3
+        quiet = write_back("wb-retry")
+        assert asset_metadata(quiet, "summaries_to_wordpress")["sent"] == 0
+        assert len(wordpress.callbacks) == 4
+
+
+def test_posts_not_public_at_send_time_are_never_written(pressrag_env: PressragEnv) -> None:
+    with rest_site("wb-private") as wordpress:
+        titles = {p["title"]: wp_id for wp_id, p in _posts(wordpress).items()}
+        spring, winter = titles["Spring inspections"], titles["Winter clusters"]
+        summarised = write_back("wb-private", regenerate_wp_ids=[])
+        assert summarised.success
+        # Made private and deleted in WordPress after they were summarised and delivered;
+        # then regenerated before PressRAG heard about it: WordPress refuses both.
+        wordpress.upsert({"id": spring, "status": "private"})
+        wordpress.delete(winter)
+        before = len(wordpress.writes)
+        result = write_back("wb-private", regenerate_wp_ids=[spring, winter])
+        assert result.success
+        rows = summaries_of("wb-private")
+        assert (rows[spring]["delivery"], rows[spring]["note"]) == ("skipped", "not_public")
+        assert (rows[winter]["delivery"], rows[winter]["note"]) == ("skipped", "not_found")
+        assert len(wordpress.writes) == before
+        assert asset_metadata(result, "summaries_to_wordpress")["skipped_by_wordpress"] == 2
+        # Once the index knows, the summaries are gone and nothing is sent for them.
+        assert materialize_site("wb-private").success
+        after = write_back("wb-private")
+        remaining = {titles["Harvesting honey"], titles["A short note"]}
+        assert set(summaries_of("wb-private")) == remaining
+        assert asset_metadata(after, "summaries_to_wordpress")["sent"] == 0
+        assert titles["Private queen rearing"] not in {w[0] for w in wordpress.writes}
+
+
+def test_a_refused_signature_fails_at_once_with_a_clear_reason(pressrag_env: PressragEnv) -> None:
+    with rest_site("wb-wrong-secret") as wordpress:
+        wordpress.webhook_secret = "whsec_" + "A" * 43 + "="  # not the site's secret
+        result = write_back("wb-wrong-secret")
+        assert not result.success
+        assert wordpress.callbacks == [("summaries.deliver", 401)]  # no retry of a 401
+        failure = next(
+            e
+            for e in result.all_events
+            if e.is_step_failure and e.step_key == "summaries_to_wordpress"
+        )
+        message = failure.step_failure_data.user_failure_data.description
+        assert "webhook secret" in message and "whsec_" not in message
+        assert all(v["delivery"] is None for v in summaries_of("wb-wrong-secret").values())
