@@ -102,7 +102,7 @@ class ExtractiveSummariser:
         self.recorder = recorder
 
     def summarise(self, site_id: str, doc: SummaryInput, style: SummaryStyle) -> Summary:
-        sentences = _candidates(doc.text)
+        sentences = candidate_sentences(doc.text)
         if not sentences:
             raise SummaryError("no prose sentences to pick (only code, lists or headings)")
         with metered(
@@ -122,7 +122,7 @@ class ExtractiveSummariser:
 _BULLET = re.compile(r"^(?:[*+-]|\d+[.)])\s+")
 
 
-def _candidates(text: str) -> list[str]:
+def candidate_sentences(text: str) -> list[str]:
     """Prose sentences that can stand alone (no list bullets, no lead-ins ending in ":"), at
     most MAX_CANDIDATES spread evenly over the document, in order."""
     pieces = (_BULLET.sub("", s) for s in split_sentences(text))
