@@ -1,11 +1,12 @@
--- Write-back (issue 14): one summary per public document, recomputed only when the document's
--- content hash changes, and its delivery to WordPress.
+-- Write-back (issue 14): one summary per public document, recomputed only when what it
+-- summarises changes, and its delivery to WordPress.
 CREATE TABLE summaries (
     document_id       bigint PRIMARY KEY,
     -- Denormalised like chunks.site_id, kept equal to the document's by the composite key, so
     -- every query is scoped to one site in SQL.
     site_id           text NOT NULL,
-    -- The content version this row was made from; "current" means equal to the document's.
+    -- sha256 of what was summarised (title + extracted text, resources/writeback/store.py);
+    -- the summary is current while the document's still hashes to it.
     content_hash      text NOT NULL,
     -- skipped: nothing to summarise (shorter than the site's minimum, or no prose at all)
     status            text NOT NULL CHECK (status IN ('summarised', 'skipped', 'failed')),

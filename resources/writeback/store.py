@@ -1,9 +1,11 @@
 """Summaries and their delivery in Postgres (table `summaries`, migration 0007).
 
-A summary is *current* when its `content_hash` equals the document's. Pending work is exactly
-what is not current (or failed fewer than `MAX_ATTEMPTS` times for this version), so a re-run
-on unchanged content makes no generator call, and an edit re-summarises only what changed.
-Every query names its site.
+A summary's `content_hash` is the hash of what it summarises — the document's title and its
+extracted text — and the summary is *current* while that hash is unchanged. Pending work is
+exactly what is not current (or failed fewer than `MAX_ATTEMPTS` times for this version), so a
+re-run on unchanged content makes no generator call and an edit re-summarises only what
+changed. Changes that do not touch the text (terms, author, the excerpt the plugin may fill
+from the summary itself) re-summarise nothing. Every query names its site.
 """
 
 from __future__ import annotations
@@ -16,6 +18,13 @@ import psycopg
 from psycopg.rows import dict_row
 
 MAX_ATTEMPTS = 3  # failed tries per content version before waiting for an edit or "regenerate"
+
+# The hash of what a summary is made from, for the document's current extracted text (callers
+# also require `text_hash = content_hash`: the text is of the current version).
+SOURCE_HASH = (
+    "encode(sha256(convert_to(d.title || E'\\n' || coalesce(d.extracted_text, ''), 'UTF8')), "
+    "'hex')"
+)
 
 
 @dataclass(frozen=True)
@@ -40,17 +49,19 @@ def pending_summaries(
     """Public documents with text extracted for their current content and no current summary;
     plus those asked to be regenerated (or all of them with `force`)."""
     rows = conn.execute(
-        """SELECT d.id, d.wp_id, d.doc_type, d.title, d.language, d.extracted_text,
-                  d.content_hash,
-                  CASE WHEN s.content_hash = d.content_hash AND s.status = 'failed'
-                       THEN s.attempts ELSE 0 END
-           FROM documents d LEFT JOIN summaries s ON s.document_id = d.id
-           WHERE d.site_id = %(site)s AND d.visibility = 'public'
-             AND d.text_hash = d.content_hash
-             AND (%(force)s OR d.wp_id = ANY(%(regen)s)
-                  OR s.document_id IS NULL OR s.content_hash <> d.content_hash
-                  OR (s.status = 'failed' AND s.attempts < %(cap)s))
-           ORDER BY d.id""",
+        f"""WITH docs AS (
+               SELECT d.id, d.wp_id, d.doc_type, d.title, d.language, d.extracted_text,
+                      {SOURCE_HASH} AS source_hash
+               FROM documents d
+               WHERE d.site_id = %(site)s AND d.visibility = 'public'
+                 AND d.text_hash = d.content_hash)
+           SELECT docs.*, CASE WHEN s.content_hash = docs.source_hash AND s.status = 'failed'
+                               THEN s.attempts ELSE 0 END
+           FROM docs LEFT JOIN summaries s ON s.document_id = docs.id
+           WHERE %(force)s OR docs.wp_id = ANY(%(regen)s)
+              OR s.document_id IS NULL OR s.content_hash <> docs.source_hash
+              OR (s.status = 'failed' AND s.attempts < %(cap)s)
+           ORDER BY docs.id""",
         {
             "site": site_id,
             "force": force,
@@ -61,12 +72,13 @@ def pending_summaries(
     return [PendingSummary(*r[:5], r[5] or "", r[6], r[7]) for r in rows]
 
 
-_SAVE = """
+_SAVE = f"""
 INSERT INTO summaries AS s (document_id, site_id, content_hash, status, summary, generator,
                             model, language, detail, attempts, generated_at)
-SELECT d.id, d.site_id, d.content_hash, %(status)s, %(summary)s, %(generator)s, %(model)s,
+SELECT d.id, d.site_id, %(hash)s, %(status)s, %(summary)s, %(generator)s, %(model)s,
        %(language)s, %(detail)s, %(attempts)s, clock_timestamp()
-FROM documents d WHERE d.id = %(doc)s AND d.content_hash = %(hash)s
+FROM documents d
+WHERE d.id = %(doc)s AND d.text_hash = d.content_hash AND {SOURCE_HASH} = %(hash)s
 ON CONFLICT (document_id) DO UPDATE SET
     content_hash = EXCLUDED.content_hash, status = EXCLUDED.status,
     summary = EXCLUDED.summary, generator = EXCLUDED.generator, model = EXCLUDED.model,
@@ -147,12 +159,13 @@ def pending_deliveries(
     by document id. Visibility is read here, at send time, so a post made private since it
     was summarised is not sent."""
     rows = conn.execute(
-        """SELECT s.document_id, d.wp_id, d.doc_type, s.content_hash, s.summary, s.generator,
+        f"""SELECT s.document_id, d.wp_id, d.doc_type, s.content_hash, s.summary, s.generator,
                   s.model, s.language, s.generated_at
            FROM summaries s JOIN documents d ON d.id = s.document_id AND d.site_id = s.site_id
            WHERE s.site_id = %s AND s.status = 'summarised'
              AND s.delivered_version IS DISTINCT FROM s.generated_at
-             AND d.visibility = 'public' AND s.content_hash = d.content_hash
+             AND d.visibility = 'public' AND d.text_hash = d.content_hash
+             AND s.content_hash = {SOURCE_HASH}
              AND s.document_id > %s
            ORDER BY s.document_id LIMIT %s""",
         (site_id, after_document_id, limit),
@@ -179,11 +192,11 @@ def missing_summaries(
     included), and the first `limit` of them."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            """SELECT d.wp_id, d.title, s.status, s.detail, count(*) OVER () AS total
+            f"""SELECT d.wp_id, d.title, s.status, s.detail, count(*) OVER () AS total
                FROM documents d LEFT JOIN summaries s ON s.document_id = d.id
                WHERE d.site_id = %s AND d.visibility = 'public'
                  AND d.text_hash = d.content_hash
-                 AND (s.document_id IS NULL OR s.content_hash <> d.content_hash
+                 AND (s.document_id IS NULL OR s.content_hash <> {SOURCE_HASH}
                       OR s.status = 'failed')
                ORDER BY d.wp_id LIMIT %s""",
             (site_id, limit),
@@ -212,9 +225,10 @@ def list_summaries(conn: psycopg.Connection, site_id: str) -> list[dict]:
     """Every summary of a site with its document, for `pressrag summaries`."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            """SELECT d.wp_id, d.title, d.url, s.status, s.summary, s.generator, s.model,
+            f"""SELECT d.wp_id, d.title, d.url, s.status, s.summary, s.generator, s.model,
                       s.language, s.detail, s.generated_at, s.delivery_status, s.delivery_note,
-                      s.delivered_at, s.content_hash = d.content_hash AS current
+                      s.delivered_at,
+                      d.text_hash = d.content_hash AND s.content_hash = {SOURCE_HASH} AS current
                FROM summaries s JOIN documents d ON d.id = s.document_id
                WHERE s.site_id = %s ORDER BY d.wp_id""",
             (site_id,),
