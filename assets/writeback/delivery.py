@@ -69,7 +69,7 @@ def summaries_to_wordpress(
             metadata={"delivery": KEPT_IN_PRESSRAG.format(site=site.id), "sent": 0}
         )
     if site.settings.get("writeback") is False:
-        note = f"write-back is off for this site (`pressrag sites add {site.id} --writeback`)"
+        note = f"write-back is off (`pressrag sites add {site.id} --url … --writeback` turns it on)"
         return dg.MaterializeResult(metadata={"delivery": note, "sent": 0})
     client = callbacks.client_for(site)
     outcomes: Counter[str] = Counter()

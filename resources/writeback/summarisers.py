@@ -31,7 +31,7 @@ from resources.usage import UsageRecorder, metered
 
 MAX_CANDIDATES = 80  # sentences considered per document: bounds the embedding cost
 MAX_PROMPT_CHARS = 24_000  # of document text sent to a chat model (~6k tokens)
-REDUNDANCY = 0.35  # weight of similarity to an already chosen sentence
+REDUNDANCY = 0.6  # weight of the similarity to a sentence already chosen
 TITLE_WEIGHT = 0.3
 _WORD = re.compile(r"\S+")
 
