@@ -12,7 +12,7 @@ a step retried after a lost answer creates one post.
 import dagster as dg
 from pydantic import Field
 
-from resources.dagster_resources import EmbedderResource, StoreResource
+from resources.dagster_resources import StoreResource
 from resources.errors import PressRAGError
 from resources.store.sites import get_site
 from resources.writeback.callbacks import CallbackError, WordPressCallbacks
@@ -67,7 +67,6 @@ def compose_draft(
     context: dg.OpExecutionContext,
     config: DraftConfig,
     store: StoreResource,
-    embedder: EmbedderResource,
     writer: DraftWriterResource,
     callbacks: WordPressCallbackResource,
 ):
@@ -90,7 +89,7 @@ def compose_draft(
     tell(context, client, progress_message(config, "running", "Finding the most relevant posts"))
     try:
         with db.connection() as conn:
-            sources = gather_sources(conn, site, embedder.get(), request)
+            sources = gather_sources(conn, site, writer.query_embedder(), request)
     except PressRAGError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
     if not sources:

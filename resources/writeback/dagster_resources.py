@@ -14,7 +14,7 @@ from functools import cache
 
 import dagster as dg
 
-from resources.embedders import Embedder
+from resources.embedders import Embedder, make_embedder
 from resources.embedders.local import LocalEmbedder
 from resources.errors import ConfigError
 from resources.secrets import SecretStore
@@ -27,27 +27,41 @@ from resources.writeback.summarisers import Summariser, make_summariser
 
 
 @cache
-def _sentence_embedder(threads: int) -> Embedder:
-    """The local model through ONNX Runtime: on short texts such as sentences it is several
-    times faster than PyTorch (per-operator overhead), and it never calls a paid endpoint,
-    whatever the index's embedder is."""
+def _short_text_embedder(threads: int) -> Embedder:
+    """The local model through ONNX Runtime (the export serving uses): on short texts such as
+    sentences and queries it is several times faster than PyTorch (per-operator overhead) and
+    loads in a fraction of the time; its vectors are the same model's (`model_id`)."""
     return LocalEmbedder(backend="onnx", threads=threads, cache_dir=get_settings().model_cache_dir)
+
+
+def _threads() -> int:
+    return get_settings().index_torch_threads or os.cpu_count() or 1
 
 
 class SummariserResource(dg.ConfigurableResource):
     """The chat model when configured, else the extractive summariser on the local model."""
 
     def get(self) -> Summariser:
-        settings = get_settings()
-        threads = settings.index_torch_threads or os.cpu_count() or 1
-        return make_summariser(settings, lambda: _sentence_embedder(threads), usage_recorder())
+        """The extractive summariser always uses the local model: it never calls a paid
+        endpoint, whatever embeds the index."""
+        threads = _threads()
+        return make_summariser(
+            get_settings(), lambda: _short_text_embedder(threads), usage_recorder()
+        )
 
 
 class DraftWriterResource(dg.ConfigurableResource):
-    """Prose from the chat model when configured, else a research brief."""
+    """Prose from the chat model when configured, else a research brief; and the embedder
+    for its retrieval queries (the index's model)."""
 
     def get(self) -> DraftWriter:
         return make_draft_writer(get_settings(), usage_recorder())
+
+    def query_embedder(self) -> Embedder:
+        settings = get_settings()
+        if settings.embedder == "local":
+            return _short_text_embedder(_threads())
+        return make_embedder(settings)
 
 
 class WordPressCallbackResource(dg.ConfigurableResource):

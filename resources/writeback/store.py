@@ -22,8 +22,7 @@ MAX_ATTEMPTS = 3  # failed tries per content version before waiting for an edit 
 # The hash of what a summary is made from, for the document's current extracted text (callers
 # also require `text_hash = content_hash`: the text is of the current version).
 SOURCE_HASH = (
-    "encode(sha256(convert_to(d.title || E'\\n' || coalesce(d.extracted_text, ''), 'UTF8')), "
-    "'hex')"
+    "encode(sha256(convert_to(d.title || E'\\n' || coalesce(d.extracted_text, ''), 'UTF8')), 'hex')"
 )
 
 
