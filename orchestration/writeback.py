@@ -30,8 +30,8 @@ from orchestration.sites import PARTITIONS_NAME
 from resources.dagster_resources import StoreResource
 from resources.errors import PressRAGError
 from resources.store.sites import get_site
+from resources.webhooks import SUMMARY_REGENERATE_REQUESTED
 from resources.writeback import store as writeback_sql
-from resources.writeback.callbacks import CallbackError
 from resources.writeback.dagster_resources import WordPressCallbackResource
 
 WRITEBACK_GROUP = "writeback"
@@ -66,6 +66,8 @@ writeback_automation = dg.AutomationConditionSensorDefinition(
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=max(10, _interval()),
     emit_backfills=False,  # one run per site partition, queued like index runs
+    # Behind queued index runs: freshness of answers comes before summaries.
+    run_tags={"dagster/priority": "-1"},
     description="Summaries follow each site's extracted text; delivery follows summaries.",
 )
 
@@ -106,7 +108,7 @@ def plan_requests(
     regenerate_events: dict[str, list[str]] = defaultdict(list)
     requests: list[dg.RunRequest] = []
     for event in events:
-        if event.event_type == writeback_sql.REGENERATE_REQUESTED:
+        if event.event_type == SUMMARY_REGENERATE_REQUESTED:
             wp_id = event.data.get("wp_id")
             if isinstance(wp_id, int) and not isinstance(wp_id, bool) and wp_id > 0:
                 regenerate[event.site_id].add(wp_id)
@@ -181,7 +183,7 @@ def draft_failed(context: dg.RunFailureSensorContext) -> None:
     try:
         client = WordPressCallbackResource().client_for(site)
         client.send(progress_message(config, "failed", failure_reason(context)))
-    except (CallbackError, PressRAGError) as exc:
+    except PressRAGError as exc:  # CallbackError included
         context.log.warning(f"could not tell WordPress that draft {request_id} failed: {exc}")
 
 

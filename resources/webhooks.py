@@ -32,6 +32,9 @@ ATTACHMENT_DELETED = "attachment.deleted"
 TERM_CHANGED = "term.changed"
 SITE_SETTINGS_CHANGED = "site.settings_changed"
 SITE_REINDEX_REQUESTED = "site.reindex_requested"
+# Write-back requests (docs/writeback.md), read from the inbox by the write-back sensor.
+SUMMARY_REGENERATE_REQUESTED = "summary.regenerate_requested"
+DRAFT_REQUESTED = "draft.requested"
 KNOWN_TYPES = frozenset(
     {
         DOCUMENT_UPSERTED,
@@ -42,6 +45,8 @@ KNOWN_TYPES = frozenset(
         TERM_CHANGED,
         SITE_SETTINGS_CHANGED,
         SITE_REINDEX_REQUESTED,
+        SUMMARY_REGENERATE_REQUESTED,
+        DRAFT_REQUESTED,
     }
 )
 
@@ -173,7 +178,14 @@ def _int_field(data: dict[str, Any], name: str) -> None:
 
 def _check_data(event_type: str, data: dict[str, Any]) -> None:
     """Fields the sensor relies on, per type; unknown types are stored as they are."""
-    if event_type in (DOCUMENT_UPSERTED, DOCUMENT_DELETED) or event_type.startswith("attachment."):
+    if event_type == SUMMARY_REGENERATE_REQUESTED:
+        _int_field(data, "wp_id")
+    elif event_type == DRAFT_REQUESTED:
+        if not isinstance(data.get("request_id"), str) or not isinstance(data.get("topic"), str):
+            raise _bad("data.request_id and data.topic must be strings")
+    elif event_type in (DOCUMENT_UPSERTED, DOCUMENT_DELETED) or event_type.startswith(
+        "attachment."
+    ):
         if event_type in KNOWN_TYPES:
             _int_field(data, "wp_id")
     elif event_type == TERM_CHANGED:

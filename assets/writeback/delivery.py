@@ -92,6 +92,13 @@ def summaries_to_wordpress(
             try:
                 answer = client.send(message)
             except CallbackError as exc:
+                if exc.no_route and batches == 0:
+                    # A site indexed without the plugin (any public WordPress can be): nothing
+                    # to write to, which is no failure; delivered once the plugin is there.
+                    context.log.warning(f"{exc}; summaries are kept in PressRAG")
+                    return dg.MaterializeResult(
+                        metadata={"delivery": f"{exc}; summaries are kept in PressRAG", "sent": 0}
+                    )
                 raise dg.Failure(
                     description=str(exc),
                     allow_retries=exc.retryable,

@@ -24,11 +24,13 @@ _RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class CallbackError(PressRAGError):
-    """A callback WordPress did not accept; `retryable` says whether trying again may help."""
+    """A callback WordPress did not accept; `retryable` says whether trying again may help,
+    `no_route` that the site has no PressRAG plugin (0.3 or later) to call."""
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, retryable: bool, no_route: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.no_route = no_route
 
 
 def callback_url(base_url: str) -> str:
@@ -104,9 +106,10 @@ def _answer(response: httpx.Response, base_url: str) -> dict[str, Any]:
         )
     if status == 404 and code == "rest_no_route":
         raise CallbackError(
-            f"WordPress at {base_url} has no {ROUTE} route: activate or update the PressRAG "
-            "plugin (0.3 or later)",
+            f"WordPress at {base_url} has no {ROUTE} route: the PressRAG plugin (0.3 or "
+            "later) is not active there",
             retryable=False,
+            no_route=True,
         )
     raise CallbackError(
         f"WordPress at {base_url} answered the callback with HTTP {status}"

@@ -234,10 +234,6 @@ def list_summaries(conn: psycopg.Connection, site_id: str) -> list[dict]:
         ).fetchall()
 
 
-REGENERATE_REQUESTED = "summary.regenerate_requested"
-DRAFT_REQUESTED = "draft.requested"
-
-
 @dataclass(frozen=True)
 class RequestEvent:
     id: int

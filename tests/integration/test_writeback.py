@@ -298,6 +298,20 @@ def test_a_refused_signature_fails_at_once_with_a_clear_reason(pressrag_env: Pre
         assert all(v["delivery"] is None for v in summaries_of("wb-wrong-secret").values())
 
 
+def test_a_site_without_the_plugin_keeps_its_summaries(pressrag_env: PressragEnv) -> None:
+    """Any public WordPress can be indexed; without the plugin there is nothing to write to,
+    which is not a failure, and the summaries wait in PressRAG."""
+    with rest_site("wb-no-plugin") as wordpress:
+        wordpress.plugin_active = False
+        result = write_back("wb-no-plugin")
+        assert result.success
+        delivery = asset_metadata(result, "summaries_to_wordpress")
+        assert delivery["sent"] == 0 and "is not active there" in str(delivery["delivery"])
+        rows = summaries_of("wb-no-plugin")
+        assert len(rows) == 4 and all(row["delivery"] is None for row in rows.values())
+        assert wordpress.callbacks == [("summaries.deliver", 404)]  # one request, no retries
+
+
 # ---- drafts --------------------------------------------------------------------------------
 
 

@@ -6,7 +6,9 @@ webhook secret, a five-minute window, ids never accepted twice (401), summaries 
 (post, content hash, generated_at) — `stored`, `unchanged`, `stale`, or `skipped` when the
 post is not public or gone — and drafts created once per request id.
 
-`fail_callbacks(n, status)` answers the next n callbacks with `status` (nothing stored);
+`plugin_active = False` makes it a WordPress without the plugin (404 `rest_no_route`, as
+WordPress answers a route nobody registered); `fail_callbacks(n, status)` answers the next n
+callbacks with `status` (nothing stored);
 `callbacks` logs every callback's type and HTTP status; `writes` lists every summary actually
 written, so "lands once" can be counted.
 """
@@ -31,6 +33,7 @@ class FakeWordPressWithPlugin(FakeWordPress):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.webhook_secret = ""  # set once the site is registered
+        self.plugin_active = True
         self.summaries: dict[int, dict[str, Any]] = {}
         self.writes: list[tuple[int, str, str]] = []
         self.drafts: dict[str, dict[str, Any]] = {}
@@ -129,10 +132,10 @@ class _PluginHandler(_Handler):
         parts = urlsplit(self.path)
         route = parse_qs(parts.query).get("rest_route", [""])[-1]
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if route != ROUTE:
-            self._send_json(404, {"code": "rest_no_route", "message": "No route was found."})
-            return
-        status, answer = self.site.handle_callback(dict(self.headers), body)
+        if route != ROUTE or not self.site.plugin_active:
+            status, answer = 404, {"code": "rest_no_route", "message": "No route was found."}
+        else:
+            status, answer = self.site.handle_callback(dict(self.headers), body)
         kind = ""
         with contextlib.suppress(ValueError):
             kind = str(json.loads(body).get("type", ""))

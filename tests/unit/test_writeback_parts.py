@@ -147,3 +147,28 @@ def test_requests_become_one_run_per_site_and_one_per_draft() -> None:
     assert requests[0].run_key == "draft-e4"
     # The same events give the same run keys: a sensor tick is never launched twice.
     assert [r.run_key for r in plan_requests(events)] == [r.run_key for r in requests]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data", "ok"),
+    [
+        ("summary.regenerate_requested", {"wp_id": 12, "post_type": "post"}, True),
+        ("summary.regenerate_requested", {"wp_id": "12"}, False),
+        ("draft.requested", {"request_id": "drq_x", "topic": "Bees", "words": 600}, True),
+        ("draft.requested", {"request_id": "drq_x"}, False),
+    ],
+)
+def test_the_webhook_intake_knows_and_checks_write_back_requests(
+    event_type: str, data: dict, ok: bool
+) -> None:
+    import json
+
+    from resources.webhooks import WebhookError, parse_event
+
+    body = json.dumps({"type": event_type, "site": "demo", "data": data}).encode()
+    if ok:
+        assert parse_event(body).known
+    else:
+        with pytest.raises(WebhookError) as refused:
+            parse_event(body)
+        assert refused.value.status == 400

@@ -90,7 +90,7 @@ def test_every_send_is_signed_afresh() -> None:
         (httpx.Response(503), True, "HTTP 503"),
         (httpx.Response(429), True, "HTTP 429"),
         (httpx.Response(401, json={"code": "pressrag_invalid_signature"}), False, "secret"),
-        (httpx.Response(404, json={"code": "rest_no_route"}), False, "update the PressRAG"),
+        (httpx.Response(404, json={"code": "rest_no_route"}), False, "plugin (0.3 or later)"),
         (httpx.Response(301, headers={"location": "https://www.wp.example/"}), False, "final URL"),
         (httpx.Response(200, text="<html>cached page</html>"), False, "no JSON"),
         (httpx.Response(400, json={"code": "pressrag_invalid_body"}), False, "HTTP 400"),

@@ -86,6 +86,7 @@
 		} else if ( data.summary ) {
 			children.push( el( 'p', { key: 'summary', className: 'pressrag-summary-text' }, data.summary ) );
 			children.push( el( 'p', { key: 'meta', className: 'pressrag-summary-meta' },
+				/* translators: 1: date and time, 2: the model that wrote it (or "extractive: …"). */
 				sprintf( __( 'Written %1$s by %2$s.', 'pressrag' ), data.generated_display, generatorLabel( data ) ) ) );
 			if ( data.excerpt_filled ) {
 				children.push( el( 'p', { key: 'excerpt', className: 'pressrag-summary-meta' }, __( 'Also used as the excerpt.', 'pressrag' ) ) );
