@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 from orchestration.environment import prepare
-from orchestration.sites import register_partition
 from resources.errors import ConfigError
 from resources.store import Store
 from resources.store.sites import get_site
@@ -16,20 +15,18 @@ def write_back_now(site_id: str) -> bool:
     """Materialize the write-back assets (and check) of one site on the persistent instance."""
     import dagster as dg
 
-    from assets.indexing.definitions import INDEXING_ASSETS
     from assets.writeback.definitions import (
         WRITEBACK_ASSETS,
         WRITEBACK_CHECKS,
         WRITEBACK_RESOURCES,
     )
+    from orchestration.writeback import writeback_run_config
 
     _known_site(site_id)
-    register_partition(site_id)
     result = dg.materialize(
-        [*INDEXING_ASSETS, *WRITEBACK_ASSETS, *WRITEBACK_CHECKS],
-        selection=dg.AssetSelection.groups("writeback"),
-        partition_key=site_id,
+        [*WRITEBACK_ASSETS, *WRITEBACK_CHECKS],
         instance=dg.DagsterInstance.get(),
+        run_config=writeback_run_config([site_id]),
         resources=WRITEBACK_RESOURCES,
         tags={"pressrag/trigger": "cli"},
         raise_on_error=False,

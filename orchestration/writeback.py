@@ -1,8 +1,8 @@
 """When the write-back runs: its jobs and sensors.
 
 - `writeback_automation` evaluates the eager automation conditions of `summaries` and
-  `summaries_to_wordpress`: when an index run updates a site's `extracted_text`, one run per
-  site summarises what changed and delivers it.
+  `summaries_to_wordpress`: when index runs update sites' `extracted_text`, one run (for all
+  sites: see `assets/writeback/common.py`) summarises what changed and delivers it.
 - `writeback_requests` reads WordPress's requests from the webhook inbox with its own cursor:
   "regenerate" (the editor panel) → a `write_back_site` run for those posts; "Draft with
   PressRAG" → a `write_draft` run whose run config is the request.
@@ -26,7 +26,6 @@ from assets.writeback.drafts import (
     progress_message,
 )
 from orchestration.jobs import run_executor
-from orchestration.sites import PARTITIONS_NAME
 from resources.dagster_resources import StoreResource
 from resources.errors import PressRAGError
 from resources.store.sites import get_site
@@ -47,8 +46,27 @@ write_back_site = dg.define_asset_job(
     name="write_back_site",
     selection=dg.AssetSelection.groups(WRITEBACK_GROUP),
     executor_def=run_executor(),
-    description="Summarise one site's changed documents and deliver new summaries to WordPress.",
+    description="Summarise changed documents and deliver new summaries to WordPress (the "
+    "sites in run config, or every site).",
 )
+
+WRITEBACK_STEPS = (
+    "summaries",
+    "summaries_to_wordpress",
+    "summaries_every_document_has_a_current_summary",
+)
+
+
+def writeback_run_config(
+    sites: list[str], *, regenerate_wp_ids: list[int] | None = None, force: bool = False
+) -> dict:
+    """Run config giving every write-back step the same `WritebackConfig`."""
+    config = {
+        "sites": sites,
+        "regenerate_wp_ids": sorted(set(regenerate_wp_ids or [])),
+        "force": force,
+    }
+    return {"ops": {step: {"config": config} for step in WRITEBACK_STEPS}}
 
 
 @dg.job(
@@ -65,8 +83,7 @@ writeback_automation = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.groups(WRITEBACK_GROUP),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=max(10, _interval()),
-    emit_backfills=False,  # one run per site partition, queued like index runs
-    # Behind queued index runs: freshness of answers comes before summaries.
+    # Behind queued index runs: fresh answers come before summaries.
     run_tags={"dagster/priority": "-1"},
     description="Summaries follow each site's extracted text; delivery follows summaries.",
 )
@@ -94,9 +111,8 @@ def regenerate_run_request(site_id: str, wp_ids: set[int], event_ids: list[str])
     return dg.RunRequest(
         run_key=f"regenerate-{site_id}-{key}",
         job_name="write_back_site",
-        partition_key=site_id,
-        run_config={"ops": {"summaries": {"config": {"regenerate_wp_ids": sorted(wp_ids)}}}},
-        tags={TRIGGER_TAG: "wordpress", "pressrag/reason": "regenerate"},
+        run_config=writeback_run_config([site_id], regenerate_wp_ids=sorted(wp_ids)),
+        tags={TRIGGER_TAG: "wordpress", "pressrag/reason": "regenerate", SITE_TAG: site_id},
     )
 
 
@@ -142,13 +158,8 @@ def writeback_requests(
     with store.get().connection() as conn:
         events = writeback_sql.request_events(conn, after_id=after, limit=PAGE_SIZE)
     requests = plan_requests(events, context.log)
-    sites = {r.partition_key for r in requests if r.partition_key}
-    missing = [s for s in sites if not context.instance.has_dynamic_partition(PARTITIONS_NAME, s)]
     return dg.SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=(
-            [dg.AddDynamicPartitionsRequest(PARTITIONS_NAME, missing)] if missing else []
-        ),
         cursor=str(events[-1].id if events else after),
         skip_reason=None if requests else "no write-back requests",
     )

@@ -1,21 +1,23 @@
 """`summaries`: one summary per public document and media file, for its current content.
 
-Downstream of `extracted_text` and run by the eager automation condition when a site's text is
-updated. Only documents whose content hash changed since they were summarised are pending, so
-an unchanged site costs no generator call; `regenerate_wp_ids` (the editor's "regenerate") and
-`force` redo summaries on purpose. A document that fails is recorded on its summary row and
-the run goes on; five failures in a row (the model is down) stop the run with what is done
-kept.
+Downstream of every site's `extracted_text`, run by the eager automation condition when a
+site's text is updated (see `common.py` for why it is one asset for all sites). Only documents
+whose summarised content changed are pending, so an unchanged site costs no generator call;
+`regenerate_wp_ids` (the editor's "regenerate") and `force` redo summaries on purpose. A
+document that fails is recorded on its summary row and the run goes on; five failures in a
+row (the model is down) stop the run with what is done kept.
 """
 
 from collections import Counter
 
 import dagster as dg
-from pydantic import Field
 
-from assets.indexing.common import Progress, site_of, site_partitions, timed
+from assets.indexing.common import Progress, timed
 from assets.indexing.text import extracted_text
+from assets.writeback.common import WritebackConfig, sites_of
 from resources.dagster_resources import StoreResource
+from resources.store import Store
+from resources.store.sites import Site
 from resources.writeback import store as summaries_sql
 from resources.writeback.dagster_resources import SummariserResource
 from resources.writeback.store import PendingSummary
@@ -29,13 +31,7 @@ from resources.writeback.summarisers import (
 
 COMMIT_EVERY = 10
 MAX_FAILURES_IN_A_ROW = 5
-
-
-class SummaryConfig(dg.Config):
-    """Empty (what automation and backfills use): summarise what changed since last time."""
-
-    regenerate_wp_ids: list[int] = Field(default_factory=list)
-    force: bool = False
+OUTCOMES = ("summarised", "skipped", "failed")
 
 
 def summarise_one(
@@ -55,82 +51,102 @@ def summarise_one(
     return "summarised", result.text, result.language, None
 
 
+class SiteRun:
+    """Summarises one site's pending documents, counting outcomes and failures in a row."""
+
+    def __init__(self, context: dg.AssetExecutionContext, generator: Summariser) -> None:
+        self.context, self.generator = context, generator
+        self.in_a_row = 0
+        self.failures: list[str] = []
+
+    def run(self, db: Store, site: Site, config: WritebackConfig) -> Counter[str]:
+        style = style_for(site.settings)
+        outcomes: Counter[str] = Counter()
+        with db.connection() as conn:
+            outcomes["removed_not_public"] = summaries_sql.remove_non_public(conn, site.id)
+            pending = summaries_sql.pending_summaries(
+                conn, site.id, regenerate_wp_ids=config.regenerate_wp_ids, force=config.force
+            )
+        outcomes["pending"] = len(pending)
+        progress = Progress(self.context, f"summarising {site.id}", len(pending))
+        with db.connection() as conn:
+            for n, doc in enumerate(pending, start=1):
+                status = self._one(conn, site, doc, style)
+                outcomes[status] += 1
+                if n % COMMIT_EVERY == 0:
+                    conn.commit()  # keep progress if the run dies
+                progress.advance()
+                if self.in_a_row >= MAX_FAILURES_IN_A_ROW:
+                    conn.commit()
+                    raise dg.Failure(
+                        description=f"{self.in_a_row} documents in a row could not be "
+                        f"summarised; the last: {self.failures[-1]}",
+                    )
+        return outcomes
+
+    def _one(self, conn, site: Site, doc: PendingSummary, style: SummaryStyle) -> str:
+        status, text, language, detail = summarise_one(self.generator, site.id, doc, style)
+        summaries_sql.save_summary(
+            conn,
+            doc,
+            status=status,
+            generator=self.generator.generator,
+            model=self.generator.model,
+            summary=text,
+            language=language,
+            detail=detail,
+        )
+        self.in_a_row = self.in_a_row + 1 if status == "failed" else 0
+        if status == "failed":
+            self.failures.append(f"{site.id}:{doc.wp_id} ({doc.title!r}): {detail}")
+            self.context.log.warning(f"{site.id} document {doc.wp_id}: {detail}")
+        return status
+
+
 @dg.asset(
-    partitions_def=site_partitions,
     group_name="writeback",
     kinds={"python", "postgres"},
     deps=[extracted_text],
     pool="summaries",
     automation_condition=dg.AutomationCondition.eager(),
-    description="A summary of every public document whose content changed since it was "
-    "summarised (chat model when configured, else extractive).",
+    description="A summary of every public document whose text changed since it was "
+    "summarised, on every site (chat model when configured, else extractive).",
 )
 def summaries(
     context: dg.AssetExecutionContext,
-    config: SummaryConfig,
+    config: WritebackConfig,
     store: StoreResource,
     summariser: SummariserResource,
 ) -> dg.MaterializeResult:
     db = store.get()
-    site = site_of(context, db)
-    style = style_for(site.settings)
+    sites = sites_of(config, db)
     generator = summariser.get()
-    with db.connection() as conn:
-        removed = summaries_sql.remove_non_public(conn, site.id)
-        pending = summaries_sql.pending_summaries(
-            conn, site.id, regenerate_wp_ids=config.regenerate_wp_ids, force=config.force
-        )
-    context.log.info(
-        f"{len(pending)} documents to summarise with {generator.generator} ({generator.model})"
-    )
-    outcomes: Counter[str] = Counter()
-    failures: list[str] = []
-    in_a_row = 0
-    progress = Progress(context, "summarising", len(pending))
-    with timed() as clock, db.connection() as conn:
-        for n, doc in enumerate(pending, start=1):
-            status, text, language, detail = summarise_one(generator, site.id, doc, style)
-            summaries_sql.save_summary(
-                conn,
-                doc,
-                status=status,
-                generator=generator.generator,
-                model=generator.model,
-                summary=text,
-                language=language,
-                detail=detail,
-            )
-            outcomes[status] += 1
-            in_a_row = in_a_row + 1 if status == "failed" else 0
-            if status == "failed":
-                failures.append(f"{doc.wp_id} ({doc.title!r}): {detail}")
-                context.log.warning(f"document {doc.wp_id}: {detail}")
-            if n % COMMIT_EVERY == 0:
-                conn.commit()  # keep progress if the run dies
-            progress.advance()
-            if in_a_row >= MAX_FAILURES_IN_A_ROW:
-                conn.commit()
-                raise dg.Failure(
-                    description=f"{in_a_row} documents in a row could not be summarised; "
-                    f"the last: {detail}",
-                    metadata={"summarised": outcomes["summarised"], "failed": outcomes["failed"]},
-                )
-    with db.connection() as conn:
-        totals = summaries_sql.counts(conn, site.id)
+    context.log.info(f"{len(sites)} sites, generator {generator.generator} ({generator.model})")
+    runner = SiteRun(context, generator)
+    per_site: dict[str, Counter[str]] = {}
+    with timed() as clock:
+        for site in sites:
+            per_site[site.id] = runner.run(db, site, config)
+    totals: Counter[str] = sum(per_site.values(), Counter())
+    rows = [
+        f"| {site} | {c['pending']} | {c['summarised']} | {c['skipped']} | {c['failed']} |"
+        for site, c in per_site.items()
+        if c["pending"] or c["removed_not_public"]
+    ]
+    table = "| site | pending | summarised | skipped | failed |\n|---|---|---|---|---|\n"
     return dg.MaterializeResult(
         metadata={
-            "pending": len(pending),
-            "summarised": outcomes["summarised"],
-            "skipped": outcomes["skipped"],
-            "failed": outcomes["failed"],
-            "generator_calls": outcomes["summarised"] + outcomes["failed"],
-            "removed_not_public": removed,
+            "sites": len(sites),
+            "pending": totals["pending"],
+            **{outcome: totals[outcome] for outcome in OUTCOMES},
+            "generator_calls": totals["summarised"] + totals["failed"],
+            "removed_not_public": totals["removed_not_public"],
             "generator": generator.generator,
             "model": generator.model,
-            "words": style.words,
-            "language": style.language or "the document's own",
-            "site_totals": totals,
-            "failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in failures[:50]) or "none"),
+            "per_site": dg.MetadataValue.md(table + "\n".join(rows) if rows else "no changes"),
+            "failures": dg.MetadataValue.md(
+                "\n".join(f"- {f}" for f in runner.failures[:50]) or "none"
+            ),
             "seconds": clock["seconds"],
         }
     )

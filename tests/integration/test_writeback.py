@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
 import pytest
 
 from assets.writeback.definitions import WRITEBACK_ASSETS, WRITEBACK_CHECKS, WRITEBACK_RESOURCES
-from orchestration.sites import add_site, register_partition
+from orchestration.sites import add_site
+from orchestration.writeback import writeback_run_config
 from resources.settings import get_settings
 from resources.store import Store
 from resources.writeback.summarisers import candidate_sentences, word_count
@@ -73,14 +75,12 @@ def rest_site(site_id: str, posts: list[dict] = POSTS) -> Iterator[FakeWordPress
         yield wordpress
 
 
-def write_back(site_id: str, **config: object) -> dg.ExecuteInProcessResult:
-    """Materialize the write-back assets (and check) of one site partition, in process."""
-    register_partition(site_id)
+def write_back(site_id: str, **config: Any) -> dg.ExecuteInProcessResult:
+    """Materialize the write-back assets (and check) for one site, in process."""
     return dg.materialize(
         [*WRITEBACK_ASSETS, *WRITEBACK_CHECKS],
-        partition_key=site_id,
         instance=dg.DagsterInstance.get(),
-        run_config={"ops": {"summaries": {"config": config}}} if config else None,
+        run_config=writeback_run_config([site_id], **config),
         resources=WRITEBACK_RESOURCES,
         raise_on_error=False,
     )
@@ -141,7 +141,7 @@ def test_sample_site_gets_extractive_summaries_kept_in_pressrag(
     assert meta["failed"] == 0 and meta["summarised"] >= 30, meta
     assert check_passed(first)
     delivery = asset_metadata(first, "summaries_to_wordpress")
-    assert delivery["sent"] == 0 and "kept in PressRAG only" in str(delivery["delivery"])
+    assert delivery["sent"] == 0 and "kept in PressRAG only" in str(delivery["per_site"])
 
     rows = summaries_of("demo")
     summarised = {k: v for k, v in rows.items() if v["status"] == "summarised"}
@@ -306,7 +306,7 @@ def test_a_site_without_the_plugin_keeps_its_summaries(pressrag_env: PressragEnv
         result = write_back("wb-no-plugin")
         assert result.success
         delivery = asset_metadata(result, "summaries_to_wordpress")
-        assert delivery["sent"] == 0 and "is not active there" in str(delivery["delivery"])
+        assert delivery["sent"] == 0 and "is not active there" in str(delivery["per_site"])
         rows = summaries_of("wb-no-plugin")
         assert len(rows) == 4 and all(row["delivery"] is None for row in rows.values())
         assert wordpress.callbacks == [("summaries.deliver", 404)]  # one request, no retries
@@ -465,10 +465,7 @@ def test_wordpress_requests_in_the_inbox_become_runs(pressrag_env: PressragEnv) 
     by_job = {r.job_name: r for r in result.run_requests}
     assert len(result.run_requests) == 2, result.run_requests
     regenerate = by_job["write_back_site"]
-    assert regenerate.partition_key == "wb-requests"
-    assert regenerate.run_config == {
-        "ops": {"summaries": {"config": {"regenerate_wp_ids": [5, 7]}}}
-    }
+    assert regenerate.run_config == writeback_run_config(["wb-requests"], regenerate_wp_ids=[5, 7])
     draft = by_job["write_draft"]
     assert draft.run_config["ops"]["compose_draft"]["config"] == {
         "site": "wb-requests",

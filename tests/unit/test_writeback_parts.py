@@ -139,11 +139,12 @@ def test_requests_become_one_run_per_site_and_one_per_draft() -> None:
         RequestEvent(6, "e6", "b", "draft.requested", {**draft, "request_id": "x"}),
     ]
     requests = plan_requests(events)
-    assert [(r.job_name, r.partition_key) for r in requests] == [
-        ("write_draft", None),
+    assert [(r.job_name, r.tags["pressrag/site"]) for r in requests] == [
+        ("write_draft", "b"),
         ("write_back_site", "a"),
     ]
-    assert requests[1].run_config["ops"]["summaries"]["config"] == {"regenerate_wp_ids": [3, 4]}
+    config = requests[1].run_config["ops"]["summaries"]["config"]
+    assert (config["sites"], config["regenerate_wp_ids"]) == (["a"], [3, 4])
     assert requests[0].run_key == "draft-e4"
     # The same events give the same run keys: a sensor tick is never launched twice.
     assert [r.run_key for r in plan_requests(events)] == [r.run_key for r in requests]
