@@ -9,7 +9,7 @@ STAMP := $(VENV)/.pressrag-installed
 SYSTEM_STAMP := .pressrag-system-deps
 export PRESSRAG_HOME ?= $(CURDIR)/.pressrag
 
-.PHONY: venv models run up test test-fast lint system-deps bench clean
+.PHONY: venv models run up test test-fast lint system-deps bench bench-quality clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,14 @@ bench: models
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/freshness.py
+
+# Search quality on a BEIR-layout set (default: the shared pyfaq set beside the repository):
+# indexed through the real pipeline, every query through /v1/search, against a dense baseline.
+# The first run embeds everything (~15 min on 2 cores); the embedding cache makes re-runs fast.
+QUALITY_SET ?= ../shared/eval/pyfaq
+bench-quality: models
+	@test -f $(QUALITY_SET)/corpus.jsonl || { echo "no BEIR set at $(QUALITY_SET) (set QUALITY_SET=DIR)"; exit 2; }
+	$(BIN)/python bench/quality.py $(QUALITY_SET)
 
 clean:
 	rm -rf .pressrag .pytest_cache test-output

@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from resources.errors import PressRAGError
 
@@ -18,12 +19,13 @@ log = logging.getLogger("pressrag")
 
 
 def _cmd_sites_add(args: argparse.Namespace) -> int:
-    from orchestration.sites import add_site
+    from orchestration.sites import add_site, export_lines
 
     result = add_site(
         args.site,
         url=args.url,
         wxr=args.wxr,
+        media=args.media,
         post_types=args.post_types.split(",") if args.post_types else None,
         origins=args.origin or [],
         wp_username=args.wp_username,
@@ -31,6 +33,7 @@ def _cmd_sites_add(args: argparse.Namespace) -> int:
         extra_settings=_writeback_settings(args),
     )
     print(f"site {result.site.id}: {result.site.source_kind} source {result.site.base_url}")
+    print(*export_lines(result.export), sep="\n")
     if result.new_secrets:
         print("Secrets for the WordPress plugin (shown once; stored under PRESSRAG_HOME/secrets):")
         for purpose, secret in result.new_secrets.items():
@@ -68,6 +71,16 @@ def _cmd_summaries(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sites_update(args: argparse.Namespace) -> int:
+    from orchestration.sites import export_lines, update_export
+
+    result = update_export(args.site, args.wxr, media=args.media, url=args.url)
+    print(f"site {result.site.id} now reads a new export ({result.site.base_url})")
+    print(*export_lines(result.export), sep="\n")
+    print(f"`pressrag index --site {result.site.id}` applies what changed.")
+    return 0
+
+
 def _cmd_sites_list(args: argparse.Namespace) -> int:
     from orchestration.sites import list_registered_sites
 
@@ -86,22 +99,78 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _cmd_retry(args: argparse.Namespace) -> int:
+    from orchestration.retry import release_documents
+    from orchestration.run import index_site_now
+
+    released = release_documents(args.site, args.doc)
+    if released:
+        print(f"released from quarantine: {', '.join(map(str, released))}")
+    else:
+        print("no quarantined document" + (f" {args.doc}" if args.doc else "") + " to release")
+    if args.no_run:
+        return 0
+    ids = [args.doc] if args.doc else released
+    if not ids:
+        return 0
+    return 0 if index_site_now(args.site, reason="retry", wp_ids=ids) else 1
+
+
 def _cmd_search(args: argparse.Namespace) -> int:
     from orchestration.run import search
 
+    if not args.query.strip():
+        print("error: the question is empty", file=sys.stderr)
+        return 2
     hits = search(args.site, args.query, k=args.k)
     if not hits:
         print("no results")
         return 0
+    # One line per document: rank, score (standard deviations above chance: ~2 is weak, 5 or
+    # more a strong match), title, URL, then the best passage's heading and how many matched.
     for rank, hit in enumerate(hits, start=1):
-        heading = " > ".join(hit.heading_path)
-        suffix = f"  [{heading}]" if heading and args.verbose else ""
-        print(f"{rank}\t{hit.score:.4f}\t{hit.title}\t{hit.url}{suffix}")
+        where = " > ".join(hit.heading_path) or "(top)"
+        matched = f"{hit.passages} passage{'s' if hit.passages != 1 else ''}"
+        print(f"{rank}\t{hit.score:.1f}\t{hit.title}\t{hit.url}\t{where} ({matched})")
+        if args.verbose:
+            print("\t" + " ".join(hit.text.split())[:200])
+    return 0
+
+
+def _cmd_golden(args: argparse.Namespace) -> int:
+    from orchestration import golden
+
+    if args.action == "add":
+        added = golden.add(args.site, [(args.question, args.url)], source="cli")
+        print("added" if added else "already there")
+    elif args.action == "import":
+        pairs = golden.read_pairs(Path(args.file))
+        added = golden.add(args.site, pairs, source="file")
+        print(f"{added} new of {len(pairs)} questions")
+    elif args.action == "remove":
+        if not golden.remove(args.site, args.id):
+            print(f"error: no golden question {args.id} on {args.site}", file=sys.stderr)
+            return 1
+        print("removed")
+    elif args.action == "gate":
+        settings = golden.set_gate(args.site, threshold=args.threshold, severity=args.severity)
+        print(
+            f"{args.site}: passes when at least {settings.get('quality_threshold', 0.8):.0%} "
+            f"of golden questions find their page in the top 5; a failure is "
+            f"{'an error' if settings.get('quality_severity') == 'error' else 'a warning'}"
+        )
+    else:
+        questions, _ = golden.listed(args.site)
+        if not questions:
+            print(f"{args.site} has no golden questions (its titles are self-checked instead)")
+        for q in questions:
+            print(f"{q.id}\t{q.question}\t{q.expected_url}\t({q.source})")
     return 0
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from orchestration.run import status
+    from orchestration.sites import export_status_lines
 
     report = status(args.site)
     if args.json:
@@ -115,15 +184,23 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(
             f"{entry['site']}: {entry['documents']} documents ({entry['indexed_documents']} "
             f"indexed), {entry['chunks']} chunks, {entry['excluded']} excluded, "
-            f"{entry['failures']} failures, {entry['pending_events']} pending events, "
+            f"{entry['failures']} failures ({entry['quarantined']} quarantined), "
+            f"{entry['pending_events']} pending events, "
             f"{entry['dead_events']} dead events; last run: "
             f"{last.get('status', 'never')} {when}"
         )
         for failure in entry["failed_documents"]:
+            state = "quarantined" if failure["quarantined"] else "failed"
             print(
-                f"    failed {failure['wp_id']} {failure['title']!r} ({failure['stage']}): "
-                f"{failure['error']}"
+                f"    {state} {failure['wp_id']} {failure['title']!r} ({failure['stage']}, "
+                f"{failure['failure_count']}x {failure['error_class']}): {failure['error']}"
             )
+        if entry["quarantined"]:
+            print(f"    retry them: pressrag retry --site {entry['site']} [--doc WP_ID]")
+        if entry["refused_urls"]:
+            print(f"    {entry['refused_urls']} documents had an unsafe URL, dropped from results")
+        for line in export_status_lines(entry.get("export")):
+            print(line)
     return 0
 
 
@@ -172,9 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     sites_sub = sites.add_subparsers(dest="sites_command", required=True)
     add = sites_sub.add_parser("add", help="register a site (REST API URL or WXR export)")
     add.add_argument("site", help="short id: lowercase letters, digits, dashes")
-    source = add.add_mutually_exclusive_group(required=True)
-    source.add_argument("--url", help="the site's base URL (reads its REST API)")
-    source.add_argument("--wxr", help="a WXR export file (Tools → Export in WordPress)")
+    add.add_argument("--url", help="the site's base URL (reads its REST API; with --wxr: the URL)")
+    add.add_argument("--wxr", help="a WXR export file (Tools → Export in WordPress)")
+    add.add_argument("--media", help="the export's uploads: a folder or a zip (default: beside it)")
     add.add_argument("--post-types", help="comma-separated post types (default post,page)")
     add.add_argument("--origin", action="append", help="browser origin allowed to use the chat")
     add.add_argument("--wp-username", help="WordPress user for Application Password auth")
@@ -195,6 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="deliver summaries to the WordPress plugin (on by default for REST sites)",
     )
     add.set_defaults(func=_cmd_sites_add)
+    update = sites_sub.add_parser("update", help="give a WXR site a newer export")
+    update.add_argument("site")
+    update.add_argument("--wxr", required=True, help="the new WXR export file")
+    update.add_argument("--media", help="its uploads: a folder or a zip (default: beside it)")
+    update.add_argument("--url", help="the site's URL, when the export names another")
+    update.set_defaults(func=_cmd_sites_update)
     sites_sub.add_parser("list", help="list sites").set_defaults(func=_cmd_sites_list)
 
     for name, reindex in (("index", False), ("reindex", True)):
@@ -203,11 +286,40 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--force", action="store_true", help="re-embed everything (no cache)")
         cmd.set_defaults(func=_cmd_index, reindex=reindex)
 
-    search = sub.add_parser("search", help="hybrid search of one site")
+    retry = sub.add_parser(
+        "retry", help="release quarantined documents of a site and index them again now"
+    )
+    retry.add_argument("--site", required=True)
+    retry.add_argument("--doc", type=int, help="only this WordPress id")
+    retry.add_argument(
+        "--no-run", action="store_true", help="only release; the next run will try them"
+    )
+    retry.set_defaults(func=_cmd_retry)
+
+    search = sub.add_parser("search", help="the documents of one site that best answer a query")
     search.add_argument("query")
     search.add_argument("--site", required=True)
     search.add_argument("-k", type=int, default=8)
     search.set_defaults(func=_cmd_search)
+
+    golden = sub.add_parser(
+        "golden", help="golden questions: what a site's search must keep finding"
+    )
+    golden_sub = golden.add_subparsers(dest="action", required=True)
+    g_list = golden_sub.add_parser("list", help="the site's golden questions")
+    g_add = golden_sub.add_parser("add", help="one question and the URL it must find")
+    g_add.add_argument("question")
+    g_add.add_argument("url")
+    g_import = golden_sub.add_parser("import", help="questions from a .csv, .tsv or .jsonl file")
+    g_import.add_argument("file")
+    g_remove = golden_sub.add_parser("remove", help="remove a question by its id")
+    g_remove.add_argument("id", type=int)
+    g_gate = golden_sub.add_parser("gate", help="when the search_quality check fails")
+    g_gate.add_argument("--threshold", type=float, help="share found in the top 5 (0-1)")
+    g_gate.add_argument("--severity", choices=("warn", "error"))
+    for p in (g_list, g_add, g_import, g_remove, g_gate):
+        p.add_argument("--site", required=True)
+    golden.set_defaults(func=_cmd_golden)
 
     status = sub.add_parser("status", help="per-site documents, chunks, failures, last run")
     status.add_argument("--site")

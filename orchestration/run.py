@@ -30,8 +30,15 @@ def _check_model(store: Store) -> None:
         )
 
 
-def index_site_now(site_id: str, *, force_reembed: bool = False, reason: str = "manual") -> bool:
-    """Materialize the indexing assets for one site partition on the persistent instance."""
+def index_site_now(
+    site_id: str,
+    *,
+    force_reembed: bool = False,
+    reason: str = "manual",
+    wp_ids: list[int] | None = None,
+) -> bool:
+    """Materialize the indexing assets for one site partition on the persistent instance:
+    a full reconcile, or a targeted run of `wp_ids`."""
     import dagster as dg
 
     from assets.indexing.definitions import (
@@ -47,7 +54,7 @@ def index_site_now(site_id: str, *, force_reembed: bool = False, reason: str = "
                 raise ConfigError(f"unknown site {site_id!r}; add it with `pressrag sites add`")
         _check_model(store)
     register_partition(site_id)
-    run_config = index_run_config(force_reembed=force_reembed, reason=reason)
+    run_config = index_run_config(wp_ids=wp_ids, force_reembed=force_reembed, reason=reason)
     run_config["loggers"] = {"console": {"config": {"log_level": "INFO"}}}
     result = dg.materialize(
         [*INDEXING_ASSETS, *INDEXING_CHECKS],

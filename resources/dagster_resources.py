@@ -7,13 +7,16 @@ Heavy objects (the pool, the model) are created once per process and shared.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import os
 import threading
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from resources.database import app_database_url
 from resources.embedders import Embedder, make_embedder
@@ -21,8 +24,10 @@ from resources.errors import ConfigError
 from resources.secrets import SecretStore
 from resources.settings import get_settings
 from resources.store import Store
+from resources.store.exports import record_export_read
 from resources.store.sites import Site
-from resources.wordpress import ContentSource, WordPressRestClient, WxrSource
+from resources.wordpress import ContentSource, WordPressRestClient, WxrReadReport, WxrSource
+from resources.wordpress.wxr import ReadProgress
 
 log = logging.getLogger(__name__)
 
@@ -46,27 +51,68 @@ class StoreResource(dg.ConfigurableResource):
         return _store(app_database_url(get_settings()))
 
 
-class EmbedderResource(dg.ConfigurableResource):
-    """The configured embedder (PRESSRAG_EMBEDDER=local|openai), loaded once per process.
+class ModelPreload:
+    """Loads the local model in a background thread; `stop()` cancels and joins it.
 
-    With `preload`, loading the local model (~5 s of torch imports) starts in a background
-    thread when the run starts, so it overlaps fetching and extraction instead of delaying
-    the embeddings step: webhook-to-searchable latency is mostly run start-up.
+    A process must not exit while that thread is still importing: imports that register
+    `threading` exit hooks (joblib's, concurrent.futures.process) fail during interpreter
+    shutdown with "can't register atexit after shutdown" and a traceback after a run that
+    succeeded. So the model's heavy imports are taken one module at a time, and `stop()`
+    skips those not yet begun and waits for the one under way. A run that needed the model
+    has loaded it by then; a run with nothing to embed waits at most for one import.
     """
 
-    preload: bool = True
+    # The imports `LocalEmbedder.load()` makes for the PyTorch backend, taken one at a time.
+    STEPS = ("torch", "transformers", "sentence_transformers")
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        if self.preload:
-            threading.Thread(target=self._preload, name="embedder-preload", daemon=True).start()
+    def __init__(self, embedder: Embedder) -> None:
+        self._cancelled = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(embedder,), name="embedder-preload", daemon=True
+        )
+        self._thread.start()
 
-    def _preload(self) -> None:
+    def stop(self) -> None:
+        self._cancelled.set()
+        self._thread.join()
+
+    def _run(self, embedder: Embedder) -> None:
+        load = getattr(embedder, "load", None)
+        if not callable(load):
+            return
         try:
-            load = getattr(self.get(), "load", None)
-            if callable(load):
+            if getattr(embedder, "backend", None) == "torch":
+                for module in self.STEPS:
+                    if self._cancelled.is_set():
+                        return
+                    with contextlib.suppress(ImportError):
+                        importlib.import_module(module)
+            if not self._cancelled.is_set():
                 load()
         except Exception:  # the embeddings step reports the real error if it happens again
             log.warning("preloading the embedder failed", exc_info=True)
+
+
+class EmbedderResource(dg.ConfigurableResource):
+    """The configured embedder (PRESSRAG_EMBEDDER=local|openai), loaded once per process.
+
+    With `preload`, loading the local model (~5 s of imports on a quiet machine) starts in a
+    background thread when the run starts, so it overlaps fetching and extraction instead of
+    delaying the embeddings step: webhook-to-searchable latency is mostly run start-up. The
+    run ends only when that thread has stopped (see `ModelPreload`).
+    """
+
+    preload: bool = True
+    _preload: ModelPreload | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if self.preload:
+            self._preload = ModelPreload(self.get())
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._preload is not None:
+            self._preload.stop()
+            self._preload = None
 
     def get(self) -> Embedder:
         settings = get_settings()
@@ -74,16 +120,31 @@ class EmbedderResource(dg.ConfigurableResource):
 
 
 class WordPressResource(dg.ConfigurableResource):
-    """Opens the right source for a site: its REST API, or its WXR export file."""
+    """Opens the right source for a site: its REST API, or its WXR export file.
+
+    A WXR source reports to the run's log (progress every few seconds, unreadable items) and
+    records each complete read of the export with the site (`wxr_exports`).
+    """
 
     timeout_seconds: float = 20.0
     max_retries: int = 5
+    _log: logging.Logger = PrivateAttr(default=log)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._log = context.log or log  # the run's log: its event log and console
 
     def source_for(self, site: Site) -> ContentSource:
         if site.source_kind == "wxr":
             if not site.wxr_path:
                 raise ConfigError(f"site {site.id} is a WXR site without a file path")
-            return WxrSource(Path(site.wxr_path), post_types=site.post_types)
+            return WxrSource(
+                Path(site.wxr_path),
+                post_types=site.post_types,
+                media=site.settings.get("wxr_media"),
+                site_url=site.base_url,
+                on_read=partial(_record_export_read, self._log, site.id, site.wxr_path),
+                on_progress=partial(_log_read_progress, self._log, Path(site.wxr_path).name),
+            )
         username = site.settings.get("wp_username")
         password = None
         key_id = site.settings.get("app_password_key_id")
@@ -97,3 +158,27 @@ class WordPressResource(dg.ConfigurableResource):
             timeout=self.timeout_seconds,
             max_retries=self.max_retries,
         )
+
+
+def _record_export_read(
+    run_log: logging.Logger, site_id: str, path: str, report: WxrReadReport
+) -> None:
+    """Every complete read of an export is recorded: when, its hash, the unreadable items."""
+    store = _store(app_database_url(get_settings()))
+    with store.connection() as conn:
+        record_export_read(conn, site_id, path, report.as_dict())
+    if report.not_well_formed:
+        run_log.warning(f"{path} is malformed XML from {report.not_well_formed}: read item by item")
+    if report.failure_count:
+        run_log.warning(
+            f"{report.failure_count} item(s) of {path} could not be read: "
+            + "; ".join(str(f) for f in report.failures[:5])
+        )
+
+
+def _log_read_progress(run_log: logging.Logger, name: str, progress: ReadProgress) -> None:
+    total = f" of {progress.total_bytes / 1e6:.1f} MB" if progress.total_bytes else ""
+    run_log.info(
+        f"reading {name}: {progress.bytes_read / 1e6:.1f} MB{total}, {progress.items} items"
+        + (f", {progress.failures} unreadable" if progress.failures else "")
+    )

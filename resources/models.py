@@ -94,7 +94,7 @@ class ChunkDraft:
     ordinal: int
     heading_path: tuple[str, ...]
     text: str  # the chunk's own text (no title prefix)
-    embed_text: str  # what is embedded: title + heading path + text, within the token limit
+    embed_text: str  # what is embedded: heading path + text, within the token limit
     token_count: int  # word pieces of embed_text, as the embedder's tokenizer counts them
 
     @property
@@ -104,15 +104,18 @@ class ChunkDraft:
 
 @dataclass(frozen=True)
 class SearchHit:
-    chunk_id: int
+    """One document found by a search, with the passage that speaks for it."""
+
+    chunk_id: int  # the best passage
     document_id: int
     wp_id: int
     doc_type: str
     title: str
     url: str
     heading_path: list[str]
-    text: str
-    score: float  # fused reciprocal-rank score
-    vector_rank: int | None
-    text_rank: int | None
-    vector_distance: float | None
+    text: str  # the best passage's text
+    score: float  # fused evidence, in standard deviations above chance (resources/store/ranking)
+    vector_score: float
+    text_score: float | None  # None when no chunk of the document holds a question word
+    vector_distance: float | None  # cosine distance of the document's closest chunk
+    passages: int = 1  # how many of the document's chunks matched

@@ -56,6 +56,22 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = 32
     media_max_bytes: int = 25 * 1024 * 1024
 
+    # Media files are extracted in a child process within these bounds (docs/architecture.md,
+    # "Failures"); a file that exceeds one is a recorded failure of that document only.
+    extract_timeout_seconds: float = Field(default=120.0, gt=0)
+    # Address-space limit of the child (RLIMIT_AS), 0 = none. The child alone, with
+    # unstructured, spaCy and pypdf loaded, maps ~0.44 GiB.
+    extract_memory_mb: int = Field(default=2048, ge=0)
+    # ZIP-based files (DOCX, PPTX, XLSX): refused before reading when their members declare
+    # more than this in total, or a member of over 1 MiB inflates more than the ratio.
+    extract_zip_max_mb: int = Field(default=200, ge=1)
+    extract_zip_max_ratio: float = Field(default=100.0, gt=1)
+    # The child is replaced after this many files, so slow leaks in parsers stay bounded.
+    extract_files_per_worker: int = Field(default=200, ge=1)
+    # After this many failures of the same content a document is quarantined: no run tries
+    # it again until its content changes or `pressrag retry` releases it.
+    quarantine_after_failures: int = Field(default=3, ge=1)
+
     @property
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

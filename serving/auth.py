@@ -5,12 +5,18 @@ Browser tokens (docs/contracts.md): `aud = "pressrag"`, required `site`, `origin
 active ones are tried, for rotation). The `origin` claim must be one of the site's
 registered origins, and a browser's `Origin` header must equal it. Failures say what is
 wrong without echoing the token.
+
+The per-visitor rate limit keys on the `sub` claim: the plugin's keyed hash of the visitor's
+id cookie and the address WordPress saw. A token without one (or a malformed one) keys on
+the client address. Nothing else in a token (a `jti`, say) chooses the bucket, so minting
+more tokens buys no more requests: the plugin limits minting per address.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +30,7 @@ AUDIENCE = "pressrag"
 MAX_LIFETIME_SECONDS = 600
 LEEWAY_SECONDS = 30  # clock skew between WordPress and us
 REQUIRED_CLAIMS = ["exp", "iat", "site", "origin", "aud"]
+VISITOR = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 
 
 @dataclass(frozen=True)
@@ -32,7 +39,7 @@ class Principal:
 
     is_admin: bool
     site: SiteEntry | None  # the token's site (None for admins)
-    client_key: str  # the rate-limit identity: token jti, else the client address
+    client_key: str  # the per-visitor rate-limit key: the token's `sub`, else the address
 
     @property
     def site_id(self) -> str | None:
@@ -86,9 +93,15 @@ def authenticate(
         raise ApiError(403, "origin_not_allowed", "the token's origin is not registered")
     if origin_header is not None and normalize_origin(origin_header) != origin:
         raise ApiError(403, "origin_mismatch", "the Origin header does not match the token")
-    jti = claims.get("jti")
-    client = f"jti:{jti}" if isinstance(jti, str) and jti else f"ip:{client_address}"
-    return Principal(False, entry, client)
+    return Principal(False, entry, visitor_key(claims, client_address))
+
+
+def visitor_key(claims: dict, client_address: str) -> str:
+    """The bucket of this token's visitor: its `sub` claim, else the client address."""
+    visitor = claims.get("sub")
+    if isinstance(visitor, str) and VISITOR.match(visitor):
+        return f"visitor:{visitor}"
+    return f"ip:{client_address}"
 
 
 def verify_token(token: str, keys: tuple[bytes, ...]) -> dict:

@@ -15,7 +15,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.directory import normalize_origin
-from serving.errors import error_response
+from serving.errors import DATABASE_UNAVAILABLE, error_response
 
 ALLOW_METHODS = "GET, POST, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, Accept"
@@ -31,8 +31,10 @@ class SiteCORSMiddleware:
     async def _allowed(self, origin: str) -> bool:
         try:
             origins = await run_in_threadpool(self.allowed_origins)
+        except DATABASE_UNAVAILABLE:
+            raise  # answered 503 + Retry-After by CatchAllMiddleware, like every route
         except Exception:
-            return False  # not ready yet / database down: refuse, never allow by default
+            return False  # not ready yet: refuse, never allow by default
         return normalize_origin(origin) in origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

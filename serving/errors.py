@@ -1,9 +1,10 @@
 """One error shape everywhere: `{"error": code, "message": text}`, never a stack trace.
 
 `ApiError` carries a machine code; HTTP errors raised by the framework (404, 405) and
-validation errors are converted to the same shape. `CatchAllMiddleware` turns anything
-unexpected into a bare 500 and logs only the exception type, so no secret or trace leaks
-into a response or a log line.
+validation errors are converted to the same shape. `CatchAllMiddleware` turns a lost
+database (a PostgreSQL restart, a pool that cannot connect) into 503 `database_unavailable`
+with `Retry-After` on every route, anything else unexpected into a bare 500, and logs only
+the exception type, so no secret or trace leaks into a response or a log line.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import os
 import traceback
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -38,6 +40,11 @@ _CODES = {
     503: "not_ready",
     504: "upstream_timeout",
 }
+
+
+# psycopg's OperationalError covers a refused or lost connection and the pool's PoolTimeout.
+DATABASE_UNAVAILABLE = (psycopg.OperationalError,)
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class ErrorBody(BaseModel):
@@ -73,6 +80,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _describe(error: dict) -> str:
     where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",)) or "body"
+    if error.get("type") == "string_too_short" and error.get("ctx", {}).get("min_length") == 1:
+        return f"{where}: is empty"  # plainer than pydantic's "at least 1 character"
     return f"{where}: {error.get('msg', 'invalid')}"
 
 
@@ -92,7 +101,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class CatchAllMiddleware:
-    """Outermost guard: an unexpected exception becomes a JSON 500 without a trace."""
+    """Outermost guard: a lost database becomes a JSON 503 with `Retry-After`, any other
+    unexpected exception a JSON 500; neither carries a trace."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -112,8 +122,11 @@ class CatchAllMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
-            log.error(
-                "unhandled %s on %s %s at %s",
+            unavailable = isinstance(exc, DATABASE_UNAVAILABLE)
+            log.log(
+                logging.WARNING if unavailable else logging.ERROR,
+                "%s %s on %s %s at %s",
+                "database unavailable:" if unavailable else "unhandled",
                 type(exc).__name__,
                 scope["method"],
                 scope["path"],
@@ -121,14 +134,20 @@ class CatchAllMiddleware:
             )
             if started:
                 return  # the client sees a cut response; nothing better can be sent now
-            body = json.dumps({"error": "internal", "message": "internal error"}).encode()
+            if unavailable:
+                status, code, message = 503, "database_unavailable", "the database is unavailable"
+                headers = [(b"retry-after", str(DATABASE_RETRY_AFTER_SECONDS).encode())]
+            else:
+                status, code, message, headers = 500, "internal", "internal error", []
+            body = json.dumps({"error": code, "message": message}).encode()
             await send(
                 {
                     "type": "http.response.start",
-                    "status": 500,
+                    "status": status,
                     "headers": [
                         (b"content-type", b"application/json"),
                         (b"content-length", str(len(body)).encode()),
+                        *headers,
                     ],
                 }
             )

@@ -35,6 +35,9 @@ def _utc(value: datetime | None) -> datetime | None:
 
 CleanText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_clean)]
 Term = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean)]
+# A query must hold something besides spaces and control characters; the router says "the
+# query is empty" when it does not (the pattern tells clients and schema-driven tests).
+QueryText = Annotated[CleanText, Field(json_schema_extra={"pattern": r"[^\s\x00-\x1f\x7f]"})]
 SiteId = Annotated[str, Field(pattern=SITE_PATTERN, examples=["demo"])]
 
 
@@ -54,21 +57,27 @@ class SearchFiltersIn(Strict):
 
 class SearchRequest(Strict):
     site: SiteId
-    query: CleanText
+    query: QueryText
     k: int = Field(default=8, ge=1, le=MAX_K)
     filters: SearchFiltersIn | None = None
 
 
 class SearchHitOut(BaseModel):
+    """One document: `k` counts documents, and no document comes twice."""
+
     rank: int
-    title: str
+    title: str = Field(description="Plain text.")
     url: str
-    heading: str
-    snippet: str
-    score: float = Field(description="Fused reciprocal-rank score (higher is better).")
+    heading: str = Field(description="Heading path of the best passage, plain text.")
+    snippet: str = Field(description="A window of the best passage, plain text.")
+    score: float = Field(
+        description="Evidence that the document answers the query, in standard deviations "
+        "above what a random passage of the site scores (higher is better; docs/search.md)."
+    )
+    passages: int = Field(description="How many of the document's passages matched.")
     doc_type: str
     vector_distance: float | None = Field(
-        default=None, description="Cosine distance of the chunk to the query, when ranked."
+        default=None, description="Cosine distance of the document's closest passage."
     )
 
 

@@ -1,8 +1,12 @@
-"""`chunks`: heading-aware chunk drafts within the embedder's real token limit."""
+"""`chunks`: heading-aware chunk drafts within the embedder's real token limit.
+
+A document that cannot be chunked is recorded and taken out of the index; the rest go on.
+"""
 
 import dagster as dg
 
 from assets.indexing.common import IndexConfig, Progress, site_of, site_partitions, timed
+from assets.indexing.failures import StageFailures
 from assets.indexing.text import extracted_text
 from assets.transforms.chunking import chunk_document
 from resources.dagster_resources import EmbedderResource, StoreResource
@@ -30,20 +34,22 @@ def chunks(
     with db.connection() as conn:
         pending = docs_sql.pending_chunking(conn, site.id, force=config.force_reembed)
     progress = Progress(context, "chunking", len(pending))
+    failures = StageFailures(context, "chunk", settings.quarantine_after_failures)
     made = tokens = 0
     with timed() as clock, db.connection() as conn:
         for row in pending:
-            drafts = chunk_document(
-                row["title"],
-                row["extracted_text"] or "",
-                count_tokens=model.count_tokens,
-                max_tokens=model.max_tokens,
-                overlap_tokens=settings.chunk_overlap_tokens,
-                target_tokens=settings.chunk_target_tokens,
-            )
-            if docs_sql.save_drafts(conn, row["id"], row["content_hash"], drafts):
-                made += len(drafts)
-                tokens += sum(d.token_count for d in drafts)
+            with failures.isolated(conn, row):
+                drafts = chunk_document(
+                    row["title"],
+                    row["extracted_text"] or "",
+                    count_tokens=model.count_tokens,
+                    max_tokens=model.max_tokens,
+                    overlap_tokens=settings.chunk_overlap_tokens,
+                    target_tokens=settings.chunk_target_tokens,
+                )
+                if docs_sql.save_drafts(conn, row["id"], row["content_hash"], drafts):
+                    made += len(drafts)
+                    tokens += sum(d.token_count for d in drafts)
             progress.advance()
     return dg.MaterializeResult(
         metadata={
@@ -51,6 +57,7 @@ def chunks(
             "chunks": made,
             "tokens": tokens,
             "max_tokens": model.max_tokens,
+            **failures.metadata(),
             "seconds": clock["seconds"],
         }
     )

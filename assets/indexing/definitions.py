@@ -10,12 +10,18 @@ from assets.indexing.checks import (
 from assets.indexing.chunking import chunks
 from assets.indexing.documents import wp_documents, wp_media
 from assets.indexing.embeddings import embeddings
+from assets.indexing.quality import search_quality
 from assets.indexing.text import extracted_text
 from resources.dagster_resources import EmbedderResource, StoreResource, WordPressResource
 
 INDEXING_ASSETS = [wp_documents, wp_media, extracted_text, chunks, embeddings]
 
-INDEXING_CHECKS = [no_orphan_chunks, indexed_documents_have_chunks, dimension_matches_model]
+INDEXING_CHECKS = [
+    no_orphan_chunks,
+    indexed_documents_have_chunks,
+    dimension_matches_model,
+    search_quality,
+]
 INDEXING_RESOURCES = {
     "store": StoreResource(),
     "embedder": EmbedderResource(),

@@ -3,6 +3,12 @@
 Vectors come from the embedding cache when (model, chunk hash) was embedded before, so an
 unchanged chunk is never embedded twice; only misses go to the model. Each document's live
 chunks are replaced in one transaction (invariant 1).
+
+A batch whose embedding call fails is embedded again one document at a time, so one bad
+input costs only its document, which is recorded as failed; the others are published. A
+failure is only blamed on a document once the embedder has shown that it works (earlier in
+the step, or on a probe text): an embedder that fails on everything fails the run instead,
+which Dagster retries, rather than quarantining a whole site.
 """
 
 import time
@@ -13,9 +19,11 @@ import numpy as np
 
 from assets.indexing.chunking import chunks
 from assets.indexing.common import IndexConfig, Progress, site_of, site_partitions, timed
+from assets.indexing.failures import StageFailures, describe_failure
 from resources.dagster_resources import EmbedderResource, StoreResource
 from resources.embedders import Embedder
 from resources.errors import ConfigError
+from resources.settings import get_settings
 from resources.store import chunks as chunks_sql
 from resources.store import documents as docs_sql
 from resources.store import status as status_sql
@@ -26,6 +34,7 @@ DOCS_PER_BATCH = 256
 # Texts per call to the model. Texts are sorted by length first, so each call pads little:
 # per-document calls were ~15% slower than the embedder on the same texts at once.
 TEXTS_PER_CALL = 256
+PROBE_TEXT = "probe"
 
 
 def embed_by_length(
@@ -39,6 +48,63 @@ def embed_by_length(
         out[rows] = np.asarray(model.embed([texts[i] for i in rows]), dtype=np.float32)
         on_progress(len(rows))
     return out
+
+
+class IsolatingEmbedder:
+    """Vectors for a batch's missing chunk hashes, isolating documents whose texts fail."""
+
+    def __init__(self, model: Embedder, on_progress: Callable[[int], None]) -> None:
+        self.model = model
+        self.on_progress = on_progress
+        self.works = False  # the model has returned vectors in this step
+
+    def embed(self, hashes: list[str], texts: dict[str, str]) -> dict[str, np.ndarray]:
+        vectors = embed_by_length(self.model, [texts[h] for h in hashes], self.on_progress)
+        self.works = True
+        return dict(zip(hashes, vectors, strict=True))
+
+    def embed_batch(
+        self, doc_drafts: dict[int, list[dict]], misses: list[str], texts: dict[str, str]
+    ) -> tuple[dict[str, np.ndarray], dict[int, Exception]]:
+        """(vectors by hash, exception by document id of the documents that failed)."""
+        if not misses:
+            return {}, {}
+        try:
+            return self.embed(misses, texts), {}
+        except Exception:
+            pass  # retried per document below; only those that fail again are recorded
+        wanted = set(misses)
+        fresh: dict[str, np.ndarray] = {}
+        broken: dict[int, Exception] = {}
+        for doc_id, rows in doc_drafts.items():
+            own = [
+                h
+                for h in dict.fromkeys(r["content_hash"] for r in rows)
+                if h in wanted - fresh.keys()
+            ]
+            if not own:
+                continue
+            try:
+                fresh.update(self.embed(own, texts))
+            except Exception as exc:
+                broken[doc_id] = exc
+        if broken:
+            self.require_working(next(iter(broken.values())))
+        return fresh, broken
+
+    def require_working(self, cause: Exception) -> None:
+        """Raise `dg.Failure` unless the model embeds something: then no document is to blame."""
+        if self.works:
+            return
+        try:
+            self.model.embed([PROBE_TEXT])
+        except Exception as exc:
+            error_class, message = describe_failure(cause)
+            raise dg.Failure(
+                description=f"the embedder fails on every input ({error_class}: {message}); "
+                "no document was blamed, the run can be retried"
+            ) from exc
+        self.works = True
 
 
 @dg.asset(
@@ -70,6 +136,8 @@ def embeddings(
             ([d["id"] for d in pending],),
         ).fetchone()[0]
     progress = Progress(context, "embedding chunks", total_drafts)
+    failures = StageFailures(context, "embed", get_settings().quarantine_after_failures)
+    isolating = IsolatingEmbedder(model, progress.advance)
     published = chunk_count = embedded = cache_hits = tokens = 0
     embed_seconds = 0.0
     with timed() as clock:
@@ -85,35 +153,37 @@ def embeddings(
                 )
             misses = [h for h in wanted if h not in cached]
             progress.advance(len(wanted) - len(misses))
-            if misses:
-                t0 = time.perf_counter()
-                texts = [wanted[h]["embed_text"] for h in misses]
-                vectors = embed_by_length(model, texts, progress.advance)
-                embed_seconds += time.perf_counter() - t0
-                fresh = dict(zip(misses, np.asarray(vectors, dtype=np.float32), strict=True))
-                embedded += len(misses)
-                tokens += sum(wanted[h]["token_count"] for h in misses)
-            else:
-                fresh = {}
+            t0 = time.perf_counter()
+            fresh, broken = isolating.embed_batch(
+                drafts, misses, {h: wanted[h]["embed_text"] for h in misses}
+            )
+            embed_seconds += time.perf_counter() - t0
+            embedded += len(fresh)
+            tokens += sum(wanted[h]["token_count"] for h in fresh)
             cache_hits += len(wanted) - len(misses)
             with db.connection() as conn:
                 chunks_sql.store_vectors(conn, model.model_id, fresh)
                 vectors_by_hash = {**cached, **fresh}
                 for doc in batch:
+                    if doc["id"] in broken:
+                        failures.record(conn, doc, broken[doc["id"]])
+                        continue
                     rows = drafts[doc["id"]]
-                    if chunks_sql.publish_document_chunks(
-                        conn,
-                        site_id=site.id,
-                        document_id=doc["id"],
-                        content_hash=doc["content_hash"],
-                        title=doc["title"],
-                        space=space,
-                        ts_config=site.ts_config,
-                        drafts=rows,
-                        vectors=vectors_by_hash,
-                    ):
-                        published += 1
-                        chunk_count += len(rows)
+                    with failures.isolated(conn, doc):
+                        if chunks_sql.publish_document_chunks(
+                            conn,
+                            site_id=site.id,
+                            document_id=doc["id"],
+                            content_hash=doc["content_hash"],
+                            title=doc["title"],
+                            space=space,
+                            ts_config=site.ts_config,
+                            drafts=rows,
+                            vectors=vectors_by_hash,
+                        ):
+                            published += 1
+                            chunk_count += len(rows)
+                docs_sql.clear_failures(conn, [d["id"] for d in batch])
     stats = {
         "documents_indexed": published,
         "chunks_written": chunk_count,
@@ -124,7 +194,12 @@ def embeddings(
         "seconds": clock["seconds"],
         "model": model.model_id,
     }
+    failure_metadata = failures.metadata()
     with db.connection() as conn:
+        stats["failed"] = failure_metadata["failed"]
+        stats["quarantined"] = failure_metadata["quarantined"]
+        # What no run will try again until its content changes or `pressrag retry`.
+        stats["quarantined_total"] = status_sql.quarantined_count(conn, site.id)
         status_sql.finish_run(conn, context.run.run_id, "succeeded", stats)
     context.log.info(f"embeddings of {site.id}: {stats}")
-    return dg.MaterializeResult(metadata=stats)
+    return dg.MaterializeResult(metadata={**stats, "failures": failure_metadata["failures"]})

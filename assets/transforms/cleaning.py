@@ -17,6 +17,12 @@ Closers `[/name]` are always removed. Enclosing shortcodes lose only their tags:
 between them is kept (a caption's words are content). `[[name ...]]` is WordPress's escape
 for showing a shortcode literally and becomes `[name ...]`. So `[1]`, `list[int]`,
 `[sic]` and `[citation needed]` survive untouched.
+
+Markup debris never reaches the text: block delimiters (`<!-- wp:... -->`) go even when
+malformed or never closed; a comment that never closes hides the rest, as in a browser; a
+CDATA section is hidden as a browser hides it (a bogus comment, also when unclosed), a raw
+`]]>` left in the markup outside code is dropped (an escaped `]]&gt;` is the author's text);
+so are the footnotes' "↩︎" back-links.
 """
 
 from __future__ import annotations
@@ -131,6 +137,19 @@ _SHORTCODE_TOKEN = re.compile(
 # key=value with any quoting, including the curly quotes wptexturize puts in rendered HTML.
 _ATTRIBUTE = re.compile(r"(?:^|\s)[A-Za-z_][\w-]*\s*=")
 _CLOSER = re.compile(rf"\[/(?P<name>{_NAME})\]")
+# A block delimiter, well-formed or not: up to its `>`, or up to the next tag when the
+# comment is never closed (block attributes are JSON with `<` and `>` escaped, so a bare `>`
+# or `<` is never inside one).
+_BLOCK_DELIMITER = re.compile(r"<!--\s*/?wp:[^<>]*>?")
+# In HTML a `<![CDATA[` opens a bogus comment that ends at the first `>`: a browser hides
+# that much (the whole of `<![CDATA[ x ]]>`, or up to a tag's `>` when it never closes).
+_CDATA_SECTION = re.compile(r"<!\[CDATA\[[^>]*>")
+# A raw `]]>` left in the markup (an escaped `]]&gt;` is the author's text and stays).
+_STRAY_CDATA_END = re.compile(r"\]\]>")
+# Footnote back-links ("↩︎", with or without a variation selector).
+_BACK_LINK = re.compile("\u21a9[\ufe0e\ufe0f]?")
+# Where text is code, `]]>` is what the author wrote.
+_CODE = re.compile(r"<(pre|code|kbd|samp)\b[^>]*>.*?</\1\s*>", re.S | re.I)
 
 
 def clean_post_html(html_text: str) -> str:
@@ -138,12 +157,37 @@ def clean_post_html(html_text: str) -> str:
     if not html_text or not html_text.strip():
         return ""
     stripper = _VisibleHtml()
-    stripper.feed(html_text)
+    stripper.feed(_without_unclosed_end(_without_cdata(_BLOCK_DELIMITER.sub("", html_text))))
     stripper.close()
     closers = {m.group("name").lower() for m in _CLOSER.finditer(stripper.all_text())}
     return "".join(
         _strip_shortcodes(part, closers) if is_text else part for is_text, part in stripper.parts
     )
+
+
+def _without_cdata(text: str) -> str:
+    """CDATA sections and stray `]]>` markers removed, except inside code."""
+    out, start = [], 0
+    for code in _CODE.finditer(text):
+        out += [_debris_removed(text[start : code.start()]), code.group(0)]
+        start = code.end()
+    return "".join([*out, _debris_removed(text[start:])])
+
+
+def _debris_removed(html_text: str) -> str:
+    return _STRAY_CDATA_END.sub("", _CDATA_SECTION.sub("", html_text))
+
+
+def _without_unclosed_end(text: str) -> str:
+    """Cut a comment that never closes, as a browser does (it hides the rest of the page);
+    likewise a `<![CDATA[` with no `>` after it. html.parser would hand either out as text."""
+    start = text.rfind("<!--")
+    if start >= 0 and text.find("-->", start + 4) < 0:
+        text = text[:start]
+    start = text.rfind("<![CDATA[")
+    if start >= 0 and text.find(">", start) < 0:
+        text = text[:start]
+    return text
 
 
 def _is_hidden(attrs: list[tuple[str, str | None]]) -> bool:
@@ -223,8 +267,10 @@ class _VisibleHtml(HTMLParser):
         self.parts.append((False, f"</{tag}>"))
 
     def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append((True, html.escape(data, quote=False)))
+        if self._skipping:
+            return
+        data = _BACK_LINK.sub("", data)
+        self.parts.append((True, html.escape(data, quote=False)))
 
     # Comments (incl. Gutenberg `<!-- wp:... -->`), doctype, PIs and CDATA carry no content.
     def handle_comment(self, data: str) -> None:

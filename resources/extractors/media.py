@@ -21,6 +21,13 @@ Offline traps handled here (see /work/shared/notes/dependencies.md):
 
 A non-empty file that yields no text is an error, never an empty document: silently
 indexing nothing would hide a scanned PDF or a broken partitioner.
+
+ZIP-based files (DOCX, PPTX) are checked before any parser reads them: the sizes their
+members declare, in total and as a compression ratio, must stay within `ZipLimits`, so a
+small file that inflates to gigabytes is refused in milliseconds. (Python's zipfile never
+inflates a member past its declared size, so the declared sizes are what the parsers get.)
+This module runs in-process; `resources/extractors/bounded.py` runs it in a child process
+within time and memory limits.
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ from __future__ import annotations
 import io
 import os
 import re
+import zipfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import PurePath
 from typing import Any
@@ -60,21 +69,43 @@ EXTENSION_KINDS = {
     ".md": MD,
     ".markdown": MD,
 }
+ZIP_KINDS = frozenset({DOCX, PPTX})
+MIB = 1024 * 1024
+# Members smaller than this cannot inflate to anything harmful, whatever their ratio.
+RATIO_FLOOR_BYTES = MIB
+MAX_ZIP_MEMBERS = 10_000
+WARM_UP_TEXT = b"These few words load every parser a text goes through before any file."
 # Element categories that repeat on every page or carry no content.
 SKIPPED_CATEGORIES = frozenset({"Header", "Footer", "PageBreak", "PageNumber", "Image"})
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
-def extract_media(data: bytes, mime_type: str | None, filename: str) -> str:
+class ExtractionLimitExceeded(ExtractionError):
+    """A file was refused or stopped for exceeding a bound (size, ratio, time, memory)."""
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    max_bytes: int = 200 * MIB  # declared uncompressed size of all members together
+    max_ratio: float = 100.0  # uncompressed / compressed, for members over RATIO_FLOOR_BYTES
+
+
+def extract_media(
+    data: bytes, mime_type: str | None, filename: str, zip_limits: ZipLimits | None = None
+) -> str:
     """Markdown-ish text of a media file; raises ExtractionError rather than return ""."""
     kind = media_kind(mime_type, filename)
     if not data:
         raise ExtractionError(f"{filename}: file is empty (0 bytes)")
     extract = _PDF_EXTRACTOR if kind == PDF else _unstructured_extractor(kind)
     try:
+        if kind in ZIP_KINDS:
+            check_zip_archive(data, zip_limits or ZipLimits())
         text = extract(data)
     except ExtractionError as exc:
-        raise ExtractionError(f"{filename}: {exc}") from exc
+        raise type(exc)(f"{filename}: {exc}") from exc
+    except MemoryError:
+        raise  # a limit of the process, not a property of the file: the caller says which
     except Exception as exc:  # the libraries raise anything from KeyError to BadZipFile
         raise ExtractionError(
             f"{filename}: could not read it as {kind.upper()} "
@@ -85,6 +116,23 @@ def extract_media(data: bytes, mime_type: str | None, filename: str) -> str:
         hint = " (scanned PDF without a text layer?)" if kind == PDF else ""
         raise ExtractionError(f"{filename}: {kind.upper()} file yielded no text{hint}")
     return text + "\n"
+
+
+def warm_up(kinds: Iterable[str]) -> None:
+    """Load the parsers these kinds need, so the time a file is given measures parsing it,
+    not loading libraries: imports, spaCy, and langdetect's profiles (~1.5 s, loaded at
+    the first text of five words or more)."""
+    wanted = set(kinds)
+    if PDF in wanted:
+        import pypdf  # noqa: F401
+    if wanted - {PDF}:
+        extract_media(WARM_UP_TEXT, "text/plain", "warm-up.txt")
+
+
+def kinds_of(mime_types: Iterable[str | None]) -> frozenset[str]:
+    """The supported kinds among these MIME types (others are refused per file later)."""
+    plain = ((m or "").split(";", 1)[0].strip().lower() for m in mime_types)
+    return frozenset(MIME_KINDS[m] for m in plain if m in MIME_KINDS)
 
 
 def media_kind(mime_type: str | None, filename: str) -> str:
@@ -99,6 +147,30 @@ def media_kind(mime_type: str | None, filename: str) -> str:
         f"{filename}: unsupported file type {mime or 'unknown'!r}; "
         f"supported: PDF, DOCX, PPTX, HTML, TXT, Markdown"
     )
+
+
+def check_zip_archive(data: bytes, limits: ZipLimits) -> None:
+    """Refuse an archive whose declared sizes exceed `limits`, before anything inflates it.
+    (A file that is no ZIP at all raises `BadZipFile`, reported like any unreadable file.)"""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = archive.infolist()
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise ExtractionLimitExceeded(
+            f"the archive has {len(members)} members (limit {MAX_ZIP_MEMBERS})"
+        )
+    total = sum(m.file_size for m in members)
+    if total > limits.max_bytes:
+        raise ExtractionLimitExceeded(
+            f"the archive would inflate to {total / MIB:.0f} MiB "
+            f"(limit {limits.max_bytes / MIB:.0f} MiB)"
+        )
+    for member in members:
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > RATIO_FLOOR_BYTES and ratio > limits.max_ratio:
+            raise ExtractionLimitExceeded(
+                f"archive member {member.filename[:100]!r} would inflate {ratio:.0f} times "
+                f"(limit {limits.max_ratio:g})"
+            )
 
 
 def _pdf_text(data: bytes) -> str:

@@ -10,18 +10,23 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import psycopg
+from psycopg import sql
 
 from resources.store.spaces import EmbeddingSpace
 
-_INSERT_CHUNK = """
+# A document's chunks go in with one statement, so the search statistics' triggers
+# (migration 0003) run once per document rather than once per chunk.
+_INSERT_CHUNKS = """
 INSERT INTO chunks (document_id, site_id, space_id, ordinal, title, heading_path, text,
                     token_count, content_hash, embedding, tsv)
-VALUES (%(document_id)s, %(site_id)s, %(space_id)s, %(ordinal)s, %(title)s, %(heading_path)s,
-        %(text)s, %(token_count)s, %(content_hash)s, %(embedding)s,
-        setweight(to_tsvector(%(ts_config)s::regconfig, %(title)s), 'A')
-        || setweight(to_tsvector(%(ts_config)s::regconfig, %(heading)s), 'B')
-        || to_tsvector(%(ts_config)s::regconfig, %(text)s))
+VALUES {rows}
 """
+# 16 parameters a row: well below PostgreSQL's 65,535 per statement for a very long document.
+ROWS_PER_STATEMENT = 1000
+_CHUNK_ROW = """(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+        setweight(to_tsvector(%s::regconfig, %s), 'A')
+        || setweight(to_tsvector(%s::regconfig, %s), 'B')
+        || to_tsvector(%s::regconfig, %s))"""
 
 
 def cached_vectors(
@@ -81,7 +86,36 @@ def publish_document_chunks(
     conn.execute(
         "DELETE FROM chunks WHERE document_id = %s AND space_id = %s", (document_id, space.id)
     )
-    rows = []
+    for start in range(0, len(drafts), ROWS_PER_STATEMENT):
+        _insert_chunks(
+            conn,
+            site_id,
+            document_id,
+            title,
+            space,
+            ts_config,
+            drafts[start : start + ROWS_PER_STATEMENT],
+            vectors,
+        )
+    conn.execute("DELETE FROM chunk_drafts WHERE document_id = %s", (document_id,))
+    conn.execute(
+        "UPDATE documents SET indexed_hash = content_hash, indexed_at = now() WHERE id = %s",
+        (document_id,),
+    )
+    return True
+
+
+def _insert_chunks(
+    conn: psycopg.Connection,
+    site_id: str,
+    document_id: int,
+    title: str,
+    space: EmbeddingSpace,
+    ts_config: str,
+    drafts: Sequence[dict],
+    vectors: dict[str, np.ndarray],
+) -> None:
+    params: list[object] = []
     for d in drafts:
         vector = vectors[d["content_hash"]]
         if vector.shape[-1] != space.dimension:
@@ -89,27 +123,23 @@ def publish_document_chunks(
                 f"embedder returned {vector.shape[-1]} dimensions; the index space "
                 f"{space.model} has {space.dimension}"
             )
-        rows.append(
-            {
-                "document_id": document_id,
-                "site_id": site_id,
-                "space_id": space.id,
-                "ordinal": d["ordinal"],
-                "title": title,
-                "heading_path": d["heading_path"],
-                "heading": " ".join(d["heading_path"]),
-                "text": d["text"],
-                "token_count": d["token_count"],
-                "content_hash": d["content_hash"],
-                "embedding": vector,
-                "ts_config": ts_config,
-            }
-        )
-    with conn.cursor() as cur:
-        cur.executemany(_INSERT_CHUNK, rows)
-    conn.execute("DELETE FROM chunk_drafts WHERE document_id = %s", (document_id,))
-    conn.execute(
-        "UPDATE documents SET indexed_hash = content_hash, indexed_at = now() WHERE id = %s",
-        (document_id,),
-    )
-    return True
+        params += [
+            document_id,
+            site_id,
+            space.id,
+            d["ordinal"],
+            title,
+            d["heading_path"],
+            d["text"],
+            d["token_count"],
+            d["content_hash"],
+            vector,
+            ts_config,
+            title,
+            ts_config,
+            " ".join(d["heading_path"]),
+            ts_config,
+            d["text"],
+        ]
+    rows = sql.SQL(", ").join([sql.SQL(_CHUNK_ROW)] * len(drafts))
+    conn.execute(sql.SQL(_INSERT_CHUNKS).format(rows=rows), params)

@@ -15,6 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from resources.models import ChunkDraft, SourceDocument, exclusion_reason
+from resources.store.text import plain_title, refused_url_reason, storable
 
 
 @dataclass
@@ -40,10 +41,11 @@ _UPSERT = """
 INSERT INTO documents (
     site_id, wp_id, doc_type, url, title, status, visibility, exclusion_reason, author, terms,
     language, parent_wp_id, mime_type, media_url, published_gmt, modified_gmt, content_html,
-    content_hash)
+    content_hash, url_refused)
 VALUES (%(site_id)s, %(wp_id)s, %(doc_type)s, %(url)s, %(title)s, %(status)s, %(visibility)s,
     %(exclusion_reason)s, %(author)s, %(terms)s, %(language)s, %(parent_wp_id)s, %(mime_type)s,
-    %(media_url)s, %(published_gmt)s, %(modified_gmt)s, %(content_html)s, %(content_hash)s)
+    %(media_url)s, %(published_gmt)s, %(modified_gmt)s, %(content_html)s, %(content_hash)s,
+    %(url_refused)s)
 ON CONFLICT (site_id, wp_id) DO UPDATE SET
     doc_type = EXCLUDED.doc_type, url = EXCLUDED.url, title = EXCLUDED.title,
     status = EXCLUDED.status, visibility = EXCLUDED.visibility,
@@ -52,35 +54,62 @@ ON CONFLICT (site_id, wp_id) DO UPDATE SET
     parent_wp_id = EXCLUDED.parent_wp_id, mime_type = EXCLUDED.mime_type,
     media_url = EXCLUDED.media_url, published_gmt = EXCLUDED.published_gmt,
     modified_gmt = EXCLUDED.modified_gmt, content_html = EXCLUDED.content_html,
-    content_hash = EXCLUDED.content_hash, updated_at = now(),
+    content_hash = EXCLUDED.content_hash, url_refused = EXCLUDED.url_refused, updated_at = now(),
+    -- A new content version starts with a clean slate (and leaves quarantine).
     last_error = CASE WHEN documents.content_hash = EXCLUDED.content_hash
-                      THEN documents.last_error END
+                      THEN documents.last_error END,
+    last_error_class = CASE WHEN documents.content_hash = EXCLUDED.content_hash
+                            THEN documents.last_error_class END,
+    last_error_stage = CASE WHEN documents.content_hash = EXCLUDED.content_hash
+                            THEN documents.last_error_stage END,
+    last_error_at = CASE WHEN documents.content_hash = EXCLUDED.content_hash
+                         THEN documents.last_error_at END,
+    failure_count = CASE WHEN documents.content_hash = EXCLUDED.content_hash
+                         THEN documents.failure_count ELSE 0 END,
+    quarantined_at = CASE WHEN documents.content_hash = EXCLUDED.content_hash
+                          THEN documents.quarantined_at END
 RETURNING id
 """
 
 
-def _row(site_id: str, doc: SourceDocument, reason: str | None) -> dict:
+def _row(site_id: str, doc: SourceDocument, reason: str | None, origins: list[str]) -> dict:
+    """The row to store: every text made storable, the title plain, an unsafe URL dropped."""
+    url_refused = refused_url_reason(doc.url, origins)
     return {
         "site_id": site_id,
         "wp_id": doc.wp_id,
-        "doc_type": doc.type,
-        "url": doc.url,
-        "title": doc.title,
-        "status": doc.status,
+        "doc_type": storable(doc.type),
+        "url": "" if url_refused else storable(doc.url),
+        "url_refused": url_refused,
+        "title": plain_title(doc.title),
+        "status": storable(doc.status),
         "visibility": "excluded" if reason else "public",
-        "exclusion_reason": reason,
-        "author": doc.author,
-        "terms": json.dumps(doc.terms, sort_keys=True),
-        "language": doc.language,
+        "exclusion_reason": reason and storable(reason),
+        "author": storable(doc.author),
+        "terms": json.dumps(
+            {storable(k): [storable(t) for t in v] for k, v in doc.terms.items()}, sort_keys=True
+        ),
+        "language": doc.language and storable(doc.language),
         "parent_wp_id": doc.parent_id or None,
-        "mime_type": doc.mime_type,
-        "media_url": doc.media_url,
+        "mime_type": doc.mime_type and storable(doc.mime_type),
+        "media_url": doc.media_url and storable(doc.media_url),
         "published_gmt": doc.published_gmt,
         "modified_gmt": doc.modified_gmt,
         # Excluded content is not kept: only what the public sees is stored in full.
-        "content_html": "" if reason else doc.content_html,
+        "content_html": "" if reason else storable(doc.content_html),
         "content_hash": doc.content_hash(),
     }
+
+
+def site_origins(conn: psycopg.Connection, site_id: str) -> list[str]:
+    """The origins a result URL of this site may have: its base URL's and its registered ones."""
+    row = conn.execute(
+        "SELECT base_url, settings -> 'origins' FROM sites WHERE id = %s", (site_id,)
+    ).fetchone()
+    if row is None:
+        return []
+    registered = row[1] if isinstance(row[1], list) else []
+    return [row[0], *(o for o in registered if isinstance(o, str))]
 
 
 def public_wp_ids(conn: psycopg.Connection, site_id: str, wp_ids: Iterable[int]) -> set[int]:
@@ -122,6 +151,7 @@ def upsert_documents(
     }
     if public_parents is None:
         public_parents = public_wp_ids(conn, site_id, (d.parent_id or 0 for d in docs))
+    origins = site_origins(conn, site_id)
     for doc in docs:
         stats.seen_wp_ids.add(doc.wp_id)
         parent_public = None if not doc.parent_id else doc.parent_id in public_parents
@@ -130,7 +160,7 @@ def upsert_documents(
             mime = (doc.mime_type or "").split(";")[0].strip().lower()
             if mime not in indexable_media:
                 reason = f"not indexable ({mime or 'unknown type'})"
-        row = _row(site_id, doc, reason)
+        row = _row(site_id, doc, reason, origins)
         before = existing.get(doc.wp_id)
         if before and before[0] == row["content_hash"] and before[1] == row["visibility"]:
             stats.unchanged += 1
@@ -203,7 +233,7 @@ def pending_extraction(
         return cur.execute(
             f"SELECT id, wp_id, doc_type, title, url, content_html, content_hash, mime_type, "
             f"media_url FROM documents WHERE site_id = %s AND visibility = 'public' AND {cond} "
-            "ORDER BY id",
+            "AND quarantined_at IS NULL ORDER BY id",
             (site_id,),
         ).fetchall()
 
@@ -213,35 +243,108 @@ def save_extracted_text(
 ) -> bool:
     """Store extracted text for the content version it was made from (False if it moved on)."""
     cur = conn.execute(
-        "UPDATE documents SET extracted_text = %s, text_hash = content_hash, last_error = NULL, "
-        "last_error_stage = NULL, last_error_at = NULL WHERE id = %s AND content_hash = %s",
-        (text, doc_id, content_hash),
+        "UPDATE documents SET extracted_text = %s, text_hash = content_hash "
+        "WHERE id = %s AND content_hash = %s",
+        (storable(text), doc_id, content_hash),
     )
     return cur.rowcount == 1
 
 
-def record_failure(conn: psycopg.Connection, doc_id: int, stage: str, error: str) -> None:
-    """A document that fails is recorded and taken out of the index: its old chunks would
-    answer from content that no longer exists."""
-    conn.execute(
-        "UPDATE documents SET last_error = %s, last_error_stage = %s, last_error_at = now() "
-        "WHERE id = %s",
-        (error[:2000], stage, doc_id),
-    )
+# ---- failures and quarantine -----------------------------------------------------------------
+
+MAX_ERROR_CHARS = 1000
+
+_RECORD_FAILURE = """
+UPDATE documents SET
+    last_error = %(error)s, last_error_class = %(error_class)s, last_error_stage = %(stage)s,
+    last_error_at = now(),
+    failure_count = CASE WHEN failed_hash = content_hash THEN failure_count + 1 ELSE 1 END,
+    failed_hash = content_hash,
+    quarantined_at = CASE
+        WHEN (CASE WHEN failed_hash = content_hash THEN failure_count + 1 ELSE 1 END)
+             >= %(quarantine_after)s THEN now() END,
+    -- The next attempt starts again from extraction.
+    text_hash = NULL, extracted_text = NULL, chunked_hash = NULL,
+    indexed_hash = NULL, indexed_at = NULL
+WHERE id = %(id)s AND content_hash = %(content_hash)s
+RETURNING quarantined_at IS NOT NULL
+"""
+
+
+def record_failure(
+    conn: psycopg.Connection,
+    doc_id: int,
+    content_hash: str,
+    *,
+    stage: str,
+    error_class: str,
+    error: str,
+    quarantine_after: int,
+) -> bool:
+    """Record that a stage failed on this content version and take the document out of the
+    index (its old chunks would answer from content that no longer exists).
+
+    Returns True when this failure quarantined it (`quarantine_after` failures of the same
+    content). Nothing is recorded when the content changed meanwhile: that version is new.
+    """
+    row = conn.execute(
+        _RECORD_FAILURE,
+        {
+            "id": doc_id,
+            "content_hash": content_hash,
+            "stage": stage,
+            "error_class": storable(error_class)[:200],
+            "error": storable(error)[:MAX_ERROR_CHARS],
+            "quarantine_after": max(1, quarantine_after),
+        },
+    ).fetchone()
+    if row is None:
+        return False
     conn.execute("DELETE FROM chunks WHERE document_id = %s", (doc_id,))
     conn.execute("DELETE FROM chunk_drafts WHERE document_id = %s", (doc_id,))
+    return bool(row[0])
+
+
+def clear_failures(conn: psycopg.Connection, doc_ids: Sequence[int]) -> None:
+    """Forget past failures of documents that are now indexed at their current content."""
     conn.execute(
-        "UPDATE documents SET indexed_hash = NULL, indexed_at = NULL WHERE id = %s", (doc_id,)
+        "UPDATE documents SET last_error = NULL, last_error_class = NULL, "
+        "last_error_stage = NULL, last_error_at = NULL, failure_count = 0, failed_hash = NULL, "
+        "quarantined_at = NULL WHERE id = ANY(%s) AND indexed_hash = content_hash "
+        "AND (last_error IS NOT NULL OR failure_count > 0)",
+        (list(doc_ids),),
     )
+
+
+def has_document(conn: psycopg.Connection, site_id: str, wp_id: int) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM documents WHERE site_id = %s AND wp_id = %s", (site_id, wp_id)
+        ).fetchone()
+    )
+
+
+def release_quarantine(
+    conn: psycopg.Connection, site_id: str, wp_id: int | None = None
+) -> list[int]:
+    """Let quarantined documents (all of a site's, or one) be tried again; their WP ids."""
+    only_one = "AND wp_id = %(wp_id)s" if wp_id is not None else ""
+    rows = conn.execute(
+        "UPDATE documents SET quarantined_at = NULL, failure_count = 0, failed_hash = NULL "
+        f"WHERE site_id = %(site)s AND quarantined_at IS NOT NULL {only_one} "
+        "RETURNING wp_id",
+        {"site": site_id, "wp_id": wp_id},
+    ).fetchall()
+    return sorted(r[0] for r in rows)
 
 
 def pending_chunking(conn: psycopg.Connection, site_id: str, *, force: bool = False) -> list[dict]:
     cond = "TRUE" if force else "chunked_hash IS DISTINCT FROM content_hash"
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "SELECT id, title, extracted_text, content_hash FROM documents "
+            "SELECT id, wp_id, title, extracted_text, content_hash FROM documents "
             "WHERE site_id = %s AND visibility = 'public' AND text_hash = content_hash "
-            f"AND {cond} ORDER BY id",
+            f"AND quarantined_at IS NULL AND {cond} ORDER BY id",
             (site_id,),
         ).fetchall()
 
@@ -264,9 +367,9 @@ def save_drafts(
                 (
                     doc_id,
                     d.ordinal,
-                    list(d.heading_path),
-                    d.text,
-                    d.embed_text,
+                    [storable(h) for h in d.heading_path],
+                    storable(d.text),
+                    storable(d.embed_text),
                     d.token_count,
                     d.content_hash,
                 )
@@ -282,9 +385,9 @@ def pending_embedding(conn: psycopg.Connection, site_id: str, *, force: bool = F
     cond = "TRUE" if force else "indexed_hash IS DISTINCT FROM content_hash"
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "SELECT id, title, content_hash FROM documents WHERE site_id = %s "
+            "SELECT id, wp_id, title, content_hash FROM documents WHERE site_id = %s "
             "AND visibility = 'public' AND chunked_hash = content_hash "
-            f"AND {cond} ORDER BY id",
+            f"AND quarantined_at IS NULL AND {cond} ORDER BY id",
             (site_id,),
         ).fetchall()
 

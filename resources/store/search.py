@@ -1,32 +1,43 @@
-"""Hybrid retrieval (vector + full text, reciprocal-rank fusion), scoped to one site in SQL."""
+"""Search one site: the SQL gathers vector and full-text evidence (scoped to the site in SQL),
+`ranking` turns it into one ranked list of documents, and their best passages are read last."""
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from importlib import resources as package_files
+from typing import TypeVar
 
 import numpy as np
 import psycopg
 from psycopg import sql
 
 from resources.models import SearchHit
+from resources.store.ranking import (
+    TEXT_WEIGHT,
+    ChunkEvidence,
+    QueryBaseline,
+    RankedDocument,
+    Retrieval,
+    rank_documents,
+)
 from resources.store.spaces import EmbeddingSpace
 
-RRF_K = 60  # the constant in 1 / (k + rank); 60 is the value from the original RRF paper
-# Full-text ranks count half as much as vector ranks: on the sample site's paraphrased
-# known-item queries, equal weights put the right document first 17/24 times, 0.5 18/24,
-# while exact-term queries still surface through the text side (see bench/ and docs).
-TEXT_WEIGHT = 0.5
-# The full-text side ranks chunks holding every query word (capped, for one-word queries that
-# match half the site), then chunks holding some of the words among the vector side's top
-# VECTOR_POOL. Ranking every partial match of a question cost ~1 s at 100k chunks. 60 finds
-# the sample's known items as well as 100 did (19/24 first, 22/24 in the top three) and saves
-# ~1 ms of PostgreSQL time a search at 100k chunks.
-VECTOR_POOL = 60
-MATCH_CAP = 2000
+_T = TypeVar("_T")
+
+# The vector side's nearest chunks: every document with one of them is a candidate.
+VECTOR_POOL = 100
+# Full-text candidates beyond the pool: up to MATCH_CAP chunks holding the question's rarest
+# word, those holding every word first, chosen among the first SCAN_CAP such chunks (a
+# one-word question can match half a site; ranking every partial match of a question cost
+# ~1 s at 100k chunks).
+SCAN_CAP = 2000
+MATCH_CAP = 100
+# Chunks the question's similarity is standardised against (a fixed uniform sample per site).
+SAMPLE_SIZE = 256
 
 
 DEFAULT_EF_SEARCH = 100
@@ -55,9 +66,7 @@ def _apply_settings(conn: psycopg.Connection, ef_search: int, *, local: bool) ->
     conn.execute(sql.SQL("SELECT {}").format(calls))
 
 
-def _search_in_transaction(
-    conn: psycopg.Connection, query: sql.Composable, params: dict, ef_search: int
-) -> list[tuple]:
+def _search_in_transaction(conn: psycopg.Connection, run: Callable[[], _T], ef_search: int) -> _T:
     """Settings local to a transaction of our own. Inside the caller's open transaction,
     `transaction()` is only a savepoint and local settings would outlive it, so the caller's
     values are put back afterwards."""
@@ -71,7 +80,7 @@ def _search_in_transaction(
         previous = conn.execute(sql.SQL("SELECT {}").format(reads)).fetchone()
     with conn.transaction():
         _apply_settings(conn, ef_search, local=True)
-        rows = conn.execute(query, params).fetchall()
+        result = run()
     if previous is not None:
         # A setting the caller never had (pgvector not loaded yet) goes back to its default.
         restore = sql.SQL(", ").join(
@@ -82,7 +91,7 @@ def _search_in_transaction(
             for n, v in zip(names, previous, strict=True)
         )
         conn.execute(sql.SQL("SELECT {}").format(restore))
-    return rows
+    return result
 
 
 # Connections configured by configure_search_session (weak: the pool owns them).
@@ -150,62 +159,145 @@ def hybrid_search(
     query_text: str,
     query_vector: np.ndarray,
     k: int = 8,
-    candidates: int = 40,
     ts_config: str = "english",
     filters: SearchFilters | None = None,
     ef_search: int = DEFAULT_EF_SEARCH,
     text_weight: float = TEXT_WEIGHT,
+    retrieval: Retrieval = "hybrid",
 ) -> list[SearchHit]:
-    """Top-k chunks of `site_id` for the query. On a search session (see
-    configure_search_session) it is one statement; on any other connection it runs in its
-    own transaction so that the settings stay local to it."""
+    """The k best documents of `site_id` for the question, each with its best passage.
+
+    On a search session (see configure_search_session) it is two statements and no
+    transaction; on any other connection it runs in its own transaction so that the
+    settings stay local to it. `retrieval` ranks by one side only (benchmarks, diagnosis).
+    """
+    query, params = _evidence_query(site_id, space, query_text, query_vector, k, ts_config, filters)
+
+    def run() -> list[SearchHit]:
+        rows = conn.execute(query, params).fetchall()
+        ranked = rank_documents(
+            _evidence(rows), _baseline(rows), k=k, text_weight=text_weight, retrieval=retrieval
+        )
+        return _with_passages(conn, site_id, ranked)
+
+    return _run(conn, run, ef_search)
+
+
+def gather_evidence(
+    conn: psycopg.Connection,
+    *,
+    site_id: str,
+    space: EmbeddingSpace,
+    query_text: str,
+    query_vector: np.ndarray,
+    k: int = 8,
+    ts_config: str = "english",
+    filters: SearchFilters | None = None,
+    ef_search: int = DEFAULT_EF_SEARCH,
+) -> tuple[list[ChunkEvidence], QueryBaseline]:
+    """What `hybrid_search` ranks, for rankings with other weights (bench/quality.py)."""
+    query, params = _evidence_query(site_id, space, query_text, query_vector, k, ts_config, filters)
+
+    def run() -> tuple[list[ChunkEvidence], QueryBaseline]:
+        rows = conn.execute(query, params).fetchall()
+        return _evidence(rows), _baseline(rows)
+
+    return _run(conn, run, ef_search)
+
+
+def _run(conn: psycopg.Connection, run: Callable[[], _T], ef_search: int) -> _T:
+    if conn in _search_sessions and ef_search == DEFAULT_EF_SEARCH:
+        return run()
+    return _search_in_transaction(conn, run, ef_search)
+
+
+def _evidence_query(
+    site_id: str,
+    space: EmbeddingSpace,
+    query_text: str,
+    query_vector: np.ndarray,
+    k: int,
+    ts_config: str,
+    filters: SearchFilters | None,
+) -> tuple[sql.Composed, dict]:
     chunk_filter, filter_params = _filter_clause(filters)
     query = sql.SQL(_template()).format(
         space=sql.Literal(space.id),
         vtype=space.vector_type,
         chunk_filter=chunk_filter,
-        candidates=sql.Literal(int(max(candidates, k))),
-        pool=sql.Literal(int(max(VECTOR_POOL, candidates, k))),
+        sample=sql.Literal(SAMPLE_SIZE),
+        pool=sql.Literal(int(max(VECTOR_POOL, k))),
+        scan_cap=sql.Literal(SCAN_CAP),
         match_cap=sql.Literal(MATCH_CAP),
-        k=sql.Literal(int(k)),
     )
     params = {
         "site": site_id,
         "qvec": np.asarray(query_vector, dtype=np.float32),
         "qtext": query_text,
         "ts_config": ts_config,
-        "text_weight": text_weight,
         **filter_params,
     }
-    if conn in _search_sessions and ef_search == DEFAULT_EF_SEARCH:
-        rows = conn.execute(query, params).fetchall()
-    else:
-        rows = _search_in_transaction(conn, query, params, ef_search)
+    return query, params
+
+
+def _evidence(rows: list[tuple]) -> list[ChunkEvidence]:
     return [
-        SearchHit(
+        ChunkEvidence(
             chunk_id=r[0],
             document_id=r[1],
-            wp_id=r[2],
-            doc_type=r[3],
-            title=r[4],
-            url=r[5],
-            heading_path=list(r[6]),
-            text=r[7],
-            score=r[8],
-            vector_rank=r[9],
-            text_rank=r[10],
-            vector_distance=r[11],
+            similarity=r[2],
+            bm25=r[3],
+            document_chunks=r[4],
+            title_match=r[5],
         )
         for r in rows
     ]
 
 
-def reciprocal_rank_fusion(
-    rankings: list[list[int]], weights: list[float] | None = None, k: int = RRF_K
-) -> list[tuple[int, float]]:
-    """Pure weighted RRF over ranked id lists (tests check the SQL's fusion against it)."""
-    scores: dict[int, float] = {}
-    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
-        for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+def _baseline(rows: list[tuple]) -> QueryBaseline:
+    """The question's statistics (the same in every row); none when nothing was found."""
+    if not rows:
+        return QueryBaseline(0.0, 0.0, 0.0, 0.0)
+    mean, spread, bm25_mean, bm25_spread = rows[0][6:10]
+    return QueryBaseline(mean or 0.0, spread or 0.0, bm25_mean or 0.0, bm25_spread or 0.0)
+
+
+_PASSAGES = """
+SELECT c.id, d.id, d.wp_id, d.doc_type, d.title, d.url, c.heading_path, c.text
+FROM chunks c
+JOIN documents d ON d.id = c.document_id AND d.site_id = %(site)s
+WHERE c.id = ANY(%(ids)s) AND c.site_id = %(site)s
+"""
+
+
+def _with_passages(
+    conn: psycopg.Connection, site_id: str, ranked: list[RankedDocument]
+) -> list[SearchHit]:
+    """Texts and titles are read for the k winners only, not for every candidate."""
+    if not ranked:
+        return []
+    rows = conn.execute(_PASSAGES, {"site": site_id, "ids": [r.chunk_id for r in ranked]})
+    by_chunk = {r[0]: r for r in rows.fetchall()}
+    hits = []
+    for r in ranked:
+        row = by_chunk.get(r.chunk_id)
+        if row is None:  # deleted between the two statements
+            continue
+        hits.append(
+            SearchHit(
+                chunk_id=r.chunk_id,
+                document_id=row[1],
+                wp_id=row[2],
+                doc_type=row[3],
+                title=row[4],
+                url=row[5],
+                heading_path=list(row[6]),
+                text=row[7],
+                score=r.score,
+                vector_score=r.vector_score,
+                text_score=r.text_score,
+                vector_distance=1.0 - r.similarity,
+                passages=r.passages,
+            )
+        )
+    return hits

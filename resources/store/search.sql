@@ -1,75 +1,135 @@
--- Hybrid retrieval for one site: HNSW cosine candidates + full-text candidates, fused by
--- weighted reciprocal rank (k = 60; full-text votes count `text_weight`).
+-- Evidence for ranking one site's documents against a question (resources/store/search.py
+-- turns it into scores; docs/search.md explains why). One row per candidate chunk:
+--   * candidates: the vector side's nearest chunks (HNSW, cosine); chunks holding the
+--     question's rarest word, those holding every word first; the chunks of documents whose
+--     title is the question (each capped);
+--   * for each: its cosine similarity to the question, its BM25 score against the question
+--     (statistics of this site: tables `lexicon` and `text_stats`), and its document's number
+--     of chunks;
+--   * per question (the same in every row): the mean and spread of its similarity to a fixed
+--     random sample of the site's chunks, and the mean and spread BM25 would have for a chunk
+--     drawn at random (terms independent), which put both sides on one scale.
 -- {space}, {vtype} and {chunk_filter} are filled from trusted values (our own space table
--- and a fixed set of filter clauses); the sizes ({pool}, {candidates}, {match_cap}, {k}) are
--- integers written in as literals, so a prepared statement's generic plan knows its LIMITs
--- (as parameters they make PostgreSQL plan a full scan: 170 ms instead of 6 ms at 100k
--- chunks). Everything else is a parameter.
-WITH pool AS (
-    -- The vector side's wider pool: its head is the vector ranking, and the full-text side
-    -- ranks partial matches only within it, which keeps that side's cost bounded.
-    SELECT id, distance, row_number() OVER (ORDER BY distance, id) AS rank
+-- and a fixed set of filter clauses); the sizes ({sample}, {pool}, {scan_cap}, {match_cap})
+-- are integers written in as literals, so a prepared statement's generic plan knows its
+-- LIMITs (as parameters PostgreSQL plans a full scan: 170 ms instead of 6 ms at 100k chunks).
+-- Everything else is a parameter.
+WITH sample AS (
+    SELECT avg(s.similarity) AS mean, stddev_pop(s.similarity) AS spread
     FROM (
-        SELECT c.id, (c.embedding::{vtype}) <=> %(qvec)s::{vtype} AS distance
+        SELECT 1 - ((c.embedding::{vtype}) <=> %(qvec)s::{vtype}) AS similarity
+        FROM chunks c
+        WHERE c.site_id = %(site)s AND c.space_id = {space}
+        ORDER BY c.sample_key
+        LIMIT {sample}
+    ) s
+),
+pool AS (
+    SELECT c.id, c.document_id, 1 - ((c.embedding::{vtype}) <=> %(qvec)s::{vtype}) AS similarity
+    FROM chunks c
+    WHERE c.space_id = {space} AND c.site_id = %(site)s
+      {chunk_filter}
+    ORDER BY (c.embedding::{vtype}) <=> %(qvec)s::{vtype}
+    LIMIT {pool}
+),
+stats AS (
+    SELECT greatest(t.chunks, 1)::float8 AS n,
+           greatest(t.total_length, 1)::float8 / greatest(t.chunks, 1) AS mean_length
+    FROM text_stats t
+    WHERE t.site_id = %(site)s AND t.space_id = {space}
+),
+terms AS (
+    -- The question's lexemes, each with its BM25 inverse document frequency in this site and
+    -- the share p of the site's chunks that hold it.
+    SELECT q.lexeme,
+           to_tsquery('simple', quote_literal(replace(q.lexeme, '\', ''))) AS query,
+           coalesce(l.df, 0) AS df,
+           ln(1 + (stats.n - coalesce(l.df, 0) + 0.5) / (coalesce(l.df, 0) + 0.5)) AS idf,
+           coalesce(l.df, 0) / stats.n AS p
+    FROM (
+        SELECT DISTINCT lexeme
+        FROM unnest(tsvector_to_array(to_tsvector(%(ts_config)s::regconfig, %(qtext)s))) lexeme
+    ) q
+    CROSS JOIN stats
+    LEFT JOIN lexicon l
+        ON l.site_id = %(site)s AND l.space_id = {space} AND l.lexeme = q.lexeme
+),
+question AS (
+    SELECT array_agg(lexeme) AS lexemes,
+           to_tsquery('simple', string_agg(quote_literal(replace(lexeme, '\', '')), ' & '))
+               AS every_word,
+           (SELECT query FROM terms WHERE df > 0 ORDER BY df, lexeme LIMIT 1) AS rarest_word
+    FROM terms
+),
+lexical AS (
+    -- Chunks holding the question's rarest word (a short posting list in the GIN index; a
+    -- chunk holding every word holds that one too), those holding every word first.
+    SELECT rare.id
+    FROM (
+        SELECT c.id, c.tsv
         FROM chunks c
         WHERE c.space_id = {space} AND c.site_id = %(site)s
+          AND c.tsv @@ (SELECT rarest_word FROM question)
           {chunk_filter}
-        ORDER BY (c.embedding::{vtype}) <=> %(qvec)s::{vtype}
-        LIMIT {pool}
-    ) v
+        LIMIT {scan_cap}
+    ) rare
+    ORDER BY rare.tsv @@ (SELECT every_word FROM question) DESC, rare.id
+    LIMIT {match_cap}
 ),
-vec AS (
-    SELECT id, distance, rank FROM pool WHERE rank <= {candidates}
+titled AS (
+    -- The chunks of documents whose title is the question (known-item search: "What Now?").
+    SELECT c.id
+    FROM documents d
+    JOIN chunks c ON c.document_id = d.id AND c.space_id = {space} AND c.site_id = %(site)s
+    WHERE d.site_id = %(site)s AND d.visibility = 'public'
+      AND btrim(regexp_replace(lower(d.title), '[^[:alnum:]]+', ' ', 'g'))
+          = btrim(regexp_replace(lower(%(qtext)s), '[^[:alnum:]]+', ' ', 'g'))
+      {chunk_filter}
+    LIMIT {match_cap}
 ),
-lexemes AS (
-    SELECT DISTINCT replace(lex, '\', '') AS lex
-    FROM unnest(tsvector_to_array(to_tsvector(%(ts_config)s::regconfig, %(qtext)s))) AS lex
+candidates AS (
+    SELECT id, document_id, similarity FROM pool
+    UNION ALL
+    SELECT c.id, c.document_id, 1 - ((c.embedding::{vtype}) <=> %(qvec)s::{vtype})
+    FROM chunks c
+    WHERE c.id IN (SELECT id FROM lexical UNION SELECT id FROM titled)
+      AND c.id NOT IN (SELECT id FROM pool)
+      AND c.site_id = %(site)s
 ),
-q AS (
-    SELECT to_tsquery('simple', string_agg(quote_literal(lex), ' & ')) AS all_words,
-           to_tsquery('simple', string_agg(quote_literal(lex), ' | ')) AS any_word
-    FROM lexemes
+bm25 AS (
+    -- BM25 with k1 = 1.2, b = 0.75; a chunk's length is its count of lexemes. Only the
+    -- question's lexemes are unnested: setweight marks them, ts_filter keeps them.
+    SELECT cand.id,
+           sum(t.idf * cardinality(u.positions) * 2.2
+               / (cardinality(u.positions)
+                  + 1.2 * (0.25 + 0.75 * length(c.tsv) / stats.mean_length))) AS score
+    FROM candidates cand
+    JOIN chunks c ON c.id = cand.id
+    CROSS JOIN stats
+    CROSS JOIN LATERAL unnest(ts_filter(
+        setweight(setweight(c.tsv, 'D'), 'A', (SELECT lexemes FROM question)), '{{a}}'
+    )) u
+    JOIN terms t ON t.lexeme = u.lexeme
+    GROUP BY cand.id
 ),
-every_word AS (
-    -- Chunks holding every word of the query (titles, names, exact phrases). Selective for
-    -- real questions; a capped sample is ranked when a query is one very common word.
-    SELECT m.id, ts_rank_cd(m.tsv, q.all_words) AS r
-    FROM (
-        SELECT c.id, c.tsv FROM chunks c, q
-        WHERE c.space_id = {space} AND c.site_id = %(site)s AND c.tsv @@ q.all_words
-          {chunk_filter}
-        LIMIT {match_cap}
-    ) m, q
-),
-some_words AS (
-    SELECT p.id, ts_rank_cd(c.tsv, q.any_word) AS r
-    FROM pool p JOIN chunks c ON c.id = p.id, q
-    WHERE c.tsv @@ q.any_word AND p.id NOT IN (SELECT id FROM every_word)
-),
-txt AS (
-    SELECT id, row_number() OVER (ORDER BY tier, r DESC, id) AS rank
-    FROM (
-        SELECT id, 0 AS tier, r FROM every_word
-        UNION ALL
-        SELECT id, 1 AS tier, r FROM some_words
-    ) t
-    ORDER BY tier, r DESC, id
-    LIMIT {candidates}
-),
-fused AS (
-    SELECT coalesce(vec.id, txt.id) AS id, vec.rank AS vector_rank, txt.rank AS text_rank,
-           vec.distance,
-           coalesce(1.0 / (60 + vec.rank), 0)
-           + %(text_weight)s * coalesce(1.0 / (60 + txt.rank), 0) AS score
-    FROM vec FULL OUTER JOIN txt ON vec.id = txt.id
-),
-top AS (
-    -- Rank before fetching texts and titles: only k rows are read, not every candidate.
-    SELECT * FROM fused ORDER BY score DESC, vector_rank NULLS LAST, id LIMIT {k}
+null_bm25 AS (
+    SELECT coalesce(sum(idf * p), 0) AS mean,
+           coalesce(sqrt(sum(idf * idf * p * (1 - p))), 0) AS spread
+    FROM terms
 )
-SELECT c.id, c.document_id, d.wp_id, d.doc_type, d.title, d.url, c.heading_path, c.text,
-       f.score::float8, f.vector_rank, f.text_rank, f.distance::float8
-FROM top f
-JOIN chunks c ON c.id = f.id AND c.site_id = %(site)s
-JOIN documents d ON d.id = c.document_id AND d.site_id = %(site)s
-ORDER BY f.score DESC, f.vector_rank NULLS LAST, c.id
+SELECT cand.id, cand.document_id, cand.similarity::float8, coalesce(b.score, 0)::float8,
+       size.chunks,
+       cand.id IN (SELECT id FROM titled),
+       sample.mean::float8, sample.spread::float8, null_bm25.mean::float8, null_bm25.spread::float8
+FROM candidates cand
+LEFT JOIN bm25 b ON b.id = cand.id
+CROSS JOIN LATERAL (
+    -- A document's chunks are numbered from 0: one index probe gives their count.
+    SELECT x.ordinal + 1 AS chunks
+    FROM chunks x
+    WHERE x.document_id = cand.document_id AND x.space_id = {space}
+    ORDER BY x.ordinal DESC
+    LIMIT 1
+) size
+CROSS JOIN sample
+CROSS JOIN null_bm25

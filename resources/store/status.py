@@ -7,12 +7,13 @@ import json
 import psycopg
 from psycopg.rows import dict_row
 
+from resources.store.exports import current_export
+
 
 def site_status(conn: psycopg.Connection, site_id: str) -> dict:
     counts = conn.execute(
         """SELECT count(*) FILTER (WHERE visibility = 'public'),
                   count(*) FILTER (WHERE visibility = 'excluded'),
-                  count(*) FILTER (WHERE last_error IS NOT NULL),
                   count(*) FILTER (WHERE visibility = 'public' AND indexed_hash = content_hash)
            FROM documents WHERE site_id = %s""",
         (site_id,),
@@ -33,26 +34,61 @@ def site_status(conn: psycopg.Connection, site_id: str) -> dict:
             "WHERE site_id = %s ORDER BY started_at DESC LIMIT 1",
             (site_id,),
         ).fetchone()
-        failures = cur.execute(
-            "SELECT wp_id, title, last_error_stage AS stage, last_error AS error FROM documents "
-            "WHERE site_id = %s AND last_error IS NOT NULL ORDER BY wp_id LIMIT 20",
-            (site_id,),
-        ).fetchall()
     if last:
         for key in ("started_at", "finished_at"):
             last[key] = last[key].isoformat() if last[key] else None
     return {
         "site": site_id,
         "documents": counts[0],
-        "indexed_documents": counts[3],
+        "indexed_documents": counts[2],
         "chunks": chunks,
         "excluded": counts[1],
-        "failures": counts[2],
-        "failed_documents": failures,
+        **failure_status(conn, site_id),
         "pending_events": inbox.get("pending", 0) + inbox.get("launched", 0),
         "dead_events": inbox.get("dead", 0),
         "last_run": last,
+        "export": current_export(conn, site_id),  # WXR sites: current export, last read
     }
+
+
+MAX_LISTED_FAILURES = 20
+
+_FAILED_DOCUMENTS = """
+SELECT wp_id, title, last_error_stage AS stage, last_error_class AS error_class,
+       last_error AS error, last_error_at AS failed_at,
+       CASE WHEN failed_hash = content_hash THEN failure_count ELSE 0 END AS failure_count,
+       quarantined_at IS NOT NULL AS quarantined, quarantined_at
+FROM documents WHERE site_id = %s AND last_error IS NOT NULL
+ORDER BY quarantined_at IS NULL, wp_id LIMIT %s
+"""
+
+
+def failure_status(conn: psycopg.Connection, site_id: str) -> dict:
+    """Documents whose last attempt failed (quarantined first), and dropped result URLs."""
+    failures, quarantined, refused_urls = conn.execute(
+        "SELECT count(*) FILTER (WHERE last_error IS NOT NULL), "
+        "count(*) FILTER (WHERE quarantined_at IS NOT NULL), "
+        "count(*) FILTER (WHERE url_refused IS NOT NULL) FROM documents WHERE site_id = %s",
+        (site_id,),
+    ).fetchone()
+    with conn.cursor(row_factory=dict_row) as cur:
+        listed = cur.execute(_FAILED_DOCUMENTS, (site_id, MAX_LISTED_FAILURES)).fetchall()
+    for row in listed:
+        for key in ("failed_at", "quarantined_at"):
+            row[key] = row[key].isoformat() if row[key] else None
+    return {
+        "failures": failures,
+        "quarantined": quarantined,
+        "failed_documents": listed,
+        "refused_urls": refused_urls,
+    }
+
+
+def quarantined_count(conn: psycopg.Connection, site_id: str) -> int:
+    return conn.execute(
+        "SELECT count(*) FROM documents WHERE site_id = %s AND quarantined_at IS NOT NULL",
+        (site_id,),
+    ).fetchone()[0]
 
 
 def start_run(conn: psycopg.Connection, run_id: str, site_id: str, kind: str) -> None:

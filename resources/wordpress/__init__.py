@@ -12,7 +12,15 @@ from typing import Protocol, runtime_checkable
 
 from resources.models import SourceDocument
 from resources.wordpress.rest import WordPressRestClient
-from resources.wordpress.wxr import WxrSource, iter_wxr, read_wxr_site
+from resources.wordpress.wxr import (
+    WxrItemFailure,
+    WxrReader,
+    WxrReadReport,
+    WxrSource,
+    iter_wxr,
+    read_wxr_site,
+    site_url_of,
+)
 
 
 @runtime_checkable
@@ -50,7 +58,11 @@ class ContentSource(Protocol):
 __all__ = [
     "ContentSource",
     "WordPressRestClient",
+    "WxrItemFailure",
+    "WxrReadReport",
+    "WxrReader",
     "WxrSource",
     "iter_wxr",
     "read_wxr_site",
+    "site_url_of",
 ]

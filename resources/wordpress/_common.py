@@ -1,7 +1,10 @@
-"""Small helpers both WordPress sources share: timestamps and same-origin checks."""
+"""Small helpers both WordPress sources share: timestamps, same-origin checks, footnotes."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -33,3 +36,56 @@ def origin_of(url: str) -> tuple[str, str, int]:
     except ValueError:
         port = None
     return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme, 0)
+
+
+# ---- block editor footnotes ----------------------------------------------------------------
+
+# `<!-- wp:footnotes /-->` in raw post content (WXR); WordPress renders it from post meta.
+_FOOTNOTES_BLOCK = re.compile(
+    r"<!--\s*wp:(?:core/)?footnotes\b[^<>]*?(?:/-->|-->.*?<!--\s*/wp:(?:core/)?footnotes\s*-->)",
+    re.S,
+)
+# What WordPress rendered for that block (REST `content.rendered`). Footnote content is
+# inline rich text, so the list holds no nested `</ol>`.
+_RENDERED_FOOTNOTES = re.compile(
+    r"<ol\b[^>]*\bclass=\"[^\"]*\bwp-block-footnotes\b[^\"]*\"[^>]*>.*?</ol>", re.S
+)
+
+
+def parse_footnotes(value: object) -> list[tuple[str, str]]:
+    """(id, content HTML) pairs from the `footnotes` post meta: a JSON list of {id, content},
+    as a string (WXR, REST) or already decoded. Anything else is no footnotes."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else []
+        except ValueError:
+            return []
+    if not isinstance(value, list):
+        return []
+    notes = []
+    for entry in value:
+        if isinstance(entry, dict):
+            note_id, content = entry.get("id"), entry.get("content")
+            if isinstance(note_id, str) and isinstance(content, str) and content.strip():
+                notes.append((note_id, content))
+    return notes
+
+
+def with_footnotes(content_html: str, footnotes: object) -> str:
+    """Post HTML with its footnotes where WordPress shows them: in place of the footnotes block.
+
+    WordPress renders the `core/footnotes` block from the post meta at view time, so a WXR
+    export holds only `<!-- wp:footnotes /-->` and the REST API the rendered list (with
+    back-links). Both become the same `<ol class="wp-block-footnotes">`. A post without the
+    block does not show its footnotes, so they are not added.
+    """
+    notes = parse_footnotes(footnotes)
+    if not notes:
+        return content_html
+    items = "".join(f'<li id="{html.escape(i)}">{content}</li>' for i, content in notes)
+    rendered = f'<ol class="wp-block-footnotes">{items}</ol>'
+    for pattern in (_FOOTNOTES_BLOCK, _RENDERED_FOOTNOTES):
+        replaced, count = pattern.subn(lambda _: rendered, content_html, count=1)
+        if count:
+            return replaced
+    return content_html

@@ -20,7 +20,12 @@ import httpx
 
 from resources.errors import ConfigError, SourceError
 from resources.models import ATTACHMENT_TYPE, SourceDocument
-from resources.wordpress._common import IGNORED_TAXONOMIES, origin_of, parse_wp_gmt
+from resources.wordpress._common import (
+    IGNORED_TAXONOMIES,
+    origin_of,
+    parse_wp_gmt,
+    with_footnotes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +179,11 @@ class WordPressRestClient:
             status=str(item.get("status") or ("inherit" if is_attachment else "publish")),
             title=html.unescape(_rendered(item.get("title"))),
             url=str(item.get("link") or ""),
-            content_html=_rendered(content),
+            # The block editor's footnotes: from `meta.footnotes` when the site exposes it,
+            # else as WordPress rendered them into the content.
+            content_html=with_footnotes(
+                _rendered(content), _as_dict(item.get("meta")).get("footnotes")
+            ),
             excerpt=_rendered(excerpt),
             author=_embedded_author(item),
             modified_gmt=parse_wp_gmt(item.get("modified_gmt")),

@@ -1,127 +1,293 @@
 """Read a WordPress WXR export (Tools → Export) as a stream of `SourceDocument`s.
 
-Exports can be hundreds of megabytes, so the file is parsed incrementally and every item is
-dropped from the tree as soon as it is mapped. Parsing goes through defusedxml: an export
-that declares entities (the "billion laughs" bomb) or external references is refused.
+Every export WordPress's own importer reads is read here: WXR 1.0, 1.1 and 1.2, any prefix
+bound to WordPress's namespaces, missing optional tags, and files that are not well-formed
+XML. The strict streaming parser (`wxr_xml`) reads the file first; where the XML breaks, the
+tolerant reader (`wxr_tolerant`) takes over from the item that broke, as WordPress's importer
+falls back to its regex parser. Items neither can read are reported as `WxrItemFailure`s with
+their line, and cost only themselves. A file that is not a WXR export is refused with one
+line. Memory is bounded by the largest item, whatever the size of the file.
 """
 
 from __future__ import annotations
 
-import html
-import mimetypes
+import hashlib
+import logging
 import re
-from collections.abc import Iterable, Iterator
-from contextlib import ExitStack
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, closing
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
-from xml.etree.ElementTree import Element, ParseError
-
-import defusedxml
-import defusedxml.ElementTree as safe_et
 
 from resources.errors import SourceError
-from resources.models import ATTACHMENT_TYPE, SourceDocument
-from resources.wordpress._common import IGNORED_TAXONOMIES, origin_of, parse_wp_gmt
-
-# Post types WordPress uses for its own machinery; they are never content.
-INTERNAL_POST_TYPES = frozenset(
-    {
-        "nav_menu_item",
-        "revision",
-        "wp_template",
-        "wp_template_part",
-        "wp_global_styles",
-        "wp_navigation",
-        "wp_block",
-        "customize_changeset",
-        "oembed_cache",
-        "user_request",
-        "custom_css",
-        "wp_font_family",
-        "wp_font_face",
-    }
+from resources.models import SourceDocument
+from resources.wordpress._common import origin_of
+from resources.wordpress.wxr_items import (
+    INTERNAL_POST_TYPES,
+    Author,
+    ChannelFact,
+    Entry,
+    RawItem,
+    WxrItemFailure,
+    document_from_item,
+    item_link,
 )
-UPLOADS_MARKER = "/wp-content/uploads/"
+from resources.wordpress.wxr_media import MediaFiles, media_beside
+from resources.wordpress.wxr_tolerant import tolerant_entries
+from resources.wordpress.wxr_xml import NotWellFormed, strict_entries
 
-_WP_NS = re.compile(r"^https?://wordpress\.org/export/1\.\d+/$")
-_EXCERPT_NS = re.compile(r"^https?://wordpress\.org/export/1\.\d+/excerpt/$")
-_FIXED_PREFIXES = {
-    "http://purl.org/rss/1.0/modules/content/": "content",
-    "http://purl.org/dc/elements/1.1/": "dc",
-}
+log = logging.getLogger(__name__)
+
+UPLOADS_MARKER = "/wp-content/uploads/"
+PROGRESS_SECONDS = 5.0
+# Items looked at for a site URL when the channel names none.
+ITEMS_FOR_SITE_URL = 200
+# Failures kept in a report (their count is always exact).
+MAX_REPORTED_FAILURES = 1000
+_VERSION = re.compile(r"\d+\.\d+")
 
 WxrInput = str | Path | IO[bytes]
+
+__all__ = [
+    "INTERNAL_POST_TYPES",
+    "UPLOADS_MARKER",
+    "ReadProgress",
+    "WxrItemFailure",
+    "WxrReadReport",
+    "WxrReader",
+    "WxrSource",
+    "iter_wxr",
+    "read_wxr_site",
+    "site_url_of",
+]
+
+
+@dataclass(frozen=True)
+class ReadProgress:
+    bytes_read: int
+    total_bytes: int | None
+    items: int
+    failures: int
+
+
+@dataclass
+class WxrReadReport:
+    """What one complete pass over an export found."""
+
+    items: int = 0  # <item>s, WordPress's internal types included
+    documents: int = 0  # content items handed out (any type and status)
+    failure_count: int = 0
+    failures: list[WxrItemFailure] = field(default_factory=list)  # the first 1000
+    not_well_formed: str | None = None  # where the strict parser stopped, if it did
+    bytes_read: int = 0
+    sha256: str = ""
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "items": self.items,
+            "documents": self.documents,
+            "failure_count": self.failure_count,
+            "failures": [f.as_dict() for f in self.failures],
+            "not_well_formed": self.not_well_formed,
+            "bytes": self.bytes_read,
+            "sha256": self.sha256,
+            "seconds": self.seconds,
+        }
+
+
+class WxrReader:
+    """One pass over an export: documents out; facts, failures and a report kept.
+
+    Iterate it once. `report` is complete when the iteration has run to the end.
+    """
+
+    def __init__(
+        self, source: WxrInput, *, on_progress: Callable[[ReadProgress], None] | None = None
+    ) -> None:
+        self.source = source
+        self.name = str(source) if isinstance(source, str | Path) else _name_of(source)
+        self.on_progress = on_progress
+        self.facts: dict[str, str] = {}
+        self.authors: dict[str, str] = {}
+        self.report = WxrReadReport()
+        self.finished = False
+
+    def __iter__(self) -> Iterator[SourceDocument]:
+        started = time.monotonic()
+        for entry in self.entries():
+            if isinstance(entry, RawItem):
+                result = document_from_item(entry, self.authors)
+                if isinstance(result, WxrItemFailure):
+                    self._failed(result)
+                elif result is not None:
+                    self.report.documents += 1
+                    yield result
+            elif isinstance(entry, WxrItemFailure):
+                self._failed(entry)
+        self.report.seconds = round(time.monotonic() - started, 3)
+        self.finished = True
+
+    def entries(self) -> Iterator[Entry]:
+        """Channel facts, authors, items and unreadable items, in file order (facts and
+        authors are also kept on the reader)."""
+        with ExitStack() as stack:
+            handle = _Counting(self._open(stack))
+            progress = _Throttled(self.on_progress, handle, self.report)
+            strict_items = 0
+            try:
+                for entry in strict_entries(handle, self.name):
+                    strict_items += isinstance(entry, RawItem)
+                    yield from self._checked(entry, progress)
+            except NotWellFormed as broken:
+                if not broken.in_channel:
+                    raise SourceError(
+                        f"{self.name} is not a WordPress export: it is malformed XML "
+                        f"before its <channel> (line {broken.line}: {broken.message})"
+                    ) from broken
+                self.report.not_well_formed = str(broken)
+                log.debug(
+                    "%s is malformed XML (%s); reading it item by item from there",
+                    self.name,
+                    broken,
+                )
+                handle.rewind()
+                for entry in tolerant_entries(handle, skip_items=strict_items):
+                    yield from self._checked(entry, progress)
+            if not self._has_version():
+                self._refuse_without_version()
+            self.report.bytes_read = handle.count
+            self.report.sha256 = handle.sha256.hexdigest()
+            progress.done()
+
+    def _checked(self, entry: Entry, progress: _Throttled) -> Iterator[Entry]:
+        if isinstance(entry, ChannelFact):
+            self.facts.setdefault(entry.tag, entry.value)
+        elif isinstance(entry, Author):
+            if entry.login:
+                self.authors[entry.login] = entry.display_name or entry.login
+        else:
+            if not self._has_version():
+                self._refuse_without_version()
+            self.report.items += 1
+            progress.tick()
+        yield entry
+
+    def _has_version(self) -> bool:
+        return bool(_VERSION.fullmatch(self.facts.get("wp:wxr_version", "").strip()))
+
+    def _refuse_without_version(self) -> None:
+        # WordPress's importer refuses such a file too: an RSS feed is not an export.
+        version = self.facts.get("wp:wxr_version")
+        problem = (
+            f"its <wp:wxr_version> is {version[:40]!r}, not a version number"
+            if version is not None
+            else "its <channel> has no <wp:wxr_version> before its first item"
+        )
+        broken = self.report.not_well_formed
+        raise SourceError(
+            f"{self.name} is not a WordPress export: {problem}"
+            + (f" (and it is malformed XML at {broken})" if broken else "")
+        )
+
+    def _failed(self, failure: WxrItemFailure) -> None:
+        self.report.failure_count += 1
+        if len(self.report.failures) < MAX_REPORTED_FAILURES:
+            self.report.failures.append(failure)
+        log.debug("%s: unreadable item at %s", self.name, failure)
+
+    def _open(self, stack: ExitStack) -> IO[bytes]:
+        if isinstance(self.source, str | Path):
+            try:
+                return stack.enter_context(Path(self.source).open("rb"))
+            except OSError as exc:
+                raise SourceError(f"cannot open {self.source} ({exc.strerror})") from exc
+        return self.source
 
 
 def iter_wxr(source: WxrInput) -> Iterator[SourceDocument]:
     """Every content item (posts, pages, attachments, custom types) of a WXR export."""
-    authors: dict[str, str] = {}
-    for tag, element in _iter_channel_children(source):
-        if tag == "wp:author":
-            login, display = (
-                _child_text(element, "wp:author_login"),
-                _child_text(element, "wp:author_display_name"),
-            )
-            if login:
-                authors[login] = display or login
-        elif tag == "item":
-            doc = _document_from_item(element, authors)
-            if doc is not None:
-                yield doc
+    return iter(WxrReader(source))
 
 
 def read_wxr_site(source: WxrInput) -> dict[str, Any]:
-    """Channel facts of an export: title, link, language, base URLs, WXR version, authors.
+    """Channel facts of an export: title, link, language, base URLs, WXR version, authors,
+    and the origin of its first item links (for exports whose channel names no URL).
 
-    Stops at the first item: WordPress writes the channel header before any item.
+    Stops at the first item when the channel names a URL; WordPress writes the channel
+    header before any item.
     """
-    site: dict[str, Any] = {
-        "title": "",
-        "link": "",
-        "description": "",
-        "language": None,
-        "base_site_url": None,
-        "base_blog_url": None,
-        "wxr_version": None,
-        "authors": {},
+    reader = WxrReader(source)
+    item_origin: str | None = None
+    items = 0
+    with ExitStack() as stack:
+        entries = stack.enter_context(closing(reader.entries()))
+        for entry in entries:
+            if not isinstance(entry, RawItem):
+                continue
+            if _channel_url(reader.facts) or items >= ITEMS_FOR_SITE_URL:
+                break
+            items += 1
+            link = item_link(entry)
+            if link:
+                parts = urlsplit(link)
+                item_origin = f"{parts.scheme}://{parts.netloc}"
+                break
+    facts = reader.facts
+    return {
+        "title": facts.get("title", ""),
+        "link": facts.get("link", ""),
+        "description": facts.get("description", ""),
+        "language": facts.get("language") or None,
+        "base_site_url": facts.get("wp:base_site_url") or None,
+        "base_blog_url": facts.get("wp:base_blog_url") or None,
+        "wxr_version": facts.get("wp:wxr_version") or None,
+        "authors": dict(reader.authors),
+        "item_origin": item_origin,
     }
-    simple = {
-        "title": "title",
-        "link": "link",
-        "description": "description",
-        "language": "language",
-        "wp:base_site_url": "base_site_url",
-        "wp:base_blog_url": "base_blog_url",
-        "wp:wxr_version": "wxr_version",
-    }
-    for tag, element in _iter_channel_children(source):
-        if tag == "item":
-            break
-        if tag in simple:
-            site[simple[tag]] = (element.text or "").strip() or site[simple[tag]]
-        elif tag == "wp:author":
-            login = _child_text(element, "wp:author_login")
-            if login:
-                site["authors"][login] = _child_text(element, "wp:author_display_name") or login
-    return site
+
+
+def site_url_of(site: dict[str, Any]) -> str | None:
+    """The site's public URL as an export states it: the blog URL (WordPress's "home"),
+    the channel link, the WordPress address, else the origin of its items' links."""
+    for key in ("base_blog_url", "link", "base_site_url", "item_origin"):
+        value = str(site.get(key) or "").strip().rstrip("/")
+        if urlsplit(value).scheme in ("http", "https") and urlsplit(value).netloc:
+            return value
+    return None
 
 
 class WxrSource:
-    """A WXR export behind the same interface as `WordPressRestClient`."""
+    """A WXR export behind the same interface as `WordPressRestClient`.
+
+    `media` is the export's uploaded files (a folder or a zip; default `uploads/` or
+    `uploads.zip` beside the export). `on_read` hears the report of every pass read to
+    the end; `on_progress` hears how far a pass is, every few seconds.
+    """
 
     def __init__(
         self,
         path: str | Path,
         *,
         post_types: Iterable[str] = ("post", "page"),
-        uploads_dir: str | Path | None = None,
+        media: str | Path | None = None,
+        site_url: str | None = None,
+        on_read: Callable[[WxrReadReport], None] | None = None,
+        on_progress: Callable[[ReadProgress], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self.post_types = tuple(post_types)
-        self.uploads_dir = Path(uploads_dir) if uploads_dir else self.path.parent / "uploads"
+        self.media_path = media
+        self.site_url = site_url.rstrip("/") if site_url else None
+        self.on_read = on_read
+        self.on_progress = on_progress
+        self.last_report: WxrReadReport | None = None
         self._site: dict[str, Any] | None = None
+        self._media: MediaFiles | None = None
 
     @property
     def site(self) -> dict[str, Any]:
@@ -131,17 +297,16 @@ class WxrSource:
 
     @property
     def base_url(self) -> str:
-        site = self.site
-        return str(site["base_blog_url"] or site["link"] or site["base_site_url"] or "").rstrip("/")
+        return self.site_url or site_url_of(self.site) or ""
 
     def iter_documents(self, modified_after: datetime | None = None) -> Iterator[SourceDocument]:
-        for doc in iter_wxr(self.path):
+        for doc in self._read():
             wanted = not doc.is_attachment and doc.type in self.post_types
             if wanted and _modified_since(doc, modified_after):
                 yield doc
 
     def iter_media(self, modified_after: datetime | None = None) -> Iterator[SourceDocument]:
-        for doc in iter_wxr(self.path):
+        for doc in self._read():
             if doc.is_attachment and _modified_since(doc, modified_after):
                 yield doc
 
@@ -159,29 +324,38 @@ class WxrSource:
             yield doc.wp_id, doc.type, doc.modified_gmt
 
     def open_media(self, url: str, max_bytes: int) -> bytes:
-        """Read an uploaded file from `uploads_dir`, by the path after /wp-content/uploads/."""
-        path = self._uploads_path(url)
-        try:
-            size = path.stat().st_size
-        except OSError as exc:
-            raise SourceError(f"{url}: not found in {self.uploads_dir} ({exc.strerror})") from exc
-        if size > max_bytes:
-            raise SourceError(f"{url}: file exceeds {max_bytes} bytes")
-        with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
-        if len(data) > max_bytes:  # the file grew since stat()
-            raise SourceError(f"{url}: file exceeds {max_bytes} bytes")
-        return data
+        """An uploaded file, by the path after /wp-content/uploads/ in its URL."""
+        relative = self._uploads_path(url)
+        if self._media is None:
+            self._media = media_beside(self.path, self.media_path)
+        if self._media is None:
+            raise SourceError(
+                f"{url}: no media beside {self.path} (an uploads/ folder or uploads.zip)"
+            )
+        return self._media.read(relative, max_bytes)
+
+    def _read(self) -> Iterator[SourceDocument]:
+        reader = WxrReader(self.path, on_progress=self.on_progress)
+        yield from reader
+        self.last_report = reader.report
+        if self.on_read is not None:
+            self.on_read(reader.report)
 
     def _iter_wanted(self) -> Iterator[SourceDocument]:
-        for doc in iter_wxr(self.path):
+        for doc in self._read():
             if doc.is_attachment or doc.type in self.post_types:
                 yield doc
 
-    def _uploads_path(self, url: str) -> Path:
+    def _uploads_path(self, url: str) -> PurePosixPath:
         allowed = {
             origin_of(u)
-            for u in (self.site["link"], self.site["base_site_url"], self.site["base_blog_url"])
+            for u in (
+                self.site_url,
+                self.site["link"],
+                self.site["base_site_url"],
+                self.site["base_blog_url"],
+                self.site["item_origin"],
+            )
             if u
         }
         if origin_of(url) not in allowed:
@@ -194,145 +368,79 @@ class WxrSource:
         parts = relative.parts
         if not parts or any(p in ("..", ".", "") or "\\" in p or "\0" in p for p in parts):
             raise SourceError(f"refusing {url}: path escapes the uploads folder")
-        root = self.uploads_dir.resolve()
-        target = root.joinpath(*parts).resolve()
-        if not target.is_relative_to(root):  # a symlink pointing outside
-            raise SourceError(f"refusing {url}: path escapes the uploads folder")
-        return target
+        return relative
 
 
-# ---- streaming parse ----------------------------------------------------------------------
+# ---- helpers ------------------------------------------------------------------------------
 
 
-def _iter_channel_children(source: WxrInput) -> Iterator[tuple[str, Element]]:
-    """Yield each direct child of <channel> once it is complete, then drop it from memory."""
-    name = str(source) if isinstance(source, str | Path) else getattr(source, "name", "WXR")
-    with ExitStack() as stack:
-        handle = (
-            stack.enter_context(Path(source).open("rb"))
-            if isinstance(source, str | Path)
-            else source
-        )
-        depth = 0
-        channel: Element | None = None
+class _Counting:
+    """A read-only handle that counts and hashes what is read, and can start over."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.start = handle.tell() if handle.seekable() else 0
+        self.count = 0
+        self.sha256 = hashlib.sha256()
         try:
-            for event, element in safe_et.iterparse(handle, events=("start", "end")):
-                if event == "start":
-                    depth += 1
-                    if depth == 1 and _short_tag(element.tag) != "rss":
-                        raise SourceError(
-                            f"{name} is not a WordPress export: its root element is "
-                            f"<{_short_tag(element.tag)}>, expected <rss>"
-                        )
-                    if depth == 2 and _short_tag(element.tag) == "channel":
-                        channel = element
-                    continue
-                depth -= 1
-                if depth == 2 and channel is not None and _is_child(channel, element):
-                    yield _short_tag(element.tag), element
-                    channel.remove(element)
-                    element.clear()
-                elif depth == 1:
-                    element.clear()  # anything beside <channel> is of no interest
-        except ParseError as exc:
-            line = exc.position[0] if getattr(exc, "position", None) else "?"
-            raise SourceError(f"malformed WXR export at line {line}: {exc}") from exc
-        except defusedxml.EntitiesForbidden as exc:
-            raise SourceError(
-                f"refusing {name}: it declares XML entities ({exc.name}), which an export "
-                "never does and an XML bomb does"
-            ) from exc
-        except defusedxml.DefusedXmlException as exc:
-            raise SourceError(f"refusing {name}: unsafe XML ({exc})") from exc
-        if channel is None:
-            raise SourceError(f"{name} is not a WordPress export: it has no <rss><channel>")
+            self.total: int | None = Path(handle.name).stat().st_size  # type: ignore[attr-defined]
+        except (AttributeError, OSError, TypeError):
+            self.total = None
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.count += len(data)
+        self.sha256.update(data)
+        return data
+
+    def rewind(self) -> None:
+        if not self.handle.seekable():
+            raise SourceError("the export is malformed XML and cannot be read again")
+        self.handle.seek(self.start)
+        self.count = 0
+        self.sha256 = hashlib.sha256()
 
 
-def _is_child(parent: Element, element: Element) -> bool:
-    # Items are removed as they complete, so the channel holds at most a few children.
-    return any(child is element for child in reversed(parent))
+class _Throttled:
+    """Reports progress at most every few seconds, and once at the end."""
+
+    def __init__(
+        self,
+        callback: Callable[[ReadProgress], None] | None,
+        handle: _Counting,
+        report: WxrReadReport,
+    ) -> None:
+        self.callback, self.handle, self.report = callback, handle, report
+        self.last = time.monotonic()
+
+    def tick(self) -> None:
+        if self.callback is not None and time.monotonic() - self.last >= PROGRESS_SECONDS:
+            self.last = time.monotonic()
+            self._send()
+
+    def done(self) -> None:
+        if self.callback is not None:
+            self._send()
+
+    def _send(self) -> None:
+        assert self.callback is not None
+        self.callback(
+            ReadProgress(
+                bytes_read=self.handle.count,
+                total_bytes=self.handle.total,
+                items=self.report.items,
+                failures=self.report.failure_count,
+            )
+        )
 
 
-def _document_from_item(item: Element, authors: dict[str, str]) -> SourceDocument | None:
-    fields: dict[str, str] = {}
-    terms: dict[str, list[str]] = {}
-    for child in item:
-        tag = _short_tag(child.tag)
-        if tag == "category":
-            taxonomy = child.get("domain") or "category"
-            # WordPress stores term names HTML-escaped ("News &amp; Views") and exports them so.
-            name = html.unescape((child.text or "").strip())
-            if name and taxonomy not in IGNORED_TAXONOMIES:
-                terms.setdefault(taxonomy, []).append(name)
-        elif tag not in fields:
-            fields[tag] = child.text or ""
-    post_type = fields.get("wp:post_type", "post").strip() or "post"
-    if post_type in INTERNAL_POST_TYPES:
-        return None
-    wp_id = _int_field(fields, "wp:post_id")
-    if wp_id is None:
-        title = fields.get("title", "")[:80]
-        raise SourceError(f"WXR item {title!r} has no numeric wp:post_id: not a WordPress export?")
-    is_attachment = post_type == ATTACHMENT_TYPE
-    media_url = fields.get("wp:attachment_url", "").strip() or None
-    creator = fields.get("dc:creator", "").strip()
-    return SourceDocument(
-        wp_id=wp_id,
-        type=post_type,
-        status=fields.get("wp:status", "").strip() or ("inherit" if is_attachment else "publish"),
-        # Titles saved without unfiltered_html are stored escaped; REST hands them out
-        # unescaped (by us), so both sources agree on "Q&A".
-        title=html.unescape(fields.get("title", "").strip()),
-        url=fields.get("link", "").strip() or (media_url or "" if is_attachment else ""),
-        content_html=fields.get("content:encoded", ""),
-        excerpt=fields.get("excerpt:encoded", ""),
-        author=authors.get(creator, creator),
-        modified_gmt=parse_wp_gmt(fields.get("wp:post_modified_gmt")),
-        published_gmt=parse_wp_gmt(fields.get("wp:post_date_gmt")),
-        password_protected=bool(fields.get("wp:post_password", "").strip()),
-        terms=terms,
-        parent_id=_int_field(fields, "wp:post_parent") or None,
-        mime_type=_guess_mime(media_url) if is_attachment else None,
-        media_url=media_url if is_attachment else None,
-    )
+def _channel_url(facts: dict[str, str]) -> bool:
+    return any(facts.get(k) for k in ("wp:base_blog_url", "link", "wp:base_site_url"))
 
 
-_prefix_cache: dict[str, str | None] = {}
-
-
-def _short_tag(tag: str) -> str:
-    """'{http://wordpress.org/export/1.2/}post_id' → 'wp:post_id' (any WXR 1.x version)."""
-    if not tag.startswith("{"):
-        return tag
-    uri, _, local = tag[1:].partition("}")
-    if uri not in _prefix_cache:
-        prefix = _FIXED_PREFIXES.get(uri)
-        if prefix is None and _WP_NS.match(uri):
-            prefix = "wp"
-        elif prefix is None and _EXCERPT_NS.match(uri):
-            prefix = "excerpt"
-        _prefix_cache[uri] = prefix
-    prefix = _prefix_cache[uri]
-    return f"{prefix}:{local}" if prefix else tag
-
-
-def _child_text(element: Element, short_tag: str) -> str:
-    for child in element:
-        if _short_tag(child.tag) == short_tag:
-            return (child.text or "").strip()
-    return ""
-
-
-def _int_field(fields: dict[str, str], tag: str) -> int | None:
-    try:
-        return int(fields.get(tag, "").strip())
-    except ValueError:
-        return None
-
-
-def _guess_mime(url: str | None) -> str | None:
-    # WXR does not carry post_mime_type; the file extension is what WordPress derived it from.
-    return mimetypes.guess_type(urlsplit(url).path)[0] if url else None
+def _name_of(handle: IO[bytes]) -> str:
+    name = getattr(handle, "name", None)
+    return str(name) if isinstance(name, str) else "the WXR export"
 
 
 def _modified_since(doc: SourceDocument, modified_after: datetime | None) -> bool:

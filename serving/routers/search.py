@@ -1,4 +1,4 @@
-"""`POST /v1/search`: hybrid retrieval over one site's public chunks."""
+"""`POST /v1/search`: one site's documents that best answer a query, each with its best passage."""
 
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ def hit_out(rank: int, hit: SearchHit, query: str) -> SearchHitOut:
         url=hit.url,
         heading=" › ".join(hit.heading_path),
         snippet=snippet(hit.text, query),
-        score=hit.score,
+        score=round(hit.score, 4),
+        passages=hit.passages,
         doc_type=hit.doc_type,
         vector_distance=hit.vector_distance,
     )
@@ -79,8 +80,8 @@ def search(
     t0 = time.perf_counter()
     k = check_caps(services.settings, body.query, body.k)
     entry = authorize(services, components, principal, body.site)
-    if not body.query:  # nothing left after cleaning control characters
-        return SearchResponse(hits=[], timings={"total_ms": 0.0})
+    if not body.query:  # empty, blank, or nothing left after cleaning control characters
+        raise ApiError(422, "invalid_request", "the query is empty")
     found = components.retriever.retrieve(
         site_id=entry.id,
         query=body.query,

@@ -4,11 +4,16 @@ Order matters: the size is capped before the body is read in full, the signature
 over the raw bytes before anything parses them, and the answer (202 new, 200 duplicate) is
 sent only after the insert has committed — an acknowledged event is durable (invariant 4).
 Indexing happens later, when the Dagster sensor picks the event up.
+
+A signed body can still hold what PostgreSQL cannot store (NUL, a lone surrogate, NaN or
+Infinity, nesting deeper than the JSON parser goes): that is a 400 naming the field, never
+a 500 — the plugin retries 5xx, and a retry could never succeed.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -16,6 +21,7 @@ from fastapi.responses import JSONResponse
 
 from resources.secrets import secret_bytes
 from resources.store import inbox
+from resources.store.text import is_storable
 from resources.webhooks import (
     MAX_BODY_BYTES,
     SITE_ID,
@@ -47,6 +53,42 @@ async def _read_capped(request: Request) -> bytes:
         if len(body) > MAX_BODY_BYTES:
             raise WebhookError(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
     return bytes(body)
+
+
+MAX_FIELD_NAME_CHARS = 200
+
+
+def unstorable_field(payload: dict) -> str | None:
+    """What is wrong with the first value of `payload` the inbox cannot store, naming its
+    field (`data.title`, `data.wp_ids[2]`), or None. Iterative: nesting is only bounded by
+    the JSON parser's own depth limit."""
+    stack: list[tuple[str, object]] = [("", payload)]
+    while stack:
+        path, value = stack.pop()
+        where = path[:MAX_FIELD_NAME_CHARS] or "the body"
+        if isinstance(value, str) and not is_storable(value):
+            return f"{where} contains a NUL character or an unpaired surrogate"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{where} is not a finite number"
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not is_storable(key):
+                    return f"a key of {where} contains a NUL character or an unpaired surrogate"
+                stack.append((f"{path}.{key}" if path else key, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+    return None
+
+
+def _parse(body: bytes) -> WebhookEvent:
+    try:
+        event = parse_event(body)
+    except RecursionError:
+        raise WebhookError(400, "invalid_event", "the body is nested too deeply") from None
+    problem = unstorable_field(event.as_payload())
+    if problem:
+        raise WebhookError(400, "invalid_event", problem)
+    return event
 
 
 def _site_keys(components: Components, site_id: str) -> list[bytes]:
@@ -87,7 +129,7 @@ def _accept(components: Components, headers: dict[str, str | None], body: bytes)
         signature=headers["signature"],
         body=body,
     )
-    event = parse_event(body)
+    event = _parse(body)
     if event.site != site_id:
         raise WebhookError(400, "site_mismatch", "the body's site differs from X-PressRAG-Site")
     if _store(components, event_id, event):

@@ -353,6 +353,13 @@ def test_oversized_and_malformed_bodies(http: httpx.Client, indexed_sites: Index
         "/v1/ask", json={"site": "demo", "question": "\x00\x01"}, headers=headers
     )
     assert only_controls.status_code == 200 and only_controls.json()["mode"] == "not_found"
+    for blank in ("", "   ", "\x00\t"):
+        error = assert_error(
+            http.post("/v1/search", json={"site": "demo", "query": blank}, headers=headers),
+            422,
+            "invalid_request",
+        )
+        assert "empty" in error["message"]
     assert_error(http.get("/v1/nothing-here"), 404, "not_found")
     assert_error(http.get("/v1/search"), 405, "method_not_allowed")
 

@@ -31,8 +31,8 @@ def server(
 def test_client_then_site_limits(server: ServingServer, indexed_sites: IndexedSites) -> None:
     demo = indexed_sites.sites["demo"]
 
-    def search(client: httpx.Client, jti: str) -> httpx.Response:
-        token = mint_token(demo.token_secret, "demo", demo.origin, jti=jti)
+    def search(client: httpx.Client, visitor: str, **claims: str) -> httpx.Response:
+        token = mint_token(demo.token_secret, "demo", demo.origin, sub=visitor, **claims)
         return client.post(
             "/v1/search",
             json={"site": "demo", "query": "generators"},
@@ -40,16 +40,19 @@ def test_client_then_site_limits(server: ServingServer, indexed_sites: IndexedSi
         )
 
     with server.client() as client:
-        assert [search(client, "visitor-a").status_code for _ in range(3)] == [200] * 3
-        limited = search(client, "visitor-a")
+        visitor_a, visitor_b = "a" * 32, "b" * 32
+        # Fresh token ids do not make fresh buckets (finding 7): the visitor subject decides.
+        statuses = [search(client, visitor_a, jti=f"token-{i}").status_code for i in range(3)]
+        assert statuses == [200] * 3
+        limited = search(client, visitor_a, jti="token-3")
         assert limited.status_code == 429
         assert int(limited.headers["retry-after"]) >= 1
         assert limited.json()["error"] == "rate_limited"
         assert "client" in limited.json()["message"]
 
         # Another visitor has their own bucket, until the site's (5) is used up.
-        assert [search(client, "visitor-b").status_code for _ in range(2)] == [200, 200]
-        site_limited = search(client, "visitor-b")
+        assert [search(client, visitor_b).status_code for _ in range(2)] == [200, 200]
+        site_limited = search(client, visitor_b)
         assert site_limited.status_code == 429 and "site" in site_limited.json()["message"]
 
         # Server-to-server calls with the admin key are not limited by default.

@@ -1,4 +1,4 @@
-"""The store on the real embedded Postgres: migrations, embedding spaces, fusion, scoping."""
+"""The store on the real embedded Postgres: migrations, embedding spaces, search, scoping."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from resources.errors import ConfigError
 from resources.store import Store
 from resources.store.migrations import apply_migrations, available_migrations
-from resources.store.search import SearchFilters, hybrid_search, reciprocal_rank_fusion
+from resources.store.search import SearchFilters, hybrid_search
 from resources.store.spaces import active_space, ensure_space
 from tests.conftest import IndexedSites, PressragEnv
 
@@ -84,24 +84,108 @@ def _query(site: str, text: str, filters: SearchFilters | None = None, k: int = 
         )
 
 
-def test_sql_fusion_matches_weighted_rrf(indexed_sites: IndexedSites) -> None:
-    """The SQL's scores and order equal the pure weighted RRF over the ranks it reports."""
-    hits = _query("demo", "reading and writing files with a context manager", k=30)
+def test_sql_evidence_is_what_it_claims(indexed_sites: IndexedSites) -> None:
+    """Every candidate's similarity is its cosine, its BM25 is the textbook formula over the
+    site's statistics, and its document size is its chunk count."""
+    from resources.embedders.local import LocalEmbedder
+    from resources.store.chunks import as_array
+    from resources.store.search import gather_evidence
 
-    def ranking(rank_of: dict[int, int]) -> list[int]:
-        # Place each returned chunk at its reported rank; unreturned candidates get fillers.
-        size = max(rank_of.values(), default=0)
-        slots = [-(i + 1) for i in range(size)]
-        for chunk_id, rank in rank_of.items():
-            slots[rank - 1] = chunk_id
-        return slots
+    text = "reading and writing files with a context manager"
+    vector = LocalEmbedder().embed([text])[0]
+    with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store, store.connection() as c:
+        space = active_space(c)
+        evidence, baseline = gather_evidence(
+            c, site_id="demo", space=space, query_text=text, query_vector=vector
+        )
+        n, total = c.execute(
+            "SELECT chunks, total_length FROM text_stats WHERE site_id = 'demo'"
+        ).fetchone()
+        lexemes = [
+            r[0]
+            for r in c.execute(
+                "SELECT unnest(tsvector_to_array(to_tsvector('english', %s)))", (text,)
+            )
+        ]
+        df = dict(
+            c.execute(
+                "SELECT lexeme, df FROM lexicon WHERE site_id = 'demo' AND lexeme = ANY(%s)",
+                (lexemes,),
+            ).fetchall()
+        )
+        assert evidence and any(e.bm25 > 0 for e in evidence)
+        for e in evidence:
+            emb, length, doc_chunks = c.execute(
+                "SELECT embedding, length(tsv), (SELECT count(*) FROM chunks x "
+                "WHERE x.document_id = c.document_id) FROM chunks c WHERE id = %s",
+                (e.chunk_id,),
+            ).fetchone()
+            tf = dict(
+                c.execute(
+                    "SELECT lexeme, cardinality(positions) FROM chunks, unnest(tsv) "
+                    "WHERE id = %s AND lexeme = ANY(%s)",
+                    (e.chunk_id, lexemes),
+                ).fetchall()
+            )
+            bm25 = sum(
+                np.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
+                * f
+                * 2.2
+                / (f + 1.2 * (0.25 + 0.75 * length / (total / n)))
+                for t, f in tf.items()
+            )
+            assert e.similarity == pytest.approx(float(as_array(emb) @ vector), abs=1e-4)
+            assert e.bm25 == pytest.approx(bm25, rel=1e-9)
+            assert e.document_chunks == doc_chunks
+    assert 0 < baseline.similarity_spread < 1 and baseline.bm25_spread > 0
 
-    vector = ranking({h.chunk_id: h.vector_rank for h in hits if h.vector_rank})
-    text = ranking({h.chunk_id: h.text_rank for h in hits if h.text_rank})
-    expected = dict(reciprocal_rank_fusion([vector, text], [1.0, 0.5]))
-    assert any(h.vector_rank and h.text_rank for h in hits)  # both sides contributed
-    for hit in hits:
-        assert hit.score == pytest.approx(expected[hit.chunk_id], rel=1e-9)
+
+def test_text_statistics_follow_every_write(pressrag_env: PressragEnv) -> None:
+    """Publishing, re-publishing, deleting a document and removing a site keep the BM25
+    statistics equal to a recount from the live chunks (triggers, cascades included)."""
+    from orchestration.sites import add_site
+    from tests.conftest import SAMPLE_DIR
+    from tests.support.indexing import copy_wxr_site, materialize_site, remove_wxr_item
+
+    recount = """
+        SELECT coalesce(jsonb_object_agg(lexeme, df ORDER BY lexeme), '{}') FROM (
+            SELECT lex AS lexeme, count(*) AS df FROM chunks, unnest(tsvector_to_array(tsv)) lex
+            WHERE site_id = %(site)s GROUP BY lex) r"""
+    kept = """SELECT coalesce(jsonb_object_agg(lexeme, df ORDER BY lexeme), '{}')
+              FROM lexicon WHERE site_id = %(site)s"""
+
+    def consistent(site: str) -> int:
+        with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store, store.connection() as c:
+            assert (
+                c.execute(kept, {"site": site}).fetchone()
+                == c.execute(recount, {"site": site}).fetchone()
+            )
+            row = c.execute(
+                "SELECT chunks, total_length FROM text_stats WHERE site_id = %s", (site,)
+            ).fetchone()
+            live = c.execute(
+                "SELECT count(*), coalesce(sum(length(tsv)), 0) FROM chunks WHERE site_id = %s",
+                (site,),
+            ).fetchone()
+            assert (row or (0, 0)) == live
+            return live[0]
+
+    export = copy_wxr_site(SAMPLE_DIR, pressrag_env.home / "stats-site")
+    add_site("stats", wxr=str(export))
+    assert materialize_site("stats").success
+    before = consistent("stats")
+    remove_wxr_item(export, 4)
+    assert materialize_site("stats").success
+    assert 0 < consistent("stats") < before
+    with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store, store.connection() as c:
+        c.execute("DELETE FROM sites WHERE id = 'stats'")
+    assert consistent("stats") == 0
+
+
+def test_results_are_documents_never_the_same_twice(indexed_sites: IndexedSites) -> None:
+    hits = _query("demo", "python", k=20)
+    assert len(hits) == len({h.document_id for h in hits}) > 8
+    assert all(h.passages >= 1 for h in hits)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 

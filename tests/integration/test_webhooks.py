@@ -185,3 +185,37 @@ def test_secret_never_echoed(intake: Intake) -> None:
     )
     assert intake.other_secret not in response.text
     assert intake.sender.secret not in response.text
+
+
+def _signed_raw(intake: Intake, body: str) -> httpx.Response:
+    return intake.sender.post(body.encode())
+
+
+def test_signed_but_unstorable_content_is_a_400_naming_the_field(intake: Intake) -> None:
+    """Finding 5: the signature is right but PostgreSQL cannot store the content (NUL, a lone
+    surrogate, NaN) or the JSON parser cannot nest it. On main each was a 500, which the
+    plugin retries forever; now a 400 that names the field, and nothing is stored."""
+
+    def event(data: str, event_type: str = '"document.upserted"') -> str:
+        return f'{{"type": {event_type}, "site": "{SITE}", "data": {data}}}'
+
+    cases = [
+        (event('{"wp_id": 1, "title": "a\\u0000b"}'), "data.title contains a NUL"),
+        (event('{"wp_id": 1}', '"document.\\ud800upserted"'), "type contains a NUL"),
+        (event('{"wp_id": 1, "tags": ["ok", "\\udc00"]}'), "data.tags[1] contains"),
+        (event('{"wp_id": 1, "k\\u0000ey": 1}'), "a key of data contains"),
+        (event('{"wp_id": 1, "score": NaN}'), "data.score is not a finite number"),
+        (event('{"wp_id": 1, "big": 1e999}'), "data.big is not a finite number"),
+        (event('{"wp_id": 1, "deep": ' + "[" * 50_000 + "]" * 50_000 + "}"), "nested too deeply"),
+    ]
+    before = intake.inbox_size()
+    failures = []
+    for body, expected in cases:
+        response = _signed_raw(intake, body)
+        try:
+            _assert_error(response, 400, "invalid_event")
+            assert expected in response.json()["message"], response.json()["message"]
+        except (AssertionError, json.JSONDecodeError) as exc:
+            failures.append(f"{expected}: {response.status_code} {response.text[:200]} ({exc})")
+    assert not failures, "\n".join(failures)
+    assert intake.inbox_size() == before

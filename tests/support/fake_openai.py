@@ -8,7 +8,9 @@ It speaks what the official `openai` client sends and parses:
   The answer is made from the prompt: the first sentence of passage `[1]` (as our answerer
   numbers them), cited `[1]`.
 - `POST /v1/embeddings` — deterministic unit vectors seeded by a hash of each input, of the
-  requested `dimensions` (default `default_dimension`), so equal texts get equal vectors.
+  requested `dimensions` (default `default_dimension`), so equal texts get equal vectors. A
+  request with an input containing `refuse_inputs_containing` gets the 400 the API gives an
+  input it will not embed (the whole request fails, as with OpenAI).
 
 Misbehaviour on cue: `enqueue(*cues)` queues behaviours consumed one per request (embeddings
 requests honour `"rate_limit"` and `"error"`):
@@ -89,9 +91,15 @@ class _QuietServer(ThreadingHTTPServer):
 
 class FakeOpenAI:
     def __init__(
-        self, *, default_dimension: int = 1536, slow_seconds: float = 3.0, retry_after: int = 1
+        self,
+        *,
+        default_dimension: int = 1536,
+        slow_seconds: float = 3.0,
+        retry_after: int = 1,
+        refuse_inputs_containing: str | None = None,
     ) -> None:
         self.default_dimension = default_dimension
+        self.refuse_inputs_containing = refuse_inputs_containing
         self.slow_seconds = slow_seconds
         self.retry_after = retry_after
         self.requests: list[LoggedRequest] = []
@@ -264,6 +272,13 @@ class FakeOpenAI:
                 inputs = body.get("input", [])
                 if isinstance(inputs, str):
                     inputs = [inputs]
+                refused = fake.refuse_inputs_containing
+                if refused and any(refused in str(t) for t in inputs):
+                    self._json(
+                        400,
+                        {"error": {"message": "input rejected", "type": "invalid_request_error"}},
+                    )
+                    return
                 dimension = int(body.get("dimensions") or fake.default_dimension)
                 data = [
                     {"object": "embedding", "index": i, "embedding": embedding(str(t), dimension)}

@@ -127,7 +127,8 @@ class FakeWordPress:
         (HTML), `excerpt`, `author` (display name, "Admin"), `password` (non-empty →
         protected), `parent` (attachments: the post they belong to), `terms`
         ({taxonomy: [names]}), `date_gmt` / `modified_gmt` (datetime or ISO string; modified
-        defaults to a clock that advances one second per write), `slug`, and for attachments
+        defaults to a clock that advances one second per write), `slug`, `meta` (post meta the
+        REST API shows, e.g. `footnotes`), and for attachments
         `mime_type`, `file` (bytes served under /wp-content/uploads/), `file_path`
         ("2024/01/<slug>.bin") and `file_chunked` (send without Content-Length).
         """
@@ -404,6 +405,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "excerpt": {"rendered": "" if hidden else post["excerpt"], "protected": protected},
                 "parent": post["parent"],
             }
+            if post.get("meta") is not None:  # registered meta with show_in_rest (footnotes)
+                body["meta"] = post["meta"]
             for taxonomy, names in post["terms"].items():
                 body[_TAXONOMY_FIELDS.get(taxonomy, taxonomy)] = [
                     _term_id(taxonomy, n) for n in names

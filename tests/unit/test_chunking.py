@@ -104,12 +104,14 @@ def test_chunks_never_cross_sections(counter: WordPieceCounter) -> None:
 
 
 def test_embed_text_layout_and_counts(counter: WordPieceCounter) -> None:
-    chunks = chunk_document("Guide", GUIDE, count_tokens=counter.count, max_tokens=MAX_TOKENS)
+    """Heading path and text are embedded; the title is not (the full-text side has it)."""
+    chunks = chunk_document("Zanzibar", GUIDE, count_tokens=counter.count, max_tokens=MAX_TOKENS)
     assert [chunk.ordinal for chunk in chunks] == list(range(len(chunks)))
     for chunk in chunks:
         path = " > ".join(chunk.heading_path)
-        expected = f"Guide\n{path}\n\n{chunk.text}" if path else f"Guide\n\n{chunk.text}"
+        expected = f"{path}\n\n{chunk.text}" if path else chunk.text
         assert chunk.embed_text == expected
+        assert "Zanzibar" not in chunk.embed_text
         assert chunk.token_count == counter.count(chunk.embed_text) <= MAX_TOKENS
 
 
@@ -161,9 +163,9 @@ def test_deterministic(counter: WordPieceCounter) -> None:
 
 
 @pytest.mark.parametrize("markdown", ["", "   ", "\n\n\t\n"])
-def test_empty_markdown_gives_no_chunks(markdown: str, counter: WordPieceCounter) -> None:
+def test_empty_markdown_and_title_give_no_chunks(markdown: str, counter: WordPieceCounter) -> None:
     """Nothing to index is not an error at this layer; the asset decides what that means."""
-    assert chunk_document("T", markdown, count_tokens=counter.count, max_tokens=MAX_TOKENS) == []
+    assert chunk_document(" ", markdown, count_tokens=counter.count, max_tokens=MAX_TOKENS) == []
 
 
 def test_heading_without_body_keeps_its_words(counter: WordPieceCounter) -> None:
@@ -184,17 +186,32 @@ def test_no_words_lost(counter: WordPieceCounter) -> None:
 
 
 @pytest.mark.parametrize(
-    "title",
+    "heading",
     ["A" * 3000, "word " * 1000, "題" * 2000],
     ids=["one-giant-word", "many-words", "cjk"],
 )
-def test_pathological_titles_are_truncated(title: str, counter: WordPieceCounter) -> None:
-    """Titles far over the budget must not push text out: they are cut in embed_text only."""
-    chunks = chunk_document(title, GUIDE, count_tokens=counter.count, max_tokens=MAX_TOKENS)
+def test_pathological_headings_are_truncated(heading: str, counter: WordPieceCounter) -> None:
+    """Headings far over the budget must not push text out: they are cut in embed_text only."""
+    markdown = f"# {heading}\n\n{GUIDE}"
+    chunks = chunk_document("T", markdown, count_tokens=counter.count, max_tokens=MAX_TOKENS)
     assert chunks
     for chunk in chunks:
         assert counter.count(chunk.embed_text) <= MAX_TOKENS
         assert chunk.text in chunk.embed_text
+
+
+def test_a_document_without_text_is_its_title(counter: WordPieceCounter) -> None:
+    """A post with an empty body stays findable by its title."""
+    (only,) = chunk_document(
+        "Template: Featured Image", "  \n", count_tokens=counter.count, max_tokens=MAX_TOKENS
+    )
+    assert only.text == only.embed_text == "Template: Featured Image"
+    assert chunk_document("", "", count_tokens=counter.count, max_tokens=MAX_TOKENS) == []
+
+
+def test_a_document_without_title_is_its_text(counter: WordPieceCounter) -> None:
+    chunks = chunk_document("", GUIDE, count_tokens=counter.count, max_tokens=MAX_TOKENS)
+    assert chunks and all(c.text in c.embed_text for c in chunks)
 
 
 def test_oversize_cjk_and_long_words_fit(counter: WordPieceCounter) -> None:

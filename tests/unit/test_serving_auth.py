@@ -63,7 +63,20 @@ def test_valid_token_identifies_site_and_client() -> None:
     assert not principal.is_admin
     assert principal.site_id == "a"
     assert principal.client_key == "ip:10.0.0.1"
-    assert auth(token(jti="visitor-1")).client_key == "jti:visitor-1"
+
+
+VISITOR_SUB = "3f2a9c0e8b7d4a1f9e6c5b4a3d2e1f00"
+
+
+def test_visitor_bucket_is_the_plugin_bound_subject_not_any_token_id() -> None:
+    """Finding 7: a token's `jti` chose the bucket, so minting tokens bought requests. Only the
+    plugin's visitor subject does; anything else falls back to the client address."""
+    assert auth(token(jti="visitor-1")).client_key == "ip:10.0.0.1"
+    assert auth(token(jti="visitor-2")).client_key == "ip:10.0.0.1"
+    assert auth(token(sub=VISITOR_SUB)).client_key == f"visitor:{VISITOR_SUB}"
+    assert auth(token(sub=VISITOR_SUB, jti="other")).client_key == f"visitor:{VISITOR_SUB}"
+    for malformed in ("short", "x" * 200, "has space in it!!", "../../etc/passwd/xxxx"):
+        assert auth(token(sub=malformed)).client_key == "ip:10.0.0.1"
 
 
 def test_rotated_key_still_accepted() -> None:

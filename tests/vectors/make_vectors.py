@@ -181,6 +181,18 @@ def token_cases() -> list[dict[str, Any]]:
                 "aud": "pressrag",
             },
         ),
+        (
+            # What the token route mints: `sub` is the visitor key (docs/contracts.md).
+            "visitor subject",
+            {
+                "site": "demo",
+                "origin": "https://example.org",
+                "iat": 1795755600,
+                "exp": 1795755900,
+                "aud": "pressrag",
+                "sub": "3f2a9c0e8b7d4a1f9e6c5b4a3d2e1f00",
+            },
+        ),
     ]
     return [
         {

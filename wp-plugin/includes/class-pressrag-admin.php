@@ -316,6 +316,7 @@ final class PressRAG_Admin
             'chunks'         => __('Chunks', 'pressrag'),
             'excluded'       => __('Excluded', 'pressrag'),
             'failures'       => __('Failures', 'pressrag'),
+            'quarantined'    => __('Quarantined documents (tried again when they change)', 'pressrag'),
             'pending_events' => __('Events waiting on the backend', 'pressrag'),
             'dead_events'    => __('Events that failed on the backend', 'pressrag'),
         );

@@ -12,6 +12,12 @@ if (! defined('ABSPATH')) {
 
 /**
  * `GET /wp-json/pressrag/v1/token`.
+ *
+ * Each token carries `sub`, a keyed hash of the visitor's id cookie and the client address:
+ * the backend's per-visitor rate limit keys on it. A visitor without the cookie gets a new
+ * random id (HttpOnly, SameSite=Lax, Secure on https sites). Minting itself is limited per
+ * address with a counter incremented atomically in the database, so a client that drops
+ * its cookie gets at most that many fresh visitor ids a minute.
  */
 final class PressRAG_Token_Route
 {
@@ -19,6 +25,8 @@ final class PressRAG_Token_Route
     public const TTL = 300;
     public const DEFAULT_RATE_LIMIT = 30;
     public const RATE_WINDOW = 60;
+    public const VISITOR_COOKIE = 'pressrag_visitor';
+    public const VISITOR_COOKIE_SECONDS = 31536000;
 
     /**
      * Hook route registration.
@@ -56,7 +64,8 @@ final class PressRAG_Token_Route
     public static function handle(WP_REST_Request $request)
     {
         unset($request);
-        $retry_after = self::hit_rate_limit(self::client_ip());
+        $ip = self::client_ip();
+        $retry_after = self::hit_rate_limit($ip);
         if ($retry_after > 0) {
             $response = new WP_REST_Response(
                 array(
@@ -73,9 +82,14 @@ final class PressRAG_Token_Route
         if (! PressRAG_Settings::tokens_configured()) {
             return new WP_Error('pressrag_not_configured', __('The chat is not configured yet.', 'pressrag'), array('status' => 503));
         }
+        $visitor = self::visitor_cookie_id();
+        $is_new_visitor = '' === $visitor;
+        if ($is_new_visitor) {
+            $visitor = bin2hex(random_bytes(16));
+        }
         $response = new WP_REST_Response(
             array(
-                'token'      => self::mint(time()),
+                'token'      => self::mint(time(), self::visitor_key($visitor, $ip)),
                 'expires_in' => self::TTL,
                 'site'       => PressRAG_Settings::site_id(),
                 'backend'    => PressRAG_Settings::backend_url(),
@@ -84,26 +98,78 @@ final class PressRAG_Token_Route
         );
         // A token is per visitor and short-lived: no shared cache may keep it.
         $response->header('Cache-Control', 'no-store, private');
+        if ($is_new_visitor) {
+            $response->header('Set-Cookie', self::visitor_cookie_header($visitor));
+        }
         return $response;
     }
 
     /**
      * The token for this site issued at $now (claims per docs/contracts.md).
      *
-     * @param int $now Issue time (Unix seconds).
+     * @param int    $now     Issue time (Unix seconds).
+     * @param string $visitor Visitor key (`sub`); omitted when empty.
      */
-    public static function mint(int $now): string
+    public static function mint(int $now, string $visitor = ''): string
     {
-        return PressRAG_Crypto::jwt_encode(
-            PressRAG_Settings::token_secret(),
-            array(
-                'site'   => PressRAG_Settings::site_id(),
-                'origin' => self::site_origin(),
-                'iat'    => $now,
-                'exp'    => $now + self::TTL,
-                'aud'    => 'pressrag',
-            )
+        $claims = array(
+            'site'   => PressRAG_Settings::site_id(),
+            'origin' => self::site_origin(),
+            'iat'    => $now,
+            'exp'    => $now + self::TTL,
+            'aud'    => 'pressrag',
         );
+        if ('' !== $visitor) {
+            $claims['sub'] = $visitor;
+        }
+        return PressRAG_Crypto::jwt_encode(PressRAG_Settings::token_secret(), $claims);
+    }
+
+    /**
+     * The visitor key: a keyed hash (WordPress's salts) of the visitor id and the client
+     * address, so the token reveals neither and a copied cookie used elsewhere is another key.
+     *
+     * @param string $visitor_id Visitor id from the cookie.
+     * @param string $ip         Client address.
+     */
+    public static function visitor_key(string $visitor_id, string $ip): string
+    {
+        return wp_hash('pressrag-visitor|' . $visitor_id . '|' . $ip, 'nonce');
+    }
+
+    /**
+     * The visitor id from the request's cookie, or '' when absent or malformed.
+     */
+    public static function visitor_cookie_id(): string
+    {
+        if (! isset($_COOKIE[ self::VISITOR_COOKIE ]) || ! is_string($_COOKIE[ self::VISITOR_COOKIE ])) {
+            return '';
+        }
+        $value = sanitize_text_field(wp_unslash($_COOKIE[ self::VISITOR_COOKIE ]));
+        return 1 === preg_match('/^[a-f0-9]{32}$/', $value) ? $value : '';
+    }
+
+    /**
+     * `Set-Cookie` value for a new visitor id: HttpOnly (scripts never read it), SameSite=Lax,
+     * Secure when the site is served over https.
+     *
+     * @param string $visitor_id Visitor id.
+     */
+    public static function visitor_cookie_header(string $visitor_id): string
+    {
+        $path = defined('COOKIEPATH') && '' !== COOKIEPATH ? COOKIEPATH : '/';
+        $parts = array(
+            self::VISITOR_COOKIE . '=' . $visitor_id,
+            'Expires=' . gmdate('D, d M Y H:i:s', time() + self::VISITOR_COOKIE_SECONDS) . ' GMT',
+            'Max-Age=' . self::VISITOR_COOKIE_SECONDS,
+            'Path=' . $path,
+            'HttpOnly',
+            'SameSite=Lax',
+        );
+        if (is_ssl() || 'https' === wp_parse_url(home_url(), PHP_URL_SCHEME)) {
+            $parts[] = 'Secure';
+        }
+        return implode('; ', $parts);
     }
 
     /**
@@ -137,13 +203,44 @@ final class PressRAG_Token_Route
         }
         $now = time();
         $window = intdiv($now, self::RATE_WINDOW);
-        $key = 'pressrag_rl_' . md5($ip . '|' . $window);
-        $count = (int) get_transient($key);
-        if ($count >= $limit) {
+        $count = self::increment_counter('pressrag_rl_' . md5($ip . '|' . $window), ($window + 2) * self::RATE_WINDOW);
+        if ($count > $limit) {
             return max(1, ($window + 1) * self::RATE_WINDOW - $now);
         }
-        set_transient($key, $count + 1, self::RATE_WINDOW * 2);
         return 0;
+    }
+
+    /**
+     * Add one to a named counter and return the new count, atomically: one UPDATE under the
+     * row lock, its result read back through LAST_INSERT_ID() of this connection. (A
+     * transient's get-then-set loses counts when requests run at the same time.) The rows are
+     * named like a transient's, with a timeout row, so WordPress's cleanup of expired
+     * transients removes old windows.
+     *
+     * @param string $name    Counter name (a transient name).
+     * @param int    $expires When the counter may be removed (Unix seconds).
+     */
+    private static function increment_counter(string $name, int $expires): int
+    {
+        global $wpdb;
+        $wpdb->query(
+            $wpdb->prepare(
+                "INSERT IGNORE INTO {$wpdb->options} (option_name, option_value, autoload) VALUES (%s, %s, 'no'), (%s, '0', 'no')",
+                '_transient_timeout_' . $name,
+                (string) $expires,
+                '_transient_' . $name
+            )
+        );
+        $updated = $wpdb->query(
+            $wpdb->prepare(
+                "UPDATE {$wpdb->options} SET option_value = LAST_INSERT_ID(option_value + 1) WHERE option_name = %s",
+                '_transient_' . $name
+            )
+        );
+        if (1 !== $updated) {
+            return 0; // No counter (a database error): never lock visitors out because of it.
+        }
+        return (int) $wpdb->get_var('SELECT LAST_INSERT_ID()');
     }
 
     /**

@@ -256,6 +256,20 @@ final class AdminTest extends PressRAGTestCase
         update_option(PressRAG_Settings::OPTION, array_merge(PressRAG_Settings::stored(), array('admin_api_key' => $key)));
     }
 
+    public function testIndexStatusShowsQuarantinedDocuments(): void
+    {
+        require_once ABSPATH . 'wp-admin/includes/template.php';
+        wp_set_current_user($this->admin_id());
+        $this->answers = array(
+            array(200, '{"site":"phpunit-site","documents":5,"chunks":9,"excluded":0,"failures":3,"quarantined":2,"pending_events":0,"dead_events":0,"last_run":null}'),
+        );
+        ob_start();
+        PressRAG_Admin::render_page();
+        $html = (string) ob_get_clean();
+        $this->assertSame(self::BACKEND . '/v1/sites/phpunit-site/status', $this->sent[0][0]);
+        $this->assertMatchesRegularExpression('#<th scope="row">Quarantined documents[^<]*</th><td>2</td>#', $html);
+    }
+
     public function testSecretFieldsNeverEchoTheSecret(): void
     {
         foreach (array('webhook_secret', 'token_secret', 'admin_api_key') as $key) {

@@ -1,0 +1,159 @@
+"""Ranking documents from the evidence the search SQL gathers (pure functions, no database).
+
+Both sides score chunks; a document is as good as its best chunk. Two things make that
+comparable across documents and across the two sides (docs/search.md has the measurements):
+
+* **One scale.** A chunk's cosine similarity is standardised against the question's own
+  null distribution — its similarities to a fixed random sample of the site's chunks — and
+  its BM25 score against the score a random chunk would get (terms independent, each present
+  with its site-wide frequency). Both become "standard deviations above chance", whatever the
+  question, the site or the model.
+* **Fair to short documents.** The best of n chunks is higher than one chunk's score by
+  chance alone: by E[max of n standard normals] (0 for one chunk, ~1.5 for five, ~2 for
+  twenty). A document's score subtracts that, so a long page no longer wins because it
+  offered more chances, and a short post that answers the question is not buried.
+
+The fused score adds the text side's evidence, when there is some, at `text_weight` of the
+vector side's. One constant, chosen by cross-validation on held-out questions (bench/quality.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+import numpy as np
+
+Retrieval = Literal["hybrid", "vector", "text"]
+
+# The text side counts a fifth of the vector side: flat between 0.1 and 0.3 on pyfaq, chosen
+# by 5-fold cross-validation (docs/search.md).
+TEXT_WEIGHT = 0.2
+# Spreads below this are degenerate (one chunk, or no term with a frequency): no scale.
+MIN_SPREAD = 1e-3
+
+
+@dataclass(frozen=True)
+class ChunkEvidence:
+    """One candidate chunk, as the search SQL reports it."""
+
+    chunk_id: int
+    document_id: int
+    similarity: float  # cosine similarity to the question
+    bm25: float  # 0 when the chunk holds none of the question's words
+    document_chunks: int  # how many chunks its document has in this embedding space
+    title_match: bool = False  # its document's title is the question
+
+
+@dataclass(frozen=True)
+class QueryBaseline:
+    """What chance looks like for this question on this site."""
+
+    similarity_mean: float
+    similarity_spread: float
+    bm25_mean: float
+    bm25_spread: float
+
+
+@dataclass(frozen=True)
+class RankedDocument:
+    document_id: int
+    chunk_id: int  # the passage that speaks for the document
+    score: float  # fused evidence, in standard deviations above chance
+    vector_score: float  # the vector side's evidence for the document
+    text_score: float | None  # the text side's, None when no chunk holds a question word
+    similarity: float  # the best cosine similarity among its candidate chunks
+    passages: int  # how many of its chunks were candidates
+    title_match: bool = False
+
+
+@cache
+def _normal_grid() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x = np.linspace(-10.0, 10.0, 4001)
+    cdf = 0.5 * (1.0 + np.array([math.erf(v / math.sqrt(2.0)) for v in x]))
+    pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    return x, pdf, cdf
+
+
+@cache
+def expected_max_normal(n: int) -> float:
+    """E[max of n independent standard normals] (0 for n = 1): the integral of x times the
+    maximum's density n φ(x) Φ(x)^(n-1), by the trapezoid rule on a fine grid."""
+    if n <= 1:
+        return 0.0
+    x, pdf, cdf = _normal_grid()
+    return float(np.trapezoid(x * n * pdf * cdf ** (n - 1), x))
+
+
+def _standardised(value: float, mean: float, spread: float) -> float:
+    return (value - mean) / max(spread, MIN_SPREAD)
+
+
+def rank_documents(
+    evidence: Iterable[ChunkEvidence],
+    baseline: QueryBaseline,
+    *,
+    k: int,
+    text_weight: float = TEXT_WEIGHT,
+    retrieval: Retrieval = "hybrid",
+) -> list[RankedDocument]:
+    """The k best documents, best first (ties: lower document id first). A document whose
+    title is the question comes before the others: someone who types a title wants that page."""
+    by_document: dict[int, list[ChunkEvidence]] = {}
+    for chunk in evidence:
+        by_document.setdefault(chunk.document_id, []).append(chunk)
+    ranked = [
+        _rank_one(chunks, baseline, text_weight, retrieval) for chunks in by_document.values()
+    ]
+    found = [r for r in ranked if r is not None]
+    found.sort(key=lambda r: (not r.title_match, -r.score, r.document_id))
+    return found[:k]
+
+
+def _rank_one(
+    chunks: Sequence[ChunkEvidence],
+    baseline: QueryBaseline,
+    text_weight: float,
+    retrieval: Retrieval,
+) -> RankedDocument | None:
+    correction = expected_max_normal(max(c.document_chunks for c in chunks))
+    vector = [
+        _standardised(c.similarity, baseline.similarity_mean, baseline.similarity_spread)
+        for c in chunks
+    ]
+    text = [
+        _standardised(c.bm25, baseline.bm25_mean, baseline.bm25_spread) if c.bm25 > 0 else None
+        for c in chunks
+    ]
+    matched = [t for t in text if t is not None]
+    text_score = max(matched) - correction if matched else None
+    vector_score = max(vector) - correction
+    if retrieval == "text":
+        if text_score is None:
+            return None
+        score = text_score
+    elif retrieval == "vector":
+        score = vector_score
+    else:
+        score = vector_score + text_weight * max(text_score or 0.0, 0.0)
+
+    def passage_value(i: int) -> float:
+        own_text = max((text[i] or 0.0) - correction, 0.0) if text[i] is not None else 0.0
+        if retrieval == "text":
+            return own_text
+        return vector[i] + (0.0 if retrieval == "vector" else text_weight * own_text)
+
+    best = max(range(len(chunks)), key=lambda i: (passage_value(i), -chunks[i].chunk_id))
+    return RankedDocument(
+        document_id=chunks[best].document_id,
+        chunk_id=chunks[best].chunk_id,
+        score=score,
+        vector_score=vector_score,
+        text_score=text_score,
+        similarity=max(c.similarity for c in chunks),
+        passages=len(chunks),
+        title_match=any(c.title_match for c in chunks),
+    )
