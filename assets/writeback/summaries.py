@@ -13,6 +13,7 @@ from collections import Counter
 import dagster as dg
 
 from assets.indexing.common import Progress, timed
+from assets.indexing.failures import describe_failure
 from assets.indexing.text import extracted_text
 from assets.writeback.common import WritebackConfig, sites_of
 from resources.dagster_resources import StoreResource
@@ -47,7 +48,9 @@ def summarise_one(
             site_id, SummaryInput(doc.title, doc.text, doc.language), style
         )
     except Exception as exc:  # one bad document never stops a site
-        return "failed", None, None, f"{type(exc).__name__}: {exc}"
+        # Stored, logged and shown in metadata: without secrets, one line, bounded.
+        error_class, message = describe_failure(exc)
+        return "failed", None, None, f"{error_class}: {message}"
     return "summarised", result.text, result.language, None
 
 

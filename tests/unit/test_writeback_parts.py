@@ -1,11 +1,13 @@
-"""Pure parts of the write-back: sentence selection, site settings, the draft's blocks, the
-research brief, and how WordPress's requests become runs. No model, no database."""
+"""Pure parts of the write-back: sentence selection, site settings, a generator's failure, the
+draft's blocks, the research brief, and how WordPress's requests become runs. No model, no
+database."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from assets.writeback.summaries import summarise_one
 from resources.writeback.drafts import (
     Block,
     DraftRequest,
@@ -16,8 +18,10 @@ from resources.writeback.drafts import (
     key_passage,
     queries_for,
 )
-from resources.writeback.store import RequestEvent
+from resources.writeback.store import PendingSummary, RequestEvent
 from resources.writeback.summarisers import (
+    Summary,
+    SummaryInput,
     SummaryStyle,
     candidate_sentences,
     select_central,
@@ -78,6 +82,27 @@ def test_candidates_drop_bullets_and_lead_ins() -> None:
 )
 def test_site_settings_within_bounds(settings: dict, expected: SummaryStyle) -> None:
     assert style_for(settings) == expected
+
+
+class KeyEchoingModel:
+    """A chat endpoint whose error names the key it was given, as OpenAI's 401 does."""
+
+    generator, model = "openai", "echo-1"
+
+    def summarise(self, site_id: str, doc: SummaryInput, style: SummaryStyle) -> Summary:
+        raise RuntimeError(
+            "Error code: 401 - Incorrect API key provided: sk-proj-abcdefghijklmnop\n"
+            "at https://user:hunter2@llm.example/v1 " + "x" * 1000
+        )
+
+
+def test_a_generator_failure_is_recorded_without_secrets() -> None:
+    doc = PendingSummary(1, 7, "post", "Bees", None, "word " * 100, "hash", 0)
+    status, summary, _, detail = summarise_one(KeyEchoingModel(), "s", doc, SummaryStyle())
+    assert (status, summary) == ("failed", None)
+    assert detail is not None and detail.startswith("RuntimeError: Error code: 401")
+    assert "abcdefghijklmnop" not in detail and "hunter2" not in detail
+    assert "\n" not in detail and len(detail) < 600
 
 
 def test_markdown_from_a_model_becomes_blocks_with_valid_markers_only() -> None:
