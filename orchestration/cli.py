@@ -30,6 +30,7 @@ def _cmd_sites_add(args: argparse.Namespace) -> int:
         origins=args.origin or [],
         wp_username=args.wp_username,
         app_password_env=args.wp_app_password_env,
+        extra_settings=_writeback_settings(args),
     )
     print(f"site {result.site.id}: {result.site.source_kind} source {result.site.base_url}")
     print(*export_lines(result.export), sep="\n")
@@ -37,6 +38,36 @@ def _cmd_sites_add(args: argparse.Namespace) -> int:
         print("Secrets for the WordPress plugin (shown once; stored under PRESSRAG_HOME/secrets):")
         for purpose, secret in result.new_secrets.items():
             print(f"  {purpose}: {secret}")
+    return 0
+
+
+def _writeback_settings(args: argparse.Namespace) -> dict[str, object]:
+    """Site settings of the write-back given on the command line (docs/writeback.md)."""
+    given = {
+        "summary_words": args.summary_words,
+        "summary_min_words": args.summary_min_words,
+        "summary_language": args.summary_language,
+        "writeback": args.writeback,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _cmd_summaries(args: argparse.Namespace) -> int:
+    from orchestration.summaries import list_summaries, write_back_now
+
+    if args.run and not write_back_now(args.site):
+        return 1
+    rows = list_summaries(args.site)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for row in rows:
+        state = row["status"] if row["current"] else f"{row['status']}, outdated"
+        where = row["delivery_status"] or "kept in PressRAG"
+        print(f"{row['wp_id']}\t{row['title']}\t[{state}; {row['generator']}; {where}]")
+        print(f"    {row['summary'] or row['detail']}")
+    if not rows:
+        print("no summaries yet (they follow each index run; `--run` writes them now)")
     return 0
 
 
@@ -232,6 +263,19 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument(
         "--wp-app-password-env", help="environment variable holding the Application Password"
     )
+    add.add_argument("--summary-words", type=int, help="summary length in words (default 60)")
+    add.add_argument(
+        "--summary-min-words", type=int, help="no summary for texts shorter than this (80)"
+    )
+    add.add_argument(
+        "--summary-language", help="language of summaries and drafts (default: the text's own)"
+    )
+    add.add_argument(
+        "--writeback",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="deliver summaries to the WordPress plugin (on by default for REST sites)",
+    )
     add.set_defaults(func=_cmd_sites_add)
     update = sites_sub.add_parser("update", help="give a WXR site a newer export")
     update.add_argument("site")
@@ -286,6 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--site")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=_cmd_status)
+
+    summaries = sub.add_parser("summaries", help="a site's summaries and their delivery")
+    summaries.add_argument("--site", required=True)
+    summaries.add_argument("--run", action="store_true", help="summarise and deliver now first")
+    summaries.add_argument("--json", action="store_true")
+    summaries.set_defaults(func=_cmd_summaries)
 
     up = sub.add_parser("up", help="embedded Postgres + Dagster (UI, daemon) + serving API")
     up.add_argument("--dagster-port", type=int, default=3000)

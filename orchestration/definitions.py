@@ -3,17 +3,21 @@
 import dagster as dg
 
 from assets.indexing import definitions as indexing
+from assets.writeback import definitions as writeback
 from orchestration.jobs import index_site
 from orchestration.run_outcomes import RUN_OUTCOME_SENSORS
 from orchestration.schedules import CHECKS, SCHEDULES
 from orchestration.sensors import SENSORS
+from orchestration.writeback import WRITEBACK_JOBS, WRITEBACK_SENSORS
 
 defs = dg.Definitions.merge(
     indexing.defs,  # a module reference: one Definitions object at module scope
+    writeback.defs,
     dg.Definitions(
         jobs=[index_site],
         sensors=[*SENSORS, *RUN_OUTCOME_SENSORS],
         schedules=SCHEDULES,
         asset_checks=CHECKS,
     ),
+    dg.Definitions(jobs=WRITEBACK_JOBS, sensors=WRITEBACK_SENSORS),
 )

@@ -102,6 +102,7 @@ def add_site(
     origins: list[str] | None = None,
     wp_username: str | None = None,
     app_password_env: str | None = None,
+    extra_settings: dict[str, object] | None = None,
 ) -> AddedSite:
     if not SITE_ID.match(site_id):
         raise ConfigError(
@@ -126,6 +127,7 @@ def add_site(
         existing = get_site(conn, site_id)
         if existing:
             settings_json = {**existing.settings, **settings_json}
+        settings_json.update(extra_settings or {})  # e.g. summary length and language
         if wp_username:
             settings_json["wp_username"] = wp_username
         if app_password_env:

@@ -34,6 +34,9 @@ TERM_CHANGED = "term.changed"
 SITE_SETTINGS_CHANGED = "site.settings_changed"
 SITE_REINDEX_REQUESTED = "site.reindex_requested"
 SITE_GOLDEN_QUESTIONS = "site.golden_questions"
+# Write-back requests (docs/writeback.md), read from the inbox by the write-back sensor.
+SUMMARY_REGENERATE_REQUESTED = "summary.regenerate_requested"
+DRAFT_REQUESTED = "draft.requested"
 KNOWN_TYPES = frozenset(
     {
         DOCUMENT_UPSERTED,
@@ -45,6 +48,8 @@ KNOWN_TYPES = frozenset(
         SITE_SETTINGS_CHANGED,
         SITE_REINDEX_REQUESTED,
         SITE_GOLDEN_QUESTIONS,
+        SUMMARY_REGENERATE_REQUESTED,
+        DRAFT_REQUESTED,
     }
 )
 # The plugin's settings page enforces the same limits (PressRAG_Settings::GOLDEN_*).
@@ -180,7 +185,14 @@ def _int_field(data: dict[str, Any], name: str) -> None:
 
 def _check_data(event_type: str, data: dict[str, Any]) -> None:
     """Fields the sensor relies on, per type; unknown types are stored as they are."""
-    if event_type in (DOCUMENT_UPSERTED, DOCUMENT_DELETED) or event_type.startswith("attachment."):
+    if event_type == SUMMARY_REGENERATE_REQUESTED:
+        _int_field(data, "wp_id")
+    elif event_type == DRAFT_REQUESTED:
+        if not isinstance(data.get("request_id"), str) or not isinstance(data.get("topic"), str):
+            raise _bad("data.request_id and data.topic must be strings")
+    elif event_type in (DOCUMENT_UPSERTED, DOCUMENT_DELETED) or event_type.startswith(
+        "attachment."
+    ):
         if event_type in KNOWN_TYPES:
             _int_field(data, "wp_id")
     elif event_type == TERM_CHANGED:

@@ -1,7 +1,9 @@
 <?php
 
 /**
- * Uninstall: remove options, transients, cron events and the outbox table of every site.
+ * Uninstall: remove options, transients, cron events, the plugin's tables and its post meta
+ * (summaries, draft bookkeeping) on every site. Drafts PressRAG wrote are the users' posts and
+ * stay.
  *
  * @package PressRAG
  */
@@ -23,6 +25,14 @@ function pressrag_uninstall_site(): void
     delete_option('pressrag_golden_revision');
     wp_clear_scheduled_hook('pressrag_deliver_outbox');
     $wpdb->query('DROP TABLE IF EXISTS ' . $wpdb->prefix . 'pressrag_outbox');
+    delete_option('pressrag_writeback');
+    delete_option('pressrag_writeback_db_version');
+    $wpdb->query('DROP TABLE IF EXISTS ' . $wpdb->prefix . 'pressrag_callback_ids');
+    $wpdb->query('DROP TABLE IF EXISTS ' . $wpdb->prefix . 'pressrag_drafts');
+    $meta_keys = array('_pressrag_summary', '_pressrag_summary_info', '_pressrag_summary_regenerate_requested');
+    foreach (array_merge($meta_keys, array('_pressrag_draft_request', '_pressrag_draft_kind', '_pressrag_draft_sources')) as $key) {
+        delete_post_meta_by_key($key);
+    }
     // Rate-limit counters are short-lived transients; remove any left behind.
     $wpdb->query(
         $wpdb->prepare(

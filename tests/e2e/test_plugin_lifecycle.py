@@ -32,6 +32,14 @@ echo wp_json_encode(array(
     'transients' => (int) $wpdb->get_var($wpdb->prepare(
         "SELECT COUNT(*) FROM {$wpdb->options} WHERE option_name LIKE %s", '%' . $like . '%'
     )),
+    'writeback_tables' => count(array_filter(array_map(
+        fn($t) => $wpdb->get_var($wpdb->prepare('SHOW TABLES LIKE %s', $wpdb->prefix . $t)),
+        array('pressrag_callback_ids', 'pressrag_drafts')
+    ))),
+    'writeback_meta' => (int) $wpdb->get_var($wpdb->prepare(
+        "SELECT COUNT(*) FROM {$wpdb->postmeta} WHERE meta_key LIKE %s",
+        $wpdb->esc_like('_pressrag_') . '%'
+    )),
 ));
 """
 
@@ -49,6 +57,13 @@ def test_activate_deactivate_uninstall(tmp_path: Path) -> None:
         assert active["settings"]["outbox_enabled"] is True
         assert active["settings"]["post_types"] == ["post", "page", "attachment"]
         assert active["setup"], "activation asks for the set-up notice"
+        assert active["writeback_tables"] == 2
+        wordpress.php(
+            "$p = wp_insert_post(array('post_title' => 'S', 'post_status' => 'publish'));"
+            "update_post_meta($p, '_pressrag_summary', 'A summary.');"
+            "update_post_meta($p, '_pressrag_summary_info', array('content_hash' => 'ab12cd'));"
+        )
+        assert state(wordpress)["writeback_meta"] == 2
 
         # A token request leaves a rate-limit transient; uninstall must remove it too.
         wordpress.php(
@@ -70,4 +85,5 @@ def test_activate_deactivate_uninstall(tmp_path: Path) -> None:
         assert gone["settings"] is None
         assert not gone["setup"] and gone["health"] is None
         assert gone["transients"] == 0
+        assert gone["writeback_tables"] == 0 and gone["writeback_meta"] == 0
         assert not gone["cron"]

@@ -1,6 +1,6 @@
-"""Generate the shared webhook-signature and token vectors.
+"""Generate the shared webhook-signature, token and write-back callback vectors.
 
-Run: `python tests/vectors/make_vectors.py` (rewrites the two JSON files next to it).
+Run: `python tests/vectors/make_vectors.py` (rewrites the JSON files next to it).
 
 This is deliberately an *independent* implementation (Python stdlib only) of the wire formats in
 docs/contracts.md, so that the PHP plugin and the Python backend are both checked against values
@@ -33,6 +33,20 @@ def webhook_signature(secret: str, msg_id: str, timestamp: int, body: str) -> st
     """`v1,<base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))>`."""
     signed = f"{msg_id}.{timestamp}.{body}".encode()
     digest = hmac.new(key_from_secret(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+CALLBACK_KEY_LABEL = b"pressrag-callback-v1"
+
+
+def callback_key(secret: str) -> bytes:
+    """Callbacks (backend → plugin) are signed with a key derived from the webhook secret."""
+    return hmac.new(key_from_secret(secret), CALLBACK_KEY_LABEL, hashlib.sha256).digest()
+
+
+def callback_signature(secret: str, msg_id: str, timestamp: int, body: str) -> str:
+    signed = f"{msg_id}.{timestamp}.{body}".encode()
+    digest = hmac.new(callback_key(secret), signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
@@ -192,6 +206,92 @@ def token_cases() -> list[dict[str, Any]]:
     ]
 
 
+def callback_cases() -> list[dict[str, Any]]:
+    bodies = [
+        (
+            "summaries.deliver",
+            {
+                "type": "summaries.deliver",
+                "site": "demo",
+                "items": [
+                    {
+                        "wp_id": 123,
+                        "content_hash": "9f2c1a",
+                        "summary": "A short summary of the post.",
+                        "generator": "extractive",
+                        "model": "local:sentence-transformers/all-MiniLM-L6-v2",
+                        "language": None,
+                        "generated_at": "2026-11-27T05:00:00.123456+00:00",
+                    }
+                ],
+            },
+        ),
+        (
+            "draft.create with unicode and slashes",
+            {
+                "type": "draft.create",
+                "site": "demo-2",
+                "request_id": "drq_00000000-0000-4000-8000-000000000000",
+                "draft": {
+                    "title": "Café/Bar — a guide",
+                    "kind": "prose",
+                    "generator": "openai",
+                    "model": "gpt-4o-mini",
+                    "blocks": [{"type": "paragraph", "text": "Crème brûlée [1]."}],
+                    "sources": [{"n": 1, "wp_id": 7, "title": "Desserts", "url": "https://x/d/"}],
+                },
+            },
+        ),
+        (
+            "draft.progress",
+            {
+                "type": "draft.progress",
+                "site": "demo",
+                "request_id": "drq_00000000-0000-4000-8000-000000000000",
+                "status": "running",
+                "message": "Finding the most relevant posts",
+            },
+        ),
+    ]
+    cases: list[dict[str, Any]] = []
+    for index, (name, payload) in enumerate(bodies):
+        # The backend sends compact UTF-8 JSON (json.dumps(separators=(",", ":"),
+        # ensure_ascii=False)); the plugin verifies the raw bytes as received.
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        for secret_name, secret in (("A", SECRET_A), ("B", SECRET_B)):
+            msg_id = f"cb_0000000{index}-0000-4000-8000-00000000000{index}"
+            timestamp = 1795755700 + index
+            cases.append(
+                {
+                    "name": f"{name} (secret {secret_name})",
+                    "secret": secret,
+                    "callback_key": base64.b64encode(callback_key(secret)).decode("ascii"),
+                    "id": msg_id,
+                    "timestamp": timestamp,
+                    "body": body,
+                    "expected_signature": callback_signature(secret, msg_id, timestamp, body),
+                    # The same message signed as a webhook (with the secret itself) must NOT
+                    # verify as a callback: the directions never share a key.
+                    "webhook_signature": webhook_signature(secret, msg_id, timestamp, body),
+                }
+            )
+    rotated = cases[0]
+    cases.append(
+        {
+            "name": "rotation: two secrets, both signatures in one header",
+            "secrets": [SECRET_A, SECRET_B],
+            "id": rotated["id"],
+            "timestamp": rotated["timestamp"],
+            "body": rotated["body"],
+            "expected_signature": " ".join(
+                callback_signature(s, rotated["id"], rotated["timestamp"], rotated["body"])
+                for s in (SECRET_A, SECRET_B)
+            ),
+        }
+    )
+    return cases
+
+
 def write(name: str, description: str, cases: list[dict[str, Any]]) -> None:
     document = {"description": description, "cases": cases}
     (HERE / name).write_text(
@@ -212,6 +312,14 @@ def main() -> None:
         "order, '/' unescaped, non-ASCII as \\uXXXX), "
         "HMAC key = base64-decoded secret minus 'whsec_'.",
         token_cases(),
+    )
+    write(
+        "callback_signatures.json",
+        "Write-back callbacks (backend → plugin), Standard Webhooks v1 with a key derived from "
+        "the webhook secret: key = HMAC-SHA256(base64decode(secret minus 'whsec_'), "
+        "'pressrag-callback-v1'); signature = base64(HMAC-SHA256(key, id + '.' + timestamp + "
+        "'.' + body)); body is the exact raw UTF-8 string that is sent.",
+        callback_cases(),
     )
 
 

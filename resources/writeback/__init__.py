@@ -1,0 +1,1 @@
+"""Write-back to WordPress: summary generators, the draft writer and the signed callback client."""
