@@ -45,10 +45,11 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-# Test files run on two workers (their own homes, ports and databases); most of a file's time
-# is waiting on Dagster, PostgreSQL, WordPress or the browser, so two cores fit two workers.
+# Test files run on four workers (their own homes, ports and databases): most of a file's time
+# is waiting on Dagster's daemon, PostgreSQL, WordPress or the browser (a serial run used about
+# 0.7 of one core on average), so two cores fit four workers.
 test: models system-deps lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
+	$(BIN)/python -m pytest -n 4 --dist loadfile --durations=30
 
 test-fast: venv
 	$(BIN)/python -m pytest tests/unit

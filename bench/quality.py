@@ -34,6 +34,7 @@ import hashlib
 import html
 import json
 import os
+import re
 import secrets
 import sys
 import time
@@ -390,7 +391,8 @@ def report(
             values = [scores[n]["nDCG@10"][q] if n in scores else extra[n][q] for n in names]
             f.write(q + "\t" + "\t".join(f"{v:.4f}" for v in values) + f"\t{text[q]}\n")
     for name, run in runs.items():
-        write_trec(run, out / f"{name.replace(' ', '_')}.trec", name.replace(" ", "_"))
+        tag = re.sub(r"[^\w.-]+", "_", name).strip("_")  # "PressRAG /v1/search" is no path
+        write_trec(run, out / f"{tag}.trec", tag)
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 

@@ -38,6 +38,9 @@ class Store:
             min_size=min_size,
             max_size=max_size,
             configure=register_vector,
+            # A connection is checked before it is lent: after a PostgreSQL restart, pooled
+            # connections are dead, and a run's first query failed on one (AdminShutdown).
+            check=ConnectionPool.check_connection,
             open=True,
             name="pressrag",
         )
@@ -61,6 +64,7 @@ class Store:
                     min_size=1,
                     max_size=self.max_size,
                     configure=_configure_search,
+                    check=ConnectionPool.check_connection,
                     open=True,
                     name="pressrag-search",
                 )
