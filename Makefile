@@ -45,11 +45,11 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-# Test files run on four workers (their own homes, ports and databases): most of a file's time
-# is waiting on Dagster's daemon, PostgreSQL, WordPress or the browser (on two workers the suite
-# used 24 min of CPU in 35 min), so two cores fit four workers.
+# Test files run on two workers (their own homes, ports and databases): most of a file's time
+# is waiting on Dagster's daemon, PostgreSQL, WordPress or the browser. Four workers took
+# 30 min on a quiet 2-core machine and missed start-up deadlines: two it is.
 test: models system-deps lint
-	$(BIN)/python -m pytest -n 4 --dist loadfile --durations=30
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
 
 test-fast: venv
 	$(BIN)/python -m pytest tests/unit

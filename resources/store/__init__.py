@@ -38,9 +38,6 @@ class Store:
             min_size=min_size,
             max_size=max_size,
             configure=register_vector,
-            # A connection is checked before it is lent: after a PostgreSQL restart, pooled
-            # connections are dead, and a run's first query failed on one (AdminShutdown).
-            check=ConnectionPool.check_connection,
             open=True,
             name="pressrag",
         )
@@ -64,7 +61,6 @@ class Store:
                     min_size=1,
                     max_size=self.max_size,
                     configure=_configure_search,
-                    check=ConnectionPool.check_connection,
                     open=True,
                     name="pressrag-search",
                 )

@@ -333,6 +333,10 @@ class WordPress:
         as_root = ["--user=root"] if os.geteuid() == 0 else []
         # Without credentials the last install never finished: start over from nothing.
         fresh = not self._path("credentials.json").exists()
+        # A private temporary folder: instances running at once (pytest-xdist) collided over
+        # MariaDB's temporary tables in /tmp ("Error on delete of '/tmp/#sql-temptable-...'").
+        tmpdir = self._path("mariadb-tmp")
+        tmpdir.mkdir(parents=True, exist_ok=True)
         if fresh:
             shutil.rmtree(self._datadir, ignore_errors=True)
             self._run(
@@ -340,6 +344,7 @@ class WordPress:
                     find_program("mariadb-install-db"),
                     "--no-defaults",
                     f"--datadir={self._datadir}",
+                    f"--tmpdir={tmpdir}",
                     "--skip-test-db",
                     *as_root,
                 ],
@@ -354,6 +359,7 @@ class WordPress:
                     "--no-defaults",
                     f"--datadir={self._datadir}",
                     f"--socket={self._socket}",
+                    f"--tmpdir={tmpdir}",
                     f"--pid-file={self._path('mariadb.pid')}",
                     "--skip-networking",
                     # Test data: durability across power loss is not worth the fsyncs.
