@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 @cache
 def _store(url: str) -> Store:
-    return Store(url, max_size=4)
+    return Store(url, max_size=4, checked=True)
 
 
 @cache

@@ -27,7 +27,9 @@ __all__ = ["EmbeddingSpace", "Store"]
 
 
 class Store:
-    def __init__(self, conninfo: str, *, min_size: int = 1, max_size: int = 8) -> None:
+    def __init__(
+        self, conninfo: str, *, min_size: int = 1, max_size: int = 8, checked: bool = False
+    ) -> None:
         self.conninfo = conninfo
         self.max_size = max_size
         self._search_pool: ConnectionPool | None = None
@@ -38,6 +40,11 @@ class Store:
             min_size=min_size,
             max_size=max_size,
             configure=register_vector,
+            # Long-lived processes that run steps (a run worker, a code server, a CLI) check a
+            # connection before lending it: after a PostgreSQL restart their pooled connections
+            # were dead and a run's first query failed (AdminShutdown). Serving does not: its
+            # requests answer 503 at once and the pool replaces broken connections itself.
+            check=ConnectionPool.check_connection if checked else None,
             open=True,
             name="pressrag",
         )
