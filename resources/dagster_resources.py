@@ -38,10 +38,14 @@ def _store(url: str) -> Store:
 
 
 @cache
-def _embedder(kind: str, model: str) -> Embedder:
+def _embedder(kind: str, model: str, backend: str) -> Embedder:
     """One embedder per process and configuration (the arguments are the cache key)."""
     settings = get_settings()
-    return make_embedder(settings, threads=settings.index_torch_threads or os.cpu_count() or 1)
+    return make_embedder(
+        settings,
+        threads=settings.index_torch_threads or os.cpu_count() or 1,
+        backend=settings.index_embed_backend,
+    )
 
 
 class StoreResource(dg.ConfigurableResource):
@@ -116,7 +120,9 @@ class EmbedderResource(dg.ConfigurableResource):
 
     def get(self) -> Embedder:
         settings = get_settings()
-        return _embedder(settings.embedder, settings.openai_embed_model)
+        return _embedder(
+            settings.embedder, settings.openai_embed_model, settings.index_embed_backend
+        )
 
 
 class WordPressResource(dg.ConfigurableResource):

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     # Indexing embeds thousands of chunks in one step, and the `embeddings` pool runs one such
     # step at a time, so it takes every core (0 = all): measured 19 vs 12 texts/s on 2 cores.
     index_torch_threads: int = 0
+    # How indexing runs the local model. The exact ONNX export gives PyTorch's vectors (to 1e-5)
+    # at the same speed on long chunks, and a run's first batch comes ~7 s sooner without
+    # torch's imports (1.1 vs 8.7 s here): most runs are a webhook's handful of chunks.
+    index_embed_backend: Literal["onnx", "torch"] = "onnx"
     # Where the ONNX export of the local model is cached (default ~/.cache/pressrag/models).
     model_cache_dir: Path | None = None
     openai_api_key: SecretStr | None = None
