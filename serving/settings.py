@@ -46,6 +46,12 @@ class ServingSettings(Settings):
     embed_backend: Literal["onnx", "onnx-int8", "torch"] = "onnx-int8"
     query_cache_size: int = Field(default=2048, ge=0)
     db_pool_size: int = Field(default=10, ge=1)
+    db_wait_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a request waits for a database connection before a 503 (while "
+        "PostgreSQL is down the pool has none to give: psycopg_pool's default made it 30 s).",
+    )
     site_cache_seconds: float = Field(default=10.0, ge=0)
     ready_wait_seconds: float = Field(
         default=20.0, ge=0, description="How long a request waits for start-up before a 503."

@@ -83,7 +83,11 @@ class Services:
         store = None
         while store is None and not self.closing.is_set():
             try:
-                store = Store(app_database_url(settings), max_size=settings.db_pool_size)
+                store = Store(
+                    app_database_url(settings),
+                    max_size=settings.db_pool_size,
+                    wait_seconds=settings.db_wait_seconds,
+                )
             except Exception as exc:  # keep trying: the database may come up later
                 self.startup_error = f"database unreachable ({type(exc).__name__})"
                 log.warning("%s; retrying in 2 s", self.startup_error)

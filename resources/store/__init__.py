@@ -28,10 +28,17 @@ __all__ = ["EmbeddingSpace", "Store"]
 
 class Store:
     def __init__(
-        self, conninfo: str, *, min_size: int = 1, max_size: int = 8, checked: bool = False
+        self,
+        conninfo: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        checked: bool = False,
+        wait_seconds: float = 30.0,
     ) -> None:
         self.conninfo = conninfo
         self.max_size = max_size
+        self.wait_seconds = wait_seconds  # how long borrowing waits before PoolTimeout
         self._search_pool: ConnectionPool | None = None
         self._search_pool_lock = threading.Lock()
         apply_migrations(conninfo)  # before the pool: register_vector needs the extension
@@ -45,6 +52,7 @@ class Store:
             # were dead and a run's first query failed (AdminShutdown). Serving does not: its
             # requests answer 503 at once and the pool replaces broken connections itself.
             check=ConnectionPool.check_connection if checked else None,
+            timeout=wait_seconds,
             open=True,
             name="pressrag",
         )
@@ -68,6 +76,7 @@ class Store:
                     min_size=1,
                     max_size=self.max_size,
                     configure=_configure_search,
+                    timeout=self.wait_seconds,
                     open=True,
                     name="pressrag-search",
                 )

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.integration
 SITE = "outage"
 ORIGIN = "https://outage.example"
 MODEL = "local:sentence-transformers/all-MiniLM-L6-v2"
+DB_WAIT_SECONDS = 2
 
 
 @dataclass
@@ -79,6 +80,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         PRESSRAG_HOME=str(home),
         PRESSRAG_APP_DB_URL=url,
         PRESSRAG_SITE_CACHE_SECONDS="0",  # every request reads its site: the outage shows
+        PRESSRAG_DB_WAIT_SECONDS=str(DB_WAIT_SECONDS),
         PRESSRAG_RATE_LIMIT_CLIENT_BURST="100000",
         PRESSRAG_RATE_LIMIT_SITE_BURST="100000",
     ).start()
@@ -138,14 +140,20 @@ def test_restart_gives_503_with_retry_after_then_200_again(stack: Stack) -> None
         }
 
         stack.pg_ctl("-m", "fast", "stop")
+        down, waited = {}, {}
         try:
-            down = {name: call(client) for name, call in routes.items()}
+            for name, call in routes.items():
+                started = time.monotonic()
+                down[name] = call(client)
+                waited[name] = time.monotonic() - started
         finally:
             stack.pg_ctl("-l", str(Path(stack.postgres.pgdata) / "restart.log"), "restart")
         for name, response in down.items():
             assert response.status_code == 503, (name, response.status_code, response.text)
             assert response.json()["error"] == "database_unavailable", (name, response.text)
             assert int(response.headers["retry-after"]) >= 1, name
+            # Within the configured wait for a connection, not psycopg_pool's 30 s.
+            assert waited[name] < DB_WAIT_SECONDS + 3, (name, waited[name])
 
         # Broken pooled connections fail once each and are replaced: 200s come back.
         restarted = time.monotonic()
