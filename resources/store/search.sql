@@ -1,30 +1,20 @@
 -- Evidence for ranking one site's documents against a question (resources/store/search.py
 -- turns it into scores; docs/search.md explains why). One row per candidate chunk:
---   * candidates: the vector side's nearest chunks (HNSW, cosine); chunks holding the
---     question's rarest word, those holding every word first; the chunks of documents whose
---     title is the question (each capped);
+--   * candidates: the vector side's nearest chunks (HNSW, cosine); chunks holding every word
+--     of the question, then chunks holding its rarest word when that word is rare enough to
+--     be a name; the chunks of documents whose title is the question (each capped);
 --   * for each: its cosine similarity to the question, its BM25 score against the question
 --     (statistics of this site: tables `lexicon` and `text_stats`), and its document's number
 --     of chunks;
---   * per question (the same in every row): the mean and spread of its similarity to a fixed
---     random sample of the site's chunks, and the mean and spread BM25 would have for a chunk
---     drawn at random (terms independent), which put both sides on one scale.
+--   * per question (the same in every row): the mean and spread BM25 would have for a chunk
+--     drawn at random (terms independent), and the site's chunk count and total length, which
+--     tell the caller whether its cached similarity sample is still the site's.
 -- {space}, {vtype} and {chunk_filter} are filled from trusted values (our own space table
--- and a fixed set of filter clauses); the sizes ({sample}, {pool}, {scan_cap}, {match_cap})
--- are integers written in as literals, so a prepared statement's generic plan knows its
--- LIMITs (as parameters PostgreSQL plans a full scan: 170 ms instead of 6 ms at 100k chunks).
+-- and a fixed set of filter clauses); the sizes ({pool}, {rare_df}, {match_cap}) are
+-- integers written in as literals, so a prepared statement's generic plan knows its LIMITs
+-- (as parameters PostgreSQL plans a full scan: 170 ms instead of 6 ms at 100k chunks).
 -- Everything else is a parameter.
-WITH sample AS (
-    SELECT avg(s.similarity) AS mean, stddev_pop(s.similarity) AS spread
-    FROM (
-        SELECT 1 - ((c.embedding::{vtype}) <=> %(qvec)s::{vtype}) AS similarity
-        FROM chunks c
-        WHERE c.site_id = %(site)s AND c.space_id = {space}
-        ORDER BY c.sample_key
-        LIMIT {sample}
-    ) s
-),
-pool AS (
+WITH pool AS (
     SELECT c.id, c.document_id, 1 - ((c.embedding::{vtype}) <=> %(qvec)s::{vtype}) AS similarity
     FROM chunks c
     WHERE c.space_id = {space} AND c.site_id = %(site)s
@@ -34,7 +24,8 @@ pool AS (
 ),
 stats AS (
     SELECT greatest(t.chunks, 1)::float8 AS n,
-           greatest(t.total_length, 1)::float8 / greatest(t.chunks, 1) AS mean_length
+           greatest(t.total_length, 1)::float8 / greatest(t.chunks, 1) AS mean_length,
+           t.chunks, t.total_length
     FROM text_stats t
     WHERE t.site_id = %(site)s AND t.space_id = {space}
 ),
@@ -58,22 +49,36 @@ question AS (
     SELECT array_agg(lexeme) AS lexemes,
            to_tsquery('simple', string_agg(quote_literal(replace(lexeme, '\', '')), ' & '))
                AS every_word,
-           (SELECT query FROM terms WHERE df > 0 ORDER BY df, lexeme LIMIT 1) AS rarest_word
+           (SELECT query FROM terms WHERE df > 0 ORDER BY df, lexeme LIMIT 1) AS rarest_word,
+           (SELECT min(df) FROM terms WHERE df > 0) AS rarest_df
     FROM terms
 ),
+every_word AS (
+    -- Chunks holding every word of the question: GIN intersects the words' posting lists.
+    SELECT c.id, 0 AS tier
+    FROM chunks c
+    WHERE c.space_id = {space} AND c.site_id = %(site)s
+      AND c.tsv @@ (SELECT every_word FROM question)
+      {chunk_filter}
+    LIMIT {match_cap}
+),
+rarest_word AS (
+    -- Then chunks holding its rarest word, when at most {rare_df} chunks hold it (a name, an
+    -- error string): a commoner word picks arbitrary chunks, and reading its whole posting
+    -- list was most of a search's time at 100k chunks.
+    SELECT c.id, 1 AS tier
+    FROM chunks c
+    WHERE (SELECT rarest_df FROM question) <= {rare_df}
+      AND c.space_id = {space} AND c.site_id = %(site)s
+      AND c.tsv @@ (SELECT rarest_word FROM question)
+      {chunk_filter}
+    LIMIT {match_cap}
+),
 lexical AS (
-    -- Chunks holding the question's rarest word (a short posting list in the GIN index; a
-    -- chunk holding every word holds that one too), those holding every word first.
-    SELECT rare.id
-    FROM (
-        SELECT c.id, c.tsv
-        FROM chunks c
-        WHERE c.space_id = {space} AND c.site_id = %(site)s
-          AND c.tsv @@ (SELECT rarest_word FROM question)
-          {chunk_filter}
-        LIMIT {scan_cap}
-    ) rare
-    ORDER BY rare.tsv @@ (SELECT every_word FROM question) DESC, rare.id
+    SELECT id
+    FROM (SELECT * FROM every_word UNION ALL SELECT * FROM rarest_word) matched
+    GROUP BY id
+    ORDER BY min(tier), id
     LIMIT {match_cap}
 ),
 titled AS (
@@ -120,7 +125,7 @@ null_bm25 AS (
 SELECT cand.id, cand.document_id, cand.similarity::float8, coalesce(b.score, 0)::float8,
        size.chunks,
        cand.id IN (SELECT id FROM titled),
-       sample.mean::float8, sample.spread::float8, null_bm25.mean::float8, null_bm25.spread::float8
+       null_bm25.mean::float8, null_bm25.spread::float8, stats.chunks, stats.total_length
 FROM candidates cand
 LEFT JOIN bm25 b ON b.id = cand.id
 CROSS JOIN LATERAL (
@@ -131,5 +136,5 @@ CROSS JOIN LATERAL (
     ORDER BY x.ordinal DESC
     LIMIT 1
 ) size
-CROSS JOIN sample
 CROSS JOIN null_bm25
+LEFT JOIN stats ON true

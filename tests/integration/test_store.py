@@ -138,6 +138,31 @@ def test_sql_evidence_is_what_it_claims(indexed_sites: IndexedSites) -> None:
             assert e.bm25 == pytest.approx(bm25, rel=1e-9)
             assert e.document_chunks == doc_chunks
     assert 0 < baseline.similarity_spread < 1 and baseline.bm25_spread > 0
+    assert_similarity_baseline_is_the_sample("demo")
+
+
+SAMPLE_STATISTICS = """
+    SELECT avg(s.similarity), stddev_pop(s.similarity) FROM (
+        SELECT 1 - (c.embedding::vector(384) <=> %(q)s::vector(384)) AS similarity
+        FROM chunks c WHERE c.site_id = %(site)s ORDER BY c.sample_key LIMIT 256) s"""
+
+
+def assert_similarity_baseline_is_the_sample(site: str) -> None:
+    """The question's similarity mean and spread (kept per site between searches) are
+    those of its cosine to the site's current sample, computed here in SQL."""
+    from resources.embedders.local import LocalEmbedder
+    from resources.store.search import gather_evidence
+
+    text = "how do I write a file"
+    vector = LocalEmbedder().embed([text])[0]
+    with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store, store.connection() as c:
+        space = active_space(c)
+        _, baseline = gather_evidence(
+            c, site_id=site, space=space, query_text=text, query_vector=vector
+        )
+        mean, spread = c.execute(SAMPLE_STATISTICS, {"q": vector, "site": site}).fetchone()
+    assert baseline.similarity_mean == pytest.approx(mean, abs=1e-5)
+    assert baseline.similarity_spread == pytest.approx(spread, abs=1e-5)
 
 
 def test_text_statistics_follow_every_write(pressrag_env: PressragEnv) -> None:
@@ -174,9 +199,11 @@ def test_text_statistics_follow_every_write(pressrag_env: PressragEnv) -> None:
     add_site("stats", wxr=str(export))
     assert materialize_site("stats").success
     before = consistent("stats")
+    assert_similarity_baseline_is_the_sample("stats")
     remove_wxr_item(export, 4)
     assert materialize_site("stats").success
     assert 0 < consistent("stats") < before
+    assert_similarity_baseline_is_the_sample("stats")  # the kept sample followed the change
     with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store, store.connection() as c:
         c.execute("DELETE FROM sites WHERE id = 'stats'")
     assert consistent("stats") == 0
