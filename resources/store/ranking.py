@@ -19,11 +19,12 @@ vector side's. One constant, chosen by cross-validation on held-out questions (b
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -101,59 +102,101 @@ def rank_documents(
     retrieval: Retrieval = "hybrid",
 ) -> list[RankedDocument]:
     """The k best documents, best first (ties: lower document id first). A document whose
-    title is the question comes before the others: someone who types a title wants that page."""
-    by_document: dict[int, list[ChunkEvidence]] = {}
+    title is the question comes before the others: someone who types a title wants that page.
+
+    Every candidate document is scored in one pass; only the k winners get their passage
+    chosen (a search has ~150 candidate documents: that was most of its ranking time).
+    """
+    documents: dict[int, _Document] = {}
     for chunk in evidence:
-        by_document.setdefault(chunk.document_id, []).append(chunk)
-    ranked = [
-        _rank_one(chunks, baseline, text_weight, retrieval) for chunks in by_document.values()
+        document = documents.get(chunk.document_id)
+        if document is None:
+            documents[chunk.document_id] = _Document(chunk)
+        else:
+            document.add(chunk)
+    keys = []
+    for document_id, document in documents.items():
+        score = document.sides(baseline).fused(text_weight, retrieval)
+        if score is not None:
+            keys.append((not document.title_match, -score, document_id))
+    return [
+        documents[document_id].ranked(baseline, text_weight, retrieval)
+        for _, _, document_id in heapq.nsmallest(k, keys)
     ]
-    found = [r for r in ranked if r is not None]
-    found.sort(key=lambda r: (not r.title_match, -r.score, r.document_id))
-    return found[:k]
 
 
-def _rank_one(
-    chunks: Sequence[ChunkEvidence],
-    baseline: QueryBaseline,
-    text_weight: float,
-    retrieval: Retrieval,
-) -> RankedDocument | None:
-    correction = expected_max_normal(max(c.document_chunks for c in chunks))
-    vector = [
-        _standardised(c.similarity, baseline.similarity_mean, baseline.similarity_spread)
-        for c in chunks
-    ]
-    text = [
-        _standardised(c.bm25, baseline.bm25_mean, baseline.bm25_spread) if c.bm25 > 0 else None
-        for c in chunks
-    ]
-    matched = [t for t in text if t is not None]
-    text_score = max(matched) - correction if matched else None
-    vector_score = max(vector) - correction
-    if retrieval == "text":
-        if text_score is None:
-            return None
-        score = text_score
-    elif retrieval == "vector":
-        score = vector_score
-    else:
-        score = vector_score + text_weight * max(text_score or 0.0, 0.0)
+class _Sides(NamedTuple):
+    correction: float  # E[max of n] for the document's n chunks
+    vector: float  # best standardised similarity, corrected
+    text: float | None  # best standardised BM25, corrected; None when no chunk has a word
 
-    def passage_value(i: int) -> float:
-        own_text = max((text[i] or 0.0) - correction, 0.0) if text[i] is not None else 0.0
+    def fused(self, text_weight: float, retrieval: Retrieval) -> float | None:
         if retrieval == "text":
-            return own_text
-        return vector[i] + (0.0 if retrieval == "vector" else text_weight * own_text)
+            return self.text
+        if retrieval == "vector":
+            return self.vector
+        return self.vector + text_weight * max(self.text or 0.0, 0.0)
 
-    best = max(range(len(chunks)), key=lambda i: (passage_value(i), -chunks[i].chunk_id))
-    return RankedDocument(
-        document_id=chunks[best].document_id,
-        chunk_id=chunks[best].chunk_id,
-        score=score,
-        vector_score=vector_score,
-        text_score=text_score,
-        similarity=max(c.similarity for c in chunks),
-        passages=len(chunks),
-        title_match=any(c.title_match for c in chunks),
-    )
+
+class _Document:
+    """A candidate document's chunks and the best raw score of each side."""
+
+    __slots__ = ("best_bm25", "best_similarity", "chunks", "size", "title_match")
+
+    def __init__(self, chunk: ChunkEvidence) -> None:
+        self.chunks = [chunk]
+        self.best_similarity = chunk.similarity
+        self.best_bm25 = chunk.bm25
+        self.size = chunk.document_chunks
+        self.title_match = chunk.title_match
+
+    def add(self, chunk: ChunkEvidence) -> None:
+        self.chunks.append(chunk)
+        self.best_similarity = max(self.best_similarity, chunk.similarity)
+        self.best_bm25 = max(self.best_bm25, chunk.bm25)
+        self.size = max(self.size, chunk.document_chunks)
+        self.title_match = self.title_match or chunk.title_match
+
+    def sides(self, baseline: QueryBaseline) -> _Sides:
+        """Standardising is increasing: a side's best chunk is its best raw score's."""
+        correction = expected_max_normal(self.size)
+        vector = _standardised(
+            self.best_similarity, baseline.similarity_mean, baseline.similarity_spread
+        )
+        text = None
+        if self.best_bm25 > 0:
+            text = (
+                _standardised(self.best_bm25, baseline.bm25_mean, baseline.bm25_spread) - correction
+            )
+        return _Sides(correction, vector - correction, text)
+
+    def ranked(
+        self, baseline: QueryBaseline, text_weight: float, retrieval: Retrieval
+    ) -> RankedDocument:
+        sides = self.sides(baseline)
+        score = sides.fused(text_weight, retrieval)
+        assert score is not None  # only documents with a score are ranked
+
+        def passage_value(c: ChunkEvidence) -> float:
+            own_text = 0.0
+            if c.bm25 > 0:
+                text = _standardised(c.bm25, baseline.bm25_mean, baseline.bm25_spread)
+                own_text = max(text - sides.correction, 0.0)
+            if retrieval == "text":
+                return own_text
+            vector = _standardised(
+                c.similarity, baseline.similarity_mean, baseline.similarity_spread
+            )
+            return vector + (0.0 if retrieval == "vector" else text_weight * own_text)
+
+        best = max(self.chunks, key=lambda c: (passage_value(c), -c.chunk_id))
+        return RankedDocument(
+            document_id=best.document_id,
+            chunk_id=best.chunk_id,
+            score=score,
+            vector_score=sides.vector,
+            text_score=sides.text,
+            similarity=self.best_similarity,
+            passages=len(self.chunks),
+            title_match=self.title_match,
+        )
