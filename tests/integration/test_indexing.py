@@ -15,6 +15,7 @@ from tests.conftest import REPO_ROOT, SAMPLE_DIR, IndexedSites, PressragEnv
 from tests.support.indexing import (
     asset_metadata,
     copy_wxr_site,
+    evaluate_checks,
     materialize_site,
     remove_wxr_item,
     replace_once,
@@ -312,6 +313,36 @@ def test_a_corrupt_file_is_a_recorded_failure_not_a_lost_run(pressrag_env: Press
     (failure,) = report["failed_documents"]
     assert failure["title"] == "Broken scan" and "pdf" in failure["error"].lower()
     assert _search_titles("corrupt", "are moorings free for the first night")[0] == "Harbour notes"
+
+
+def test_a_sites_failed_check_is_that_sites_alone(pressrag_env: PressragEnv) -> None:
+    """The embeddings checks are evaluated per site partition: a document of site A that lost
+    its chunks fails A's check, and B's checks pass against the same database."""
+    from orchestration.sites import add_site
+    from tests.support.fake_wordpress import FakeWordPress
+
+    with FakeWordPress() as a, FakeWordPress() as b:
+        broken = a.upsert({"title": "Ferry times", "content": "<p>The ferry leaves at nine.</p>"})
+        a.upsert({"title": "Harbour fees", "content": "<p>Moorings cost ten a night.</p>"})
+        b.upsert({"title": "Bread", "content": "<p>Feed the starter every morning.</p>"})
+        add_site("checks-a", url=a.base_url)
+        add_site("checks-b", url=b.base_url)
+        assert materialize_site("checks-a").success and materialize_site("checks-b").success
+    with _store() as store, store.connection() as conn:
+        conn.execute(
+            "DELETE FROM chunks c USING documents d WHERE d.id = c.document_id "
+            "AND d.site_id = 'checks-a' AND d.wp_id = %s",
+            (broken["id"],),
+        )
+    failing = evaluate_checks("checks-a")
+    passing = evaluate_checks("checks-b")
+    assert not failing["indexed_documents_have_chunks"].passed
+    assert failing["indexed_documents_have_chunks"].metadata["documents_without_chunks"].value == [
+        broken["id"]
+    ]
+    assert failing["no_orphan_chunks"].passed and failing["dimension_matches_model"].passed
+    assert {name: e.passed for name, e in passing.items()} == dict.fromkeys(passing, True)
+    assert {"indexed_documents_have_chunks", "no_orphan_chunks"} <= passing.keys()
 
 
 def test_definitions_validate(pressrag_env: PressragEnv) -> None:

@@ -26,6 +26,19 @@ def materialize_site(site_id: str, **config: object) -> dg.ExecuteInProcessResul
     )
 
 
+def evaluate_checks(site_id: str) -> dict[str, dg.AssetCheckEvaluation]:
+    """The `embeddings` asset of one site partition with its checks (with nothing pending it
+    changes nothing), the checks' evaluations by name."""
+    result = dg.materialize(
+        [*INDEXING_ASSETS, *INDEXING_CHECKS],
+        selection=dg.AssetSelection.assets("embeddings"),
+        partition_key=site_id,
+        instance=dg.DagsterInstance.get(),
+        resources=INDEXING_RESOURCES,
+    )
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
 def asset_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
     """The metadata values the asset reported in this run."""
     mats = result.asset_materializations_for_node(asset)
