@@ -90,6 +90,22 @@ def _cmd_sites_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sites_remove(args: argparse.Namespace) -> int:
+    from orchestration.sites import remove_site, site_footprint
+
+    footprint = site_footprint(args.site)
+    what = (
+        f"site {args.site!r}: {footprint.documents} documents, {footprint.chunks} chunks, "
+        f"{len(footprint.secrets)} secrets and its Dagster partition"
+    )
+    if not args.yes:
+        print(f"would remove {what}; run again with --yes to remove them")
+        return 2
+    remove_site(args.site)
+    print(f"removed {what}")
+    return 0
+
+
 def _cmd_index(args: argparse.Namespace) -> int:
     from orchestration.run import index_site_now
 
@@ -284,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument("--url", help="the site's URL, when the export names another")
     update.set_defaults(func=_cmd_sites_update)
     sites_sub.add_parser("list", help="list sites").set_defaults(func=_cmd_sites_list)
+    remove = sites_sub.add_parser(
+        "remove", help="delete a site: its index, inbox, summaries, secrets and partition"
+    )
+    remove.add_argument("site")
+    remove.add_argument("--yes", action="store_true", help="remove (without it: show what)")
+    remove.set_defaults(func=_cmd_sites_remove)
 
     for name, reindex in (("index", False), ("reindex", True)):
         cmd = sub.add_parser(name, help=f"{name} a site now through Dagster (full reconcile)")

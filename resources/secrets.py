@@ -66,6 +66,11 @@ class SecretStore:
             handle.write(secret + "\n")
         return path
 
+    def delete(self, key_id: str) -> None:
+        """Forget a secret kept in a file (one from the environment is the operator's)."""
+        if _KEY_ID.match(key_id):
+            (self.folder / key_id).unlink(missing_ok=True)
+
     def get_many(self, key_ids: list[str]) -> list[str]:
         """The secrets that resolve, in order (missing ones are skipped)."""
         return [s for s in (self.get(k) for k in key_ids) if s]

@@ -345,6 +345,53 @@ def test_a_sites_failed_check_is_that_sites_alone(pressrag_env: PressragEnv) -> 
     assert {"indexed_documents_have_chunks", "no_orphan_chunks"} <= passing.keys()
 
 
+def test_removing_a_site_deletes_its_data_secrets_and_partition(
+    pressrag_env: PressragEnv,
+) -> None:
+    """`pressrag sites remove` shows what it would delete, deletes it only with --yes (rows,
+    search statistics, secret files, the Dagster partition), and leaves other sites alone."""
+    import dagster as dg
+
+    from orchestration.sites import PARTITIONS_NAME, add_site, site_footprint
+    from tests.support.fake_wordpress import FakeWordPress
+
+    with FakeWordPress() as leaving, FakeWordPress() as staying:
+        leaving.upsert({"title": "Closing down", "content": "<p>The shop closes in May.</p>"})
+        staying.upsert({"title": "Still here", "content": "<p>The bakery opens at seven.</p>"})
+        add_site("leaving", url=leaving.base_url)
+        add_site("staying", url=staying.base_url)
+        assert materialize_site("leaving").success and materialize_site("staying").success
+    secrets = [pressrag_env.home / "secrets" / k for k in site_footprint("leaving").secrets]
+    assert len(secrets) == 2 and all(path.is_file() for path in secrets)
+
+    def rows(site: str) -> tuple[int, ...]:
+        with _store() as store, store.connection() as conn:
+            return conn.execute(
+                "SELECT (SELECT count(*) FROM sites WHERE id = %(s)s), "
+                "(SELECT count(*) FROM documents WHERE site_id = %(s)s), "
+                "(SELECT count(*) FROM chunks WHERE site_id = %(s)s), "
+                "(SELECT count(*) FROM lexicon WHERE site_id = %(s)s), "
+                "(SELECT count(*) FROM text_stats WHERE site_id = %(s)s)",
+                {"s": site},
+            ).fetchone()
+
+    before, others = rows("leaving"), rows("staying")
+    assert before[0] == 1 and min(before) > 0
+    asked = _cli("sites", "remove", "leaving")
+    assert asked.returncode == 2, asked.stderr
+    assert "1 documents" in asked.stdout and "--yes" in asked.stdout
+    assert rows("leaving") == before  # nothing removed without --yes
+    removed = _cli("sites", "remove", "leaving", "--yes")
+    assert removed.returncode == 0, removed.stderr[-2000:]
+    assert rows("leaving") == (0, 0, 0, 0, 0)
+    assert rows("staying") == others
+    assert not any(path.exists() for path in secrets)
+    assert not dg.DagsterInstance.get().has_dynamic_partition(PARTITIONS_NAME, "leaving")
+    again = _cli("sites", "remove", "leaving", "--yes")
+    assert again.returncode == 2 and "no site 'leaving'" in again.stderr
+    assert "Traceback" not in again.stderr
+
+
 def test_definitions_validate(pressrag_env: PressragEnv) -> None:
     dagster = Path(sys.executable).with_name("dagster")
     done = subprocess.run(
