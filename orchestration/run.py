@@ -48,6 +48,7 @@ def index_site_now(
     )
     from orchestration.orphans import fail_orphaned_runs
     from orchestration.run_launcher import worker_tag
+    from orchestration.schedules import CHECKS
 
     urls = prepare()
     instance = dg.DagsterInstance.get()
@@ -62,7 +63,8 @@ def index_site_now(
     run_config = index_run_config(wp_ids=wp_ids, force_reembed=force_reembed, reason=reason)
     run_config["loggers"] = {"console": {"config": {"log_level": "INFO"}}}
     result = dg.materialize(
-        [*INDEXING_ASSETS, *INDEXING_CHECKS],
+        # The drift check too: a full run from here is evaluated like one from the UI.
+        [*INDEXING_ASSETS, *INDEXING_CHECKS, *CHECKS],
         partition_key=site_id,
         instance=instance,
         run_config=run_config,

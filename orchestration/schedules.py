@@ -18,6 +18,7 @@ import os
 
 import dagster as dg
 
+from assets.indexing.common import site_partitions
 from assets.indexing.documents import wp_documents, wp_media
 from orchestration.jobs import index_run_config, index_site
 from orchestration.sensors import REASON_TAG, TRIGGER_TAG
@@ -93,11 +94,12 @@ def _run_drift(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:
 @dg.asset_check(
     asset=wp_documents,
     additional_deps=[wp_media],
+    partitions_def=site_partitions,
     description="Warns when a nightly reconcile found changes no webhook delivered (drift).",
 )
 def reconcile_drift(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     run = context.run
-    site_id = run.tags.get("dagster/partition", "")
+    site_id = context.partition_key
     reason = _run_reason(run)
     drift = _run_drift(context.instance, run.run_id)
     total = sum(drift.values())

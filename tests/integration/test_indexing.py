@@ -238,6 +238,22 @@ def test_cli_indexes_searches_and_reports(pressrag_env: PressragEnv, tmp_path: P
     report = json.loads(status.stdout)[0]
     assert report["chunks"] > 0 and report["excluded"] >= 4 and report["failures"] == 0
     assert report["last_run"]["status"] == "succeeded"
+    # Every check of the site, the drift check included, was evaluated by that run.
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()
+    (run,) = instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": "viacli"}), limit=1)
+    evaluations = {
+        r.event_log_entry.dagster_event.event_specific_data.check_name: (
+            r.event_log_entry.dagster_event.event_specific_data
+        )
+        for r in instance.get_records_for_run(
+            run.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        ).records
+    }
+    assert {"reconcile_drift", "no_orphan_chunks", "search_quality"} <= evaluations.keys()
+    assert evaluations["reconcile_drift"].passed
+    assert evaluations["reconcile_drift"].metadata["site"].value == "viacli"
 
 
 def test_cli_explains_bad_input(pressrag_env: PressragEnv, tmp_path: Path) -> None:
