@@ -35,6 +35,27 @@ DOCS_PER_BATCH = 256
 # per-document calls were ~15% slower than the embedder on the same texts at once.
 TEXTS_PER_CALL = 256
 PROBE_TEXT = "probe"
+# Chunks shown in the catalog's preview of the index.
+PREVIEW_ROWS = 5
+_PREVIEW_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("title", "text", description="the document's title"),
+        dg.TableColumn("heading", "text", description="the chunk's heading path"),
+        dg.TableColumn("tokens", "int", description="word pieces in the chunk"),
+    ]
+)
+_CHUNK_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("document_id", "bigint"),
+        dg.TableColumn("ordinal", "int", description="position in the document"),
+        dg.TableColumn("title", "text"),
+        dg.TableColumn("heading_path", "text[]"),
+        dg.TableColumn("text", "text"),
+        dg.TableColumn("token_count", "int"),
+        dg.TableColumn("embedding", "vector", description="the model's unit vector"),
+        dg.TableColumn("tsv", "tsvector", description="title (A), headings (B), text"),
+    ]
+)
 
 
 def embed_by_length(
@@ -201,5 +222,24 @@ def embeddings(
         # What no run will try again until its content changes or `pressrag retry`.
         stats["quarantined_total"] = status_sql.quarantined_count(conn, site.id)
         status_sql.finish_run(conn, context.run.run_id, "succeeded", stats)
+        live, preview = chunks_sql.live_sample(conn, site.id, space.id, PREVIEW_ROWS)
     context.log.info(f"embeddings of {site.id}: {stats}")
-    return dg.MaterializeResult(metadata={**stats, "failures": failure_metadata["failures"]})
+    return dg.MaterializeResult(
+        metadata={**failure_metadata, **stats, **_table_metadata(live, preview)}
+    )
+
+
+def _table_metadata(live: int, preview: list[tuple[str, list[str], int]]) -> dict:
+    """What the Dagster catalog shows for a table: its rows (the site's live chunks), its
+    columns, and a few rows."""
+    return {
+        "dagster/row_count": live,
+        "dagster/column_schema": _CHUNK_SCHEMA,
+        "preview": dg.MetadataValue.table(
+            records=[
+                dg.TableRecord({"title": t, "heading": " › ".join(h), "tokens": n})
+                for t, h, n in preview
+            ],
+            schema=_PREVIEW_SCHEMA,
+        ),
+    }

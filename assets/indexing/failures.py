@@ -90,12 +90,12 @@ class StageFailures:
         self.context.log.warning(f"{self.stage} failed for document {label}")
 
     def metadata(self) -> dict[str, object]:
-        """`failed` and `quarantined` (by this run) counts, and `failures`, one line each."""
+        """`failed` and `quarantined` (by this run) counts, and `failures`, one line each
+        (left out when nothing failed: the catalog shows no empty block)."""
+        counts: dict[str, object] = {"failed": len(self.failed), "quarantined": self.quarantined}
+        if not self.failed:
+            return counts
         shown = [f"- {line}" for line in self.failed[:MAX_LISTED]]
         if len(self.failed) > MAX_LISTED:
             shown.append(f"- … and {len(self.failed) - MAX_LISTED} more")
-        return {
-            "failed": len(self.failed),
-            "quarantined": self.quarantined,
-            "failures": dg.MetadataValue.md("\n".join(shown) or "none"),
-        }
+        return {**counts, "failures": dg.MetadataValue.md("\n".join(shown))}

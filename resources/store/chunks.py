@@ -143,3 +143,19 @@ def _insert_chunks(
         ]
     rows = sql.SQL(", ").join([sql.SQL(_CHUNK_ROW)] * len(drafts))
     conn.execute(sql.SQL(_INSERT_CHUNKS).format(rows=rows), params)
+
+
+def live_sample(
+    conn: psycopg.Connection, site_id: str, space_id: int, limit: int
+) -> tuple[int, list[tuple[str, list[str], int]]]:
+    """A site's live chunk count and a few of its chunks (title, heading path, tokens), taken
+    from its fixed random sample so the preview is typical, not the first document."""
+    count = conn.execute(
+        "SELECT chunks FROM text_stats WHERE site_id = %s AND space_id = %s", (site_id, space_id)
+    ).fetchone()
+    rows = conn.execute(
+        "SELECT title, heading_path, token_count FROM chunks "
+        "WHERE site_id = %s AND space_id = %s ORDER BY sample_key LIMIT %s",
+        (site_id, space_id, limit),
+    ).fetchall()
+    return (count[0] if count else 0), [(r[0], list(r[1]), r[2]) for r in rows]

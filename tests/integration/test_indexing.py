@@ -24,6 +24,14 @@ from tests.support.indexing import (
 pytestmark = pytest.mark.integration
 
 QUERIES = json.loads((SAMPLE_DIR / "queries.json").read_text(encoding="utf-8"))
+HARBOUR_POSTS = [
+    ("Ferry times", "The ferry leaves the harbour at nine and returns at six."),
+    ("Harbour fees", "Moorings cost ten a night; the first night is free."),
+    ("Tides", "High tide is around noon in summer; check the tables before sailing."),
+    ("Fishing permits", "A day permit is sold at the harbour office until five."),
+    ("Lighthouse tours", "Tours climb the lighthouse every hour from ten to four."),
+    ("Winter hours", "In winter the harbour office closes at three."),
+]
 
 
 def _store() -> Store:
@@ -108,6 +116,28 @@ def test_sites_are_isolated_in_search(indexed_sites: IndexedSites) -> None:
     assert titles_other[0] == "Feeding a sourdough starter"
     assert not set(titles_demo) & {"Feeding a sourdough starter", "Shaping a batard"}
     assert all("sourdough" not in t.lower() for t in titles_demo)
+
+
+def test_the_catalog_shows_the_index_as_a_table(pressrag_env: PressragEnv) -> None:
+    """The `embeddings` materialization carries what a data engineer expects of a table:
+    its row count (the site's live chunks), its column schema and a preview of a few rows."""
+    from orchestration.sites import add_site
+    from tests.support.fake_wordpress import FakeWordPress
+
+    with FakeWordPress() as wordpress:
+        for n, (title, text) in enumerate(HARBOUR_POSTS):
+            wordpress.upsert({"title": title, "content": f"<h2>Part {n}</h2><p>{text}</p>"})
+        add_site("catalog", url=wordpress.base_url)
+        result = materialize_site("catalog")
+    assert result.success
+    meta = asset_metadata(result, "embeddings")
+    with _store() as store, store.connection() as conn:
+        live = conn.execute("SELECT count(*) FROM chunks WHERE site_id = 'catalog'").fetchone()[0]
+    assert meta["dagster/row_count"] == live > 0
+    assert {"embedding", "tsv", "text"} <= {c.name for c in meta["dagster/column_schema"].columns}
+    rows = meta["preview"].records
+    assert len(rows) == 5 and all(r.data["title"] and r.data["tokens"] > 0 for r in rows)
+    assert "failures" not in meta  # nothing failed: no empty block
 
 
 def test_reindexing_unchanged_content_embeds_nothing(
