@@ -40,6 +40,8 @@ from resources.webhooks import (
 
 BATCH_TAG = "pressrag/inbox_batch"
 REASON_TAG = "pressrag/reason"
+IDS_TAG = "pressrag/wp_ids"
+IDS_SHOWN = 20  # ids listed in a run's tag; the run config holds them all
 TRIGGER_TAG = "pressrag/trigger"
 PAGE_SIZE = 500
 MAX_EVENTS_PER_TICK = 5000  # keeps one evaluation well inside Dagster's 60 s limit
@@ -85,6 +87,18 @@ class SitePlan:
         for event in sorted(self.events, key=lambda e: e.id):
             digest.update(f"{event.event_id}:{event.attempts}\n".encode())
         return f"{self.site_id}-{digest.hexdigest()[:20]}"
+
+    def id_tags(self) -> dict[str, str]:
+        """The WordPress ids the run touches, as tags the runs list shows and filters on."""
+        if self.full:
+            return {IDS_TAG: "all (full reconcile)"}
+        tags = {}
+        for name, ids in (("upserted", self.upserts), ("deleted", self.deletes)):
+            if ids:
+                shown = sorted(ids)[:IDS_SHOWN]
+                more = f" +{len(ids) - len(shown)} more" if len(ids) > len(shown) else ""
+                tags[f"{IDS_TAG}/{name}"] = ",".join(map(str, shown)) + more
+        return tags
 
     def run_config(self) -> dict:
         if self.full:  # a full reconcile covers every id of the site
@@ -174,7 +188,7 @@ def _claim(store: StoreResource, plans: dict[str, SitePlan], unknown: list[Inbox
             inbox.claim(conn, [e.id for e in plan.events], plan.batch_id)
 
 
-def _run_request(plan: SitePlan) -> dg.RunRequest:
+def run_request(plan: SitePlan) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=plan.batch_id,
         partition_key=plan.site_id,
@@ -183,6 +197,7 @@ def _run_request(plan: SitePlan) -> dg.RunRequest:
             BATCH_TAG: plan.batch_id,
             REASON_TAG: "webhook",
             TRIGGER_TAG: "inbox_sensor",
+            **plan.id_tags(),
             # The inbox retries a failed batch itself (its events go back to pending, with an
             # attempt count and a cap); a Dagster run retry would run the same events twice.
             "dagster/max_retries": "0",
@@ -222,7 +237,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> d
         )
     _claim(store, plans, unknown)
     missing = [s for s in plans if not context.instance.has_dynamic_partition(PARTITIONS_NAME, s)]
-    requests = [_run_request(plan) for plan in plans.values()]
+    requests = [run_request(plan) for plan in plans.values()]
     for plan in plans.values():
         what = (
             "full reconcile"

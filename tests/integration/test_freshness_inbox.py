@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestration.sensors import coalesce
+from orchestration.sensors import coalesce, run_request
 from resources.store import Store, inbox
 from resources.store.inbox import InboxEvent
 from resources.store.sites import Site, upsert_site
@@ -69,6 +69,22 @@ def test_settings_change_means_full_reconcile_and_batch_ids_change_on_retry() ->
     ]
     again, _ = coalesce(retried)
     assert again["s1"].batch_id != plan.batch_id  # a retry is a new run key
+
+
+def test_a_runs_tags_name_the_wordpress_ids_it_touches() -> None:
+    """The Dagster runs list shows (and filters on) which posts a webhook run covers."""
+    plans, _ = coalesce(
+        [
+            *(_event(n, "document.upserted", wp_id=100 + n) for n in range(25)),
+            _event(30, "document.deleted", wp_id=7),
+        ]
+    )
+    tags = run_request(plans["s1"]).tags
+    assert tags["pressrag/wp_ids/deleted"] == "7"
+    listed = tags["pressrag/wp_ids/upserted"]
+    assert listed.startswith("100,101,") and listed.endswith(",119 +5 more")
+    full, _ = coalesce([_event(1, "site.settings_changed")])
+    assert run_request(full["s1"]).tags["pressrag/wp_ids"] == "all (full reconcile)"
 
 
 @pytest.fixture()
