@@ -83,10 +83,11 @@ def _summarise(result) -> str:
     lines = [f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}"]
     for event in result.get_asset_materialization_events():
         mat = event.step_materialization_data.materialization
+        # The figures only: lists, the column schema and the preview are for the Dagster UI.
         meta = {
             k: v.value
             for k, v in mat.metadata.items()
-            if k != "failures" and not isinstance(v.value, dict | list)
+            if k != "failures" and isinstance(v.value, int | float | str | bool)
         }
         lines.append(f"  {mat.asset_key.to_user_string()}: {meta}")
     for event in result.all_events:

@@ -259,6 +259,8 @@ def test_cli_indexes_searches_and_reports(pressrag_env: PressragEnv, tmp_path: P
     indexed = _cli("index", "--site", "viacli")
     assert indexed.returncode == 0, indexed.stderr[-3000:]
     assert "embeddings" in indexed.stdout and "succeeded" in indexed.stdout
+    assert "'dagster/row_count': 225" in indexed.stdout
+    assert "TableSchema" not in indexed.stdout and "TableRecord" not in indexed.stdout
     found = _cli("search", "Creating Virtual Environments", "--site", "viacli", "-k", "3")
     assert found.returncode == 0, found.stderr
     first = found.stdout.strip().splitlines()[0].split("\t")
