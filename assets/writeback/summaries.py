@@ -106,12 +106,22 @@ class SiteRun:
         return status
 
 
+# Eager, except that it does not wait for every site: `extracted_text` has a partition per
+# site, and eager() waits until none is missing or in progress — one site whose first index
+# failed (or a busy one) held back every site's summaries.
+SUMMARISE_WHEN = (
+    dg.AutomationCondition.eager()
+    .without(~dg.AutomationCondition.any_deps_missing())
+    .without(~dg.AutomationCondition.any_deps_in_progress())
+)
+
+
 @dg.asset(
     group_name="writeback",
     kinds={"python", "postgres"},
     deps=[extracted_text],
     pool="summaries",
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=SUMMARISE_WHEN,
     description="A summary of every public document whose text changed since it was "
     "summarised, on every site (chat model when configured, else extractive).",
 )

@@ -1,0 +1,42 @@
+"""When the `summaries` asset is requested: after any site's text changed, whatever the
+other sites' partitions look like (one site whose first index failed must not hold back
+every site's summaries)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.indexing.definitions import INDEXING_RESOURCES
+from assets.indexing.text import extracted_text
+from assets.writeback.definitions import WRITEBACK_RESOURCES
+from assets.writeback.summaries import summaries
+
+# The two assets with the resources they name (nothing runs: conditions are only evaluated).
+DEFS = dg.Definitions(
+    assets=[extracted_text, summaries], resources={**INDEXING_RESOURCES, **WRITEBACK_RESOURCES}
+)
+
+
+def _requested(instance: dg.DagsterInstance, cursor: object = None) -> tuple[bool, object]:
+    result = dg.evaluate_automation_conditions(defs=DEFS, instance=instance, cursor=cursor)
+    wanted = any(r.key == summaries.key and r.true_subset.size for r in result.results)
+    return wanted, result.cursor
+
+
+def test_a_site_that_never_indexed_does_not_hold_back_the_others() -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("sites", ["indexed", "never-indexed"])
+        _, cursor = _requested(instance)  # the first tick only starts the cursor
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(extracted_text.key, partition="indexed")
+        )
+        wanted, cursor = _requested(instance, cursor)
+        assert wanted, "summaries wait for a site whose text was never extracted"
+        instance.report_runless_asset_event(dg.AssetMaterialization(summaries.key))
+        wanted, cursor = _requested(instance, cursor)
+        assert not wanted, "nothing changed since the summaries ran"
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(extracted_text.key, partition="indexed")
+        )
+        wanted, _ = _requested(instance, cursor)
+        assert wanted, "a site's new text did not request summaries"
