@@ -1,4 +1,5 @@
-"""The run launcher of the local instance: Dagster's default launcher plus a worker check.
+"""The run launcher of the local instance: Dagster's default launcher, a worker check, and a
+refusal of runs for sites that are not registered.
 
 Dagster's run monitoring fails a STARTED run whose worker is gone only if the launcher can
 say so, and `DefaultRunLauncher` cannot: after a dead code server (or a killed machine) its
@@ -15,6 +16,11 @@ runs stayed STARTED for good, holding their site's place in the run queue and th
 A run worker killed while its code server lives is reported failed by that server itself
 within a second; this check covers the server's and the machine's death. On Kubernetes the
 dagster-k8s launcher does the same for pods.
+
+A site partition can be created outside `pressrag sites add`: the UI's launch dialog offers
+"Add a partition", so a typo there becomes a partition and a run. Such a run is failed here,
+before a worker starts, with a message saying how to add the site; the stray partition is
+deleted, so nothing is left behind.
 """
 
 from __future__ import annotations
@@ -29,13 +35,16 @@ import grpc
 
 # Not in Dagster's public namespace; the health-check protocol of run monitoring.
 from dagster._core.errors import DagsterUserCodeUnreachableError
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
-from dagster._core.storage.tags import GRPC_INFO_TAG
+from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, WorkerStatus
+from dagster._core.storage.tags import GRPC_INFO_TAG, PARTITION_NAME_TAG
 from dagster._grpc.client import DagsterGrpcClient
 from dagster._grpc.types import CanCancelExecutionRequest, CanCancelExecutionResult
 from dagster._serdes import deserialize_value
 
+from assets.indexing.common import site_partitions
 from orchestration.processes import process_start_ticks
+from resources.dagster_resources import StoreResource
+from resources.store.sites import get_site
 
 WORKER_TAG = "pressrag/worker"
 # A busy code server may be slow to answer; only a refused connection (or an answer) counts.
@@ -102,8 +111,36 @@ def _code_server_health(run_id: str, grpc_info: str) -> CheckRunHealthResult:
     )
 
 
+def unregistered_site(run: dg.DagsterRun) -> str | None:
+    """The site partition a run targets when no such site is registered, else None.
+
+    Every partitioned asset of PressRAG is partitioned by site, so a run's partition is a site.
+    """
+    site_id = run.tags.get(PARTITION_NAME_TAG)
+    if not site_id:
+        return None
+    with StoreResource().get().connection() as conn:
+        return None if get_site(conn, site_id) else site_id
+
+
 class WorkerCheckingRunLauncher(dg.DefaultRunLauncher):
-    """`DefaultRunLauncher` that tells run monitoring whether a run's worker still exists."""
+    """`DefaultRunLauncher` that refuses runs of unregistered sites and tells run monitoring
+    whether a run's worker still exists."""
+
+    def launch_run(self, context: LaunchRunContext) -> None:
+        run = context.dagster_run
+        site_id = unregistered_site(run)
+        if site_id is None:
+            super().launch_run(context)
+            return
+        instance = self._instance
+        if instance.has_dynamic_partition(site_partitions.name, site_id):
+            instance.delete_dynamic_partition(site_partitions.name, site_id)
+        instance.report_run_failed(
+            run,
+            f"refused: site {site_id!r} is not registered (its partition was removed); "
+            "add the site with `pressrag sites add` and launch again",
+        )
 
     @property
     def supports_check_run_worker_health(self) -> bool:

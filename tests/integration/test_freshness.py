@@ -171,8 +171,8 @@ mutation($params: LaunchBackfillParams!) {
 }"""
 
 
-def _backfill(stack: Stack, run_config: dict | None = None) -> str:
-    """Launch a backfill of the `fresh` partition through GraphQL; return its only run id."""
+def _backfill(stack: Stack, run_config: dict | None = None, partition: str = SITE) -> str:
+    """Launch a backfill of one partition through GraphQL; return its only run id."""
     import dagster as dg
 
     params: dict = {
@@ -183,7 +183,7 @@ def _backfill(stack: Stack, run_config: dict | None = None) -> str:
                 "repositoryName": REPOSITORY,
             },
         },
-        "partitionNames": [SITE],
+        "partitionNames": [partition],
     }
     if run_config is not None:
         params["runConfigData"] = run_config
@@ -195,10 +195,19 @@ def _backfill(stack: Stack, run_config: dict | None = None) -> str:
         while time.monotonic() < deadline:
             runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
             if runs:
-                assert len(runs) == 1 and runs[0].tags.get("dagster/partition") == SITE
+                assert len(runs) == 1 and runs[0].tags.get("dagster/partition") == partition
                 return runs[0].run_id
             time.sleep(1)
     raise AssertionError(f"backfill {backfill_id} launched no run:\n{stack.dagster.output()}")
+
+
+_ADD_PARTITION = """
+mutation($repo: RepositorySelector!, $key: String!) {
+  addDynamicPartition(repositorySelector: $repo, partitionsDefName: "sites", partitionKey: $key) {
+    __typename
+    ... on PythonError { message }
+  }
+}"""
 
 
 def _materializations(run_id: str) -> dict[str, dict]:
@@ -240,6 +249,26 @@ def test_backfill_from_dagster_indexes_the_site(stack: Stack) -> None:
     meta = _materializations(run_id)
     assert meta["wp_documents"]["added"] == len(SEED_POSTS)
     assert meta["embeddings"]["documents_indexed"] == len(SEED_POSTS)
+
+
+def test_launch_for_unregistered_site_is_refused_and_leaves_nothing(stack: Stack) -> None:
+    """The UI's "Add a partition" then launch, with a typo for a site name: the run fails
+    before any step with a message naming the fix, and the typo's partition is gone."""
+    import dagster as dg
+
+    typo = "frsh"
+    repo = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
+    added = stack.dagster.graphql(_ADD_PARTITION, {"repo": repo, "key": typo})
+    assert added["addDynamicPartition"]["__typename"] == "AddDynamicPartitionSuccess", added
+    run_id = _backfill(stack, partition=typo)
+    assert stack.wait_run(run_id, timeout=60) == "FAILURE"
+    with dg.DagsterInstance.get() as instance:
+        assert not instance.has_dynamic_partition("sites", typo)
+        records = instance.get_records_for_run(run_id).records
+    events = [r.event_log_entry.dagster_event for r in records if r.event_log_entry.dagster_event]
+    assert not [e for e in events if e.is_step_event], "a step ran for an unregistered site"
+    failure = next(e for e in events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+    assert "not registered" in failure.message and "pressrag sites add" in failure.message
 
 
 def test_new_post_searchable_and_duplicate_delivery_runs_once(stack: Stack) -> None:
