@@ -58,6 +58,6 @@ def chunks(
             "tokens": tokens,
             "max_tokens": model.max_tokens,
             **failures.metadata(),
-            "seconds": clock["seconds"],
+            "duration_seconds": clock["seconds"],
         }
     )

@@ -98,7 +98,7 @@ def _drift(stats: UpsertStats, kind: str, indexed_before: bool) -> int | None:
 
 
 def _metadata(stats: UpsertStats, kind: str, seconds: float, drift: int | None) -> dict:
-    meta: dict = {**stats.as_metadata(), "run_kind": kind, "seconds": seconds}
+    meta: dict = {**stats.as_metadata(), "run_kind": kind, "duration_seconds": seconds}
     if drift is not None:
         meta["drift"] = drift
     return meta

@@ -211,8 +211,8 @@ def embeddings(
         "chunks_embedded": embedded,
         "cache_hits": cache_hits,
         "tokens_embedded": tokens,
-        "embed_seconds": round(embed_seconds, 3),
-        "seconds": clock["seconds"],
+        "embedding_duration_seconds": round(embed_seconds, 3),
+        "duration_seconds": clock["seconds"],
         "model": model.model_id,
     }
     failure_metadata = failures.metadata()

@@ -92,8 +92,8 @@ def extracted_text(
     return dg.MaterializeResult(
         metadata={
             "extracted": extracted,
-            "pending": len(pending),
+            "changed_documents": len(pending),
             **failures.metadata(),
-            "seconds": clock["seconds"],
+            "duration_seconds": clock["seconds"],
         }
     )

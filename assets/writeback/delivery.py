@@ -164,7 +164,7 @@ def summaries_to_wordpress(
         "stale": totals["stale"],
         "skipped_by_wordpress": totals["skipped"],
         "per_site": dg.MetadataValue.md(_report(outcomes)),
-        "seconds": clock["seconds"],
+        "duration_seconds": clock["seconds"],
     }
     failed = {site: o.error for site, o in outcomes.items() if o.error}
     if failed:

@@ -160,6 +160,6 @@ def summaries(
             "failures": dg.MetadataValue.md(
                 "\n".join(f"- {f}" for f in runner.failures[:50]) or "none"
             ),
-            "seconds": clock["seconds"],
+            "duration_seconds": clock["seconds"],
         }
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestration.jobs import INDEXING_OPS
 from resources.store import Store
 from tests.conftest import REPO_ROOT, SAMPLE_DIR, IndexedSites, PressragEnv
 from tests.support.indexing import (
@@ -138,6 +139,13 @@ def test_the_catalog_shows_the_index_as_a_table(pressrag_env: PressragEnv) -> No
     rows = meta["preview"].records
     assert len(rows) == 5 and all(r.data["title"] and r.data["tokens"] > 0 for r in rows)
     assert "failures" not in meta  # nothing failed: no empty block
+    # Names say what a figure is and its unit ("seconds" alone did not; "pending" read as
+    # work left undone when it was the documents this run had to extract).
+    text = asset_metadata(result, "extracted_text")
+    assert text["changed_documents"] == text["extracted"] == len(HARBOUR_POSTS)
+    for asset in INDEXING_OPS:
+        keys = asset_metadata(result, asset).keys()
+        assert "duration_seconds" in keys and not {"seconds", "pending"} & keys, asset
 
 
 def test_reindexing_unchanged_content_embeds_nothing(

@@ -205,7 +205,7 @@ def test_poisoned_files_are_recorded_quarantined_and_released(pressrag_env: Pres
         # Quarantined documents are not tried again: nothing pending, counts unchanged.
         third = materialize_site(site)
         assert third.success
-        assert asset_metadata(third, "extracted_text")["pending"] == 0
+        assert asset_metadata(third, "extracted_text")["changed_documents"] == 0
         assert all(_documents(site)[i]["failure_count"] == 2 for i in ids.values())
 
         # New content leaves quarantine: the fixed file is indexed, its failures forgotten.
@@ -227,7 +227,7 @@ def test_poisoned_files_are_recorded_quarantined_and_released(pressrag_env: Pres
         assert release_documents(site, ids["bomb"]) == [ids["bomb"]]
         retried = materialize_site(site, wp_ids=[ids["bomb"]], reason="retry")
         assert retried.success
-        assert asset_metadata(retried, "extracted_text")["pending"] == 1
+        assert asset_metadata(retried, "extracted_text")["changed_documents"] == 1
     doc = _documents(site)[ids["bomb"]]
     assert doc["failure_count"] == 1 and doc["quarantined_at"] is None
 
