@@ -228,7 +228,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_up(args: argparse.Namespace) -> int:
     from orchestration.up import run_all
 
-    return run_all(dagster_port=args.dagster_port, serve_port=args.port)
+    return run_all(
+        dagster_port=args.dagster_port,
+        serve_port=args.port,
+        dagster_log_level=args.dagster_log_level,
+    )
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -362,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="embedded Postgres + Dagster (UI, daemon) + serving API")
     up.add_argument("--dagster-port", type=int, default=3000)
     up.add_argument("--port", type=int, default=8000, help="serving API port")
+    up.add_argument(
+        "--dagster-log-level",
+        choices=["debug", "info", "warning", "error"],
+        default="warning",
+        help="what the Dagster daemon and webserver print (info shows every sensor tick)",
+    )
     up.set_defaults(func=_cmd_up)
 
     serve = sub.add_parser("serve", help="the serving API alone on 127.0.0.1")

@@ -242,11 +242,20 @@ class Supervisor:
         component.restart_at = now + delay
 
     def stop_all(self) -> None:
+        """Stop the components that need another first (the daemon and the webserver before
+        the code server): a daemon outliving its code server logs launch errors for runs it
+        was dequeuing while the server went away."""
         running = [c for c in self.components if c.proc is not None]
-        for component in running:
+        dependents = [c for c in running if c.needs is not None]
+        self._stop(dependents)
+        self._stop([c for c in running if c not in dependents])
+        log.info("all components stopped")
+
+    def _stop(self, components: list[Component]) -> None:
+        for component in components:
             signal_group(component.pgid, signal.SIGTERM)
         deadline = time.monotonic() + self.grace_seconds
-        alive = running
+        alive = components
         while alive and time.monotonic() < deadline:
             time.sleep(0.1)
             for component in alive:
@@ -259,6 +268,5 @@ class Supervisor:
                 self.grace_seconds,
             )
             signal_group(component.pgid, signal.SIGKILL)
-        for component in running:
+        for component in components:
             component.proc.wait()
-        log.info("all components stopped")

@@ -31,6 +31,9 @@ from orchestration.supervisor import Component, StateFile, Supervisor
 
 LOCATION_NAME = "orchestration.definitions"
 BIN = Path(sys.executable).parent
+# The daemon logs three lines per sensor tick at INFO (every few seconds, for ever); what a
+# run or a tick did is in the UI. The terminal keeps warnings and errors.
+DAGSTER_LOG_LEVEL = "warning"
 
 
 def free_port() -> int:
@@ -72,11 +75,18 @@ def code_server_command(port: int) -> list[str]:
     ]
 
 
-def daemon_command(workspace: Path) -> list[str]:
-    return [str(BIN / "dagster-daemon"), "run", "--workspace", str(workspace)]
+def daemon_command(workspace: Path, log_level: str) -> list[str]:
+    return [
+        str(BIN / "dagster-daemon"),
+        "run",
+        "--workspace",
+        str(workspace),
+        "--log-level",
+        log_level,
+    ]
 
 
-def webserver_command(workspace: Path, port: int) -> list[str]:
+def webserver_command(workspace: Path, port: int, log_level: str) -> list[str]:
     return [
         str(BIN / "dagster-webserver"),
         "--host",
@@ -85,6 +95,8 @@ def webserver_command(workspace: Path, port: int) -> list[str]:
         str(port),
         "--workspace",
         str(workspace),
+        "--dagster-log-level",
+        log_level,
     ]
 
 
@@ -93,7 +105,12 @@ def serving_command(port: int) -> list[str]:
 
 
 def stack_components(
-    dagster_home: Path, *, dagster_port: int, serve_port: int, code_port: int
+    dagster_home: Path,
+    *,
+    dagster_port: int,
+    serve_port: int,
+    code_port: int,
+    dagster_log_level: str = DAGSTER_LOG_LEVEL,
 ) -> list[Component]:
     workspace = write_workspace(dagster_home, code_port)
     code_server = Component(
@@ -104,9 +121,14 @@ def stack_components(
     )
     return [
         code_server,
-        Component("daemon", daemon_command(workspace), REPO_ROOT, needs=code_server),
         Component(
-            "webserver", webserver_command(workspace, dagster_port), REPO_ROOT, needs=code_server
+            "daemon", daemon_command(workspace, dagster_log_level), REPO_ROOT, needs=code_server
+        ),
+        Component(
+            "webserver",
+            webserver_command(workspace, dagster_port, dagster_log_level),
+            REPO_ROOT,
+            needs=code_server,
         ),
         Component("serving", serving_command(serve_port), REPO_ROOT),
     ]
@@ -125,7 +147,12 @@ def _configure_logging() -> None:
     )
 
 
-def run_all(*, dagster_port: int = 3000, serve_port: int = 8000) -> int:
+def run_all(
+    *,
+    dagster_port: int = 3000,
+    serve_port: int = 8000,
+    dagster_log_level: str = DAGSTER_LOG_LEVEL,
+) -> int:
     _configure_logging()
     prepare()
     components = stack_components(
@@ -133,6 +160,7 @@ def run_all(*, dagster_port: int = 3000, serve_port: int = 8000) -> int:
         dagster_port=dagster_port,
         serve_port=serve_port,
         code_port=free_port(),
+        dagster_log_level=dagster_log_level,
     )
 
     def announce() -> None:

@@ -1,6 +1,6 @@
 """`pressrag up` runs Dagster (webserver + daemon, with the inbox sensor and the nightly
-schedule live) and the serving API, and SIGTERM stops all of them: no process left, no port
-still listening."""
+schedule live) and the serving API, starts quietly, and SIGTERM stops all of them: no process
+left, no port still listening."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ LOCATION = {
 _STATES = """
 query($repo: RepositorySelector!) {
   sensorsOrError(repositorySelector: $repo) {
-    ... on Sensors { results { name sensorState { status } } }
+    ... on Sensors { results { name sensorState { status ticks(limit: 1) { timestamp } } } }
   }
   schedulesOrError(repositorySelector: $repo) {
     ... on Schedules { results { name scheduleState { status } } }
@@ -55,6 +55,17 @@ def _children_groups(pid: int) -> set[int]:
     return groups
 
 
+def _inbox_sensor_ticked_since(dagster_url: str, since: float) -> bool:
+    response = httpx.post(
+        f"{dagster_url}/graphql",
+        json={"query": _STATES, "variables": {"repo": LOCATION}},
+        timeout=30,
+    )
+    sensors = response.json()["data"]["sensorsOrError"]["results"]
+    (inbox,) = [s for s in sensors if s["name"] == "inbox_sensor"]
+    return any(t["timestamp"] >= since for t in inbox["sensorState"]["ticks"])
+
+
 def _states(dagster_url: str) -> dict[str, str]:
     response = httpx.post(
         f"{dagster_url}/graphql",
@@ -71,6 +82,7 @@ def _states(dagster_url: str) -> dict[str, str]:
 
 def test_up_serves_everything_and_stops_cleanly_on_sigterm(pressrag_env: PressragEnv) -> None:
     dagster_port, serve_port = free_port(), free_port()
+    started = time.time()
     up = PressragUp(dagster_port, serve_port).start()
     groups: set[int] = set()
     try:
@@ -101,6 +113,18 @@ def test_up_serves_everything_and_stops_cleanly_on_sigterm(pressrag_env: Pressra
         assert len(groups) >= 2, "dagster and serving should each run in their own group"
         listening = {p for g in groups for p in listening_ports(g)}
         assert {dagster_port, serve_port} <= listening
+
+        # A quiet start: our own lines, no warnings Dagster raises about our definitions
+        # and no line per sensor tick (the daemon ticked by now).
+        up.wait_until(
+            lambda: _inbox_sensor_ticked_since(dagster_url, started),
+            timeout=60,
+            what="an inbox sensor tick",
+        )
+        started_output = up.output(tail=200_000)
+        assert "Dagster UI: http://127.0.0.1:" in started_output
+        for noise in ("Warning:", "Checking for new runs for sensor", "will not be used"):
+            assert noise not in started_output, started_output
 
         os.kill(up.pid, signal.SIGTERM)  # the parent only, as a service manager would
         code = up.proc.wait(timeout=60)

@@ -246,3 +246,41 @@ def test_a_dependent_waits_for_what_it_needs_to_be_ready(tmp_path: Path) -> None
         for pid in [*_pids(tmp_path / "base.pids"), *(p for p, _ in starts())]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+# On SIGTERM, waits argv[2] seconds, then records when it stopped.
+_RECORDS_STOP = (
+    _RECORD
+    + "; import signal,time"
+    + "; signal.signal(signal.SIGTERM, lambda *_: (time.sleep(float(sys.argv[2])),"
+    + " open(sys.argv[1] + '.stop','w').write(str(time.time())), sys.exit(0)))"
+    + "; time.sleep(600)"
+)
+
+
+def test_dependents_stop_before_what_they_need(tmp_path: Path) -> None:
+    """The daemon and the webserver stop before the code server: stopped together, a daemon
+    dequeuing a run while the code server went away logged a launch failure."""
+    py = sys.executable
+    components = [
+        ("base", [py, "-c", _RECORDS_STOP, str(tmp_path / "base.pids"), "0"]),
+        # Slow to stop: stopped together with base, base would be gone first.
+        ("dependent", [py, "-c", _RECORDS_STOP, str(tmp_path / "dependent.pids"), "0.5"]),
+    ]
+    driver = _start_driver(tmp_path, components, "supervisor.log", needs={"dependent": "base"})
+    try:
+        for name in ("base", "dependent"):
+            _wait(lambda name=name: _pids(tmp_path / f"{name}.pids"), 30, f"{name} started")
+        os.kill(driver.pid, signal.SIGTERM)
+        assert driver.wait(timeout=30) == 0
+        stopped = {
+            name: float((tmp_path / f"{name}.pids.stop").read_text())
+            for name in ("base", "dependent")
+        }
+        assert stopped["dependent"] <= stopped["base"], stopped
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)
+        for pid in [*_pids(tmp_path / "base.pids"), *_pids(tmp_path / "dependent.pids")]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
