@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-# Serving embeds questions with an ONNX export of the bundled model, made once per machine into
-# ~/.cache/pressrag/models (exact and int8; ~25 s the first time, a hash check after that).
+# Indexing (exact) and serving (int8) embed with ONNX exports of the bundled model, made once per
+# machine into ~/.cache/pressrag/models (~25 s the first time, a hash check after that).
 models: venv
 	$(BIN)/python -m resources.embedders.minilm_onnx --variant int8
 

@@ -246,51 +246,64 @@ class SiteFootprint:
     secrets: list[str]
 
 
-UNFINISHED_RUNS = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
+def _unfinished_run_statuses() -> list:
+    import dagster as dg
+
+    return [
+        dg.DagsterRunStatus.QUEUED,
+        dg.DagsterRunStatus.NOT_STARTED,
+        dg.DagsterRunStatus.STARTING,
+        dg.DagsterRunStatus.STARTED,
+        dg.DagsterRunStatus.CANCELING,
+    ]
 
 
-def site_footprint(site_id: str) -> SiteFootprint:
-    urls = prepare()
-    with Store(urls.app, max_size=1) as store, store.connection() as conn:
-        site = get_site(conn, site_id)
-        if site is None:
-            raise ConfigError(f"no site {site_id!r} (pressrag sites list)")
-        documents, chunks = conn.execute(
-            "SELECT (SELECT count(*) FROM documents WHERE site_id = %(s)s), "
-            "(SELECT count(*) FROM chunks WHERE site_id = %(s)s)",
-            {"s": site_id},
-        ).fetchone()
+def _footprint(conn: psycopg.Connection, site_id: str) -> SiteFootprint:
+    site = get_site(conn, site_id)
+    if site is None:
+        raise ConfigError(f"no site {site_id!r} (pressrag sites list)")
+    documents, chunks = conn.execute(
+        "SELECT (SELECT count(*) FROM documents WHERE site_id = %(s)s), "
+        "(SELECT count(*) FROM chunks WHERE site_id = %(s)s)",
+        {"s": site_id},
+    ).fetchone()
     key_ids = [*site.webhook_key_ids, *site.token_key_ids]
     if site.settings.get("app_password_key_id"):
         key_ids.append(str(site.settings["app_password_key_id"]))
     return SiteFootprint(site, documents, chunks, key_ids)
 
 
+def site_footprint(site_id: str) -> SiteFootprint:
+    urls = prepare()
+    with Store(urls.app, max_size=1) as store, store.connection() as conn:
+        return _footprint(conn, site_id)
+
+
 def remove_site(site_id: str) -> SiteFootprint:
     """Delete a site: its row and everything that hangs off it (documents, chunks, inbox,
     summaries, quality history: foreign keys cascade), its secrets and its Dagster partition.
 
-    Refused while a run of the site is unfinished: the run would write rows for a site that
-    no longer exists, or fail half-way.
+    Refused while a run of the site is unfinished: the run would fail half-way. A run that
+    starts after the check cannot leave anything behind either: its writes reference the
+    deleted site row and fail, and once the row is gone the run launcher refuses new runs of
+    the site (orchestration/run_launcher.py).
     """
     import dagster as dg
 
-    footprint = site_footprint(site_id)
-    instance = dg.DagsterInstance.get()
-    running = instance.get_run_records(
-        dg.RunsFilter(
-            tags={"dagster/partition": site_id},
-            statuses=[dg.DagsterRunStatus[s] for s in UNFINISHED_RUNS],
-        ),
-        limit=1,
-    )
-    if running:
-        raise ConfigError(
-            f"site {site_id!r} has an unfinished Dagster run ({running[0].dagster_run.run_id}): "
-            "wait for it, or terminate it in the Dagster UI, then remove the site"
-        )
     urls = prepare()
+    instance = dg.DagsterInstance.get()
     with Store(urls.app, max_size=1) as store, store.connection() as conn:
+        footprint = _footprint(conn, site_id)
+        running = instance.get_run_records(
+            dg.RunsFilter(tags={"dagster/partition": site_id}, statuses=_unfinished_run_statuses()),
+            limit=1,
+        )
+        if running:
+            raise ConfigError(
+                f"site {site_id!r} has an unfinished Dagster run "
+                f"({running[0].dagster_run.run_id}): wait for it, or terminate it in the "
+                "Dagster UI, then remove the site"
+            )
         conn.execute("DELETE FROM sites WHERE id = %s", (site_id,))
     secrets = SecretStore(get_settings().resolved_home)
     for key_id in footprint.secrets:

