@@ -2,7 +2,8 @@
 
 Every entry point (CLI commands, `pressrag up`) calls `prepare()` first, so child processes —
 Dagster's webserver, daemon, code server and run workers, and the serving app — inherit one
-resolved database and one instance configuration.
+resolved database and one instance configuration. The command line is PressRAG's local mode:
+only it starts the embedded PostgreSQL when no DATABASE_URL is set.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def prepare(settings: Settings | None = None) -> DatabaseUrls:
     os.environ.setdefault("DO_NOT_TRACK", "true")
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     os.environ["PRESSRAG_HOME"] = str(settings.resolved_home)
-    urls = resolve_database_urls(settings)
+    urls = resolve_database_urls(settings, command_line=True)
     export_database_env(urls)
     os.environ["DAGSTER_HOME"] = str(dagster_home(settings))
     return urls

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from resources.errors import ConfigError
 from resources.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,16 @@ class DatabaseUrls:
     embedded: bool
 
 
-def resolve_database_urls(settings: Settings) -> DatabaseUrls:
-    """Return the URLs to use, starting the embedded server when no URL is configured."""
+NO_DATABASE = (
+    "no database configured: set DATABASE_URL to a PostgreSQL with pgvector (the embedded "
+    "PostgreSQL starts only for the pressrag command line, or with PRESSRAG_EMBEDDED_DATABASE=1)"
+)
+
+
+def resolve_database_urls(settings: Settings, *, command_line: bool = False) -> DatabaseUrls:
+    """Return the URLs to use. With no URL configured, start the embedded server in local mode
+    only (`command_line`, or `embedded_database` set), else raise: a worker or serving replica
+    that silently started its own empty database would index or answer from nothing."""
     if settings.database_url is not None:
         app = settings.database_url.get_secret_value()
         dagster = (
@@ -43,12 +52,27 @@ def resolve_database_urls(settings: Settings) -> DatabaseUrls:
             else app
         )
         return DatabaseUrls(app=app, dagster=to_sqlalchemy_psycopg2(dagster), embedded=False)
+    if not _embedded_allowed(settings, command_line=command_line):
+        raise ConfigError(NO_DATABASE)
     server_uri = start_embedded_server(settings)
     return DatabaseUrls(
         app=with_database(server_uri, APP_DATABASE),
         dagster=to_sqlalchemy_psycopg2(with_database(server_uri, DAGSTER_DATABASE)),
         embedded=True,
     )
+
+
+def _embedded_allowed(settings: Settings, *, command_line: bool) -> bool:
+    local = settings.embedded_database
+    return bool(local or (local is None and command_line))
+
+
+def require_database(settings: Settings) -> None:
+    """Raise the one clear line unless this (non command-line) process has a database."""
+    if os.environ.get("PRESSRAG_APP_DB_URL") or settings.database_url is not None:
+        return
+    if not _embedded_allowed(settings, command_line=False):
+        raise ConfigError(NO_DATABASE)
 
 
 def to_sqlalchemy_psycopg2(url: str) -> str:
@@ -166,8 +190,8 @@ def export_database_env(urls: DatabaseUrls) -> None:
 def app_database_url(settings: Settings) -> str:
     """The URL our store should use in this process.
 
-    A parent process (the CLI) may have resolved it already and exported it; otherwise
-    resolve it here (which starts the embedded server if needed).
+    A parent process (the CLI, `pressrag up`) may have resolved it already and exported it;
+    otherwise it is the configured URL (the embedded server only if explicitly allowed).
     """
     inherited = os.environ.get("PRESSRAG_APP_DB_URL")
     if inherited:

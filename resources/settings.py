@@ -26,6 +26,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "PRESSRAG_DATABASE_URL"),
         description="Postgres with pgvector.",
     )
+    # Whether a process with no database URL may start the embedded PostgreSQL. Unset: only the
+    # `pressrag` command line may (the one-machine mode: `make run`, `pressrag up`); Dagster's
+    # and serving's own processes never do. False: nothing may (set it where a forgotten URL
+    # must not index into an empty local database). True: any process may.
+    embedded_database: bool | None = None
     embedded_shared_buffers: str = "512MB"
     embedded_maintenance_work_mem: str = "512MB"
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 import uvicorn
 
+from resources.database import require_database
+from resources.errors import ConfigError
+from resources.settings import get_settings
 from serving.logs import log_config
 from serving.settings import get_serving_settings
 
@@ -22,6 +26,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=settings.port)
     parser.add_argument("--log-level", default=os.environ.get("PRESSRAG_LOG_LEVEL", "info"))
     args = parser.parse_args(argv)
+    try:  # a replica without a database must not start and answer 503 for ever
+        require_database(get_settings())
+    except ConfigError as exc:
+        print(f"python -m serving: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     uvicorn.run(
         "serving.app:create_app",
         factory=True,
