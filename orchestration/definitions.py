@@ -8,6 +8,7 @@ from orchestration.jobs import index_site
 from orchestration.run_outcomes import RUN_OUTCOME_SENSORS
 from orchestration.schedules import CHECKS, SCHEDULES
 from orchestration.sensors import SENSORS
+from orchestration.settings import run_executor
 from orchestration.writeback import WRITEBACK_JOBS, WRITEBACK_SENSORS
 
 defs = dg.Definitions.merge(
@@ -18,6 +19,8 @@ defs = dg.Definitions.merge(
         sensors=[*SENSORS, *RUN_OUTCOME_SENSORS],
         schedules=SCHEDULES,
         asset_checks=CHECKS,
+        # Once, for every job and for UI launches ("Materialize all", a backfill).
+        executor=run_executor(),
     ),
     dg.Definitions(jobs=WRITEBACK_JOBS, sensors=WRITEBACK_SENSORS),
 )

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
-
-
-def run_executor() -> dg.ExecutorDefinition:
-    """In-process by default: the five steps share one process, so a run loads the model once
-    (~5–8 s) instead of once per step — what keeps webhook-to-searchable within seconds.
-    `PRESSRAG_RUN_EXECUTOR=multiprocess` restores Dagster's per-step processes."""
-    if os.environ.get("PRESSRAG_RUN_EXECUTOR", "in_process") == "multiprocess":
-        return dg.multiprocess_executor
-    return dg.in_process_executor
-
 
 index_site = dg.define_asset_job(
     name="index_site",
     selection=dg.AssetSelection.groups("indexing"),
-    executor_def=run_executor(),
     description="Index one site: full reconcile by default, or only the WP ids in run config.",
 )
 

@@ -14,14 +14,13 @@ Cron and timezone come from `PRESSRAG_RECONCILE_CRON` (default `0 3 * * *`) and
 `PRESSRAG_RECONCILE_TIMEZONE` (default UTC), read when the code location loads.
 """
 
-import os
-
 import dagster as dg
 
 from assets.indexing.common import site_partitions
 from assets.indexing.documents import wp_documents, wp_media
 from orchestration.jobs import index_run_config, index_site
 from orchestration.sensors import REASON_TAG, TRIGGER_TAG
+from orchestration.settings import get_orchestration_settings
 from orchestration.sites import PARTITIONS_NAME
 from resources.dagster_resources import StoreResource
 from resources.store.sites import list_sites
@@ -29,18 +28,10 @@ from resources.store.sites import list_sites
 RECONCILE_REASON = "reconcile"
 
 
-def reconcile_cron() -> str:
-    return os.environ.get("PRESSRAG_RECONCILE_CRON", "0 3 * * *")
-
-
-def reconcile_timezone() -> str:
-    return os.environ.get("PRESSRAG_RECONCILE_TIMEZONE", "UTC")
-
-
 @dg.schedule(
     name="nightly_reconcile",
-    cron_schedule=reconcile_cron(),
-    execution_timezone=reconcile_timezone(),
+    cron_schedule=get_orchestration_settings().reconcile_cron,
+    execution_timezone=get_orchestration_settings().reconcile_timezone,
     job=index_site,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Full reconcile of every registered site; drift shows what events missed.",

@@ -16,13 +16,13 @@ run ended while no status sensor was watching is repaired by the next `inbox_sen
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import dagster as dg
 
 from orchestration.jobs import index_run_config, index_site
+from orchestration.settings import get_orchestration_settings
 from orchestration.sites import PARTITIONS_NAME
 from resources.dagster_resources import StoreResource
 from resources.store import inbox
@@ -50,11 +50,11 @@ LAUNCH_GRACE_SECONDS = 60.0
 
 
 def sensor_interval() -> int:
-    return max(1, min(15, int(os.environ.get("PRESSRAG_SENSOR_INTERVAL_SECONDS", "5"))))
+    return get_orchestration_settings().sensor_interval_seconds
 
 
 def max_attempts() -> int:
-    return max(1, int(os.environ.get("PRESSRAG_INBOX_MAX_ATTEMPTS", inbox.DEFAULT_MAX_ATTEMPTS)))
+    return get_orchestration_settings().inbox_max_attempts
 
 
 _UPSERTS = {DOCUMENT_UPSERTED, ATTACHMENT_ADDED, ATTACHMENT_EDITED}

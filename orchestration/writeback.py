@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import defaultdict
 
 import dagster as dg
@@ -25,7 +24,7 @@ from assets.writeback.drafts import (
     compose_draft,
     progress_message,
 )
-from orchestration.jobs import run_executor
+from orchestration.settings import get_orchestration_settings
 from resources.dagster_resources import StoreResource
 from resources.errors import PressRAGError
 from resources.store.sites import get_site
@@ -38,14 +37,9 @@ TRIGGER_TAG = "pressrag/trigger"
 PAGE_SIZE = 500
 
 
-def _interval() -> int:
-    return max(1, min(15, int(os.environ.get("PRESSRAG_SENSOR_INTERVAL_SECONDS", "5"))))
-
-
 write_back_site = dg.define_asset_job(
     name="write_back_site",
     selection=dg.AssetSelection.groups(WRITEBACK_GROUP),
-    executor_def=run_executor(),
     description="Summarise changed documents and deliver new summaries to WordPress (the "
     "sites in run config, or every site).",
 )
@@ -71,7 +65,6 @@ def writeback_run_config(
 
 @dg.job(
     name="write_draft",
-    executor_def=run_executor(),
     description="One 'Draft with PressRAG' request: retrieve, write, create a WordPress draft.",
 )
 def write_draft() -> None:
@@ -82,7 +75,7 @@ writeback_automation = dg.AutomationConditionSensorDefinition(
     "writeback_automation",
     target=dg.AssetSelection.groups(WRITEBACK_GROUP),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=max(10, _interval()),
+    minimum_interval_seconds=max(10, get_orchestration_settings().sensor_interval_seconds),
     # Behind queued index runs: fresh answers come before summaries.
     run_tags={"dagster/priority": "-1"},
     description="Summaries follow each site's extracted text; delivery follows summaries.",
@@ -147,7 +140,7 @@ def plan_requests(
 
 @dg.sensor(
     jobs=[write_back_site, write_draft],
-    minimum_interval_seconds=_interval(),
+    minimum_interval_seconds=get_orchestration_settings().sensor_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="WordPress's 'regenerate' and 'Draft with PressRAG' requests → runs.",
 )
@@ -177,7 +170,7 @@ def failure_reason(context: dg.RunFailureSensorContext) -> str:
 
 @dg.run_failure_sensor(
     monitored_jobs=[write_draft],
-    minimum_interval_seconds=_interval(),
+    minimum_interval_seconds=get_orchestration_settings().sensor_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="A draft run failed for good: WordPress shows why.",
 )

@@ -1,0 +1,96 @@
+"""The orchestration knobs come from one settings object, read where the code location loads;
+the executor is set once on `Definitions`, so UI launches run like `index_site`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from orchestration.settings import OrchestrationSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Prints what the loaded definitions hold.
+_DESCRIBE = """
+import json
+from orchestration.definitions import defs
+jobs = ["index_site", "write_back_site", "__ASSET_JOB"]
+executors = {
+    name: (defs.resolve_implicit_global_asset_job_def() if name == "__ASSET_JOB"
+           else defs.resolve_job_def(name)).executor_def.name
+    for name in jobs
+}
+sensor = defs.resolve_sensor_def("inbox_sensor")
+schedule = defs.resolve_schedule_def("nightly_reconcile")
+print(json.dumps({
+    "executors": executors,
+    "interval": sensor.minimum_interval_seconds,
+    "cron": schedule.cron_schedule,
+    "timezone": schedule.execution_timezone,
+}))
+"""
+
+
+def _load_definitions(**env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PRESSRAG_")}
+    return subprocess.run(
+        [sys.executable, "-c", _DESCRIBE],
+        cwd=REPO_ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_defaults_every_job_and_ui_launches_run_in_process() -> None:
+    done = _load_definitions()
+    assert done.returncode == 0, done.stderr
+    described = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(described["executors"].values()) == {"in_process"}, described
+    assert (described["interval"], described["cron"], described["timezone"]) == (
+        5,
+        "0 3 * * *",
+        "UTC",
+    )
+
+
+def test_the_environment_sets_executor_interval_and_schedule() -> None:
+    done = _load_definitions(
+        PRESSRAG_RUN_EXECUTOR="multiprocess",
+        PRESSRAG_SENSOR_INTERVAL_SECONDS="3",
+        PRESSRAG_RECONCILE_CRON="30 1 * * 0",
+        PRESSRAG_RECONCILE_TIMEZONE="Europe/Paris",
+    )
+    assert done.returncode == 0, done.stderr
+    described = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(described["executors"].values()) == {"multiprocess"}, described
+    assert (described["interval"], described["cron"], described["timezone"]) == (
+        3,
+        "30 1 * * 0",
+        "Europe/Paris",
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PRESSRAG_SENSOR_INTERVAL_SECONDS", "20"),
+        ("PRESSRAG_RUN_EXECUTOR", "celery-typo"),
+        ("PRESSRAG_INBOX_MAX_ATTEMPTS", "0"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    """Refused, not clamped: an interval of 20 used to become 15 without a word."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as refused:
+        OrchestrationSettings(_env_file=None)
+    assert variable.removeprefix("PRESSRAG_").lower() in str(refused.value)
