@@ -61,20 +61,18 @@ AdminDep = Annotated[Principal, Depends(require_admin)]
 def authorize(
     services: Services, components: Components, principal: Principal, site_id: str
 ) -> SiteEntry:
-    """The site this request may read, after the per-site and per-client rate limits."""
+    """The site this request may read, after the per-client and per-site rate limits (shared
+    by every replica; a client over its limit does not use up its site's)."""
     entry = authorize_site(principal, site_id, components.directory.get)
     if principal.is_admin and not services.settings.rate_limit_admin:
         return entry
-    for limiter, key, what in (
-        (services.client_limiter, principal.client_key, "this client"),
-        (services.site_limiter, entry.id, "this site"),
-    ):
-        wait = limiter.acquire(key)
-        if wait is not None:
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"too many requests for {what}; retry later",
-                headers={"Retry-After": retry_after_header(wait)},
-            )
+    limits = services.limits
+    refusal = limits.acquire((limits.client, principal.client_key), (limits.site, entry.id))
+    if refusal is not None:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many requests for this {refusal.limit.name}; retry later",
+            headers={"Retry-After": retry_after_header(refusal.wait)},
+        )
     return entry

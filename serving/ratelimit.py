@@ -1,20 +1,155 @@
-"""In-process token buckets: per site and per client.
+"""Rate limits per client and per site, shared by every serving replica through PostgreSQL.
 
-Each key gets a bucket of `burst` tokens refilled at `per_minute / 60` tokens a second; a
-request takes one. The table is bounded (least recently used keys are dropped), so a flood
-of distinct clients cannot grow memory. Replicas each enforce their own share.
+A request is counted in its client's bucket, then its site's (`RateLimits.acquire`), in the
+`rate_limits` table of the app database (resources/store/rate_limits.py: GCRA, one statement
+and one round trip for both buckets), so N replicas allow the configured limit, not N times
+it. The statements run on a small pool of autocommit connections of the limiter's own: on the
+store's pool (transactions) each take would cost two more round trips, BEGIN and COMMIT.
+
+When the database cannot be reached the limits fail open to the in-process buckets of
+`RateLimiter`: each replica then enforces the limit on its own (N replicas allow N times it)
+for `RETRY_SECONDS`, and tries the database again. A limiter must not turn an outage into 5xx
+on every request, nor make each request wait for a dead database: the routes that need the
+data answer their own 503 quickly.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from resources.store import rate_limits
+
+log = logging.getLogger("serving.ratelimit")
+
+POOL_SIZE = 4  # a take holds a connection for ~0.2 ms
+POOL_WAIT_SECONDS = 1.0  # a request waits at most this long for the shared limits
+RETRY_SECONDS = 5.0  # after a database error, count in this process for this long
+PRUNE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A family of buckets, one per key: `burst` requests at once, `per_minute` sustained."""
+
+    name: str  # "client" or "site": keeps the families' keys apart in the shared table
+    per_minute: float
+    burst: int
+
+    @property
+    def per_second(self) -> float:
+        return self.per_minute / 60.0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    limit: Limit
+    wait: float  # seconds until the bucket has room for one request
+
+
+class RateLimits:
+    """The per-client and per-site limits, counted in PostgreSQL once `connect`ed."""
+
+    def __init__(
+        self, client: Limit, site: Limit, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.client = client
+        self.site = site
+        self._clock = clock
+        self._local = {
+            limit: RateLimiter(limit.per_minute, limit.burst, clock=clock)
+            for limit in (client, site)
+        }
+        self._pool: ConnectionPool | None = None
+        self._shared_from = 0.0  # clock time from which the database is tried again
+        self._closed = threading.Event()
+
+    def connect(self, conninfo: str) -> None:
+        """Count in the database of `conninfo` (migrated) from now on; prune it every minute."""
+        if self._closed.is_set():
+            return
+        self._pool = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=POOL_SIZE,
+            kwargs={"autocommit": True, "prepare_threshold": 0},  # prepared on first use
+            timeout=POOL_WAIT_SECONDS,
+            open=True,
+            name="pressrag-rate-limits",
+        )
+        threading.Thread(target=self._prune_forever, name="rate-limit-prune", daemon=True).start()
+
+    def acquire(self, *claims: tuple[Limit, str]) -> Refusal | None:
+        """Count one request in the bucket of each (limit, key), in order, up to the first
+        without room: None when the request may go on, else that limit and the wait."""
+        pool = self._pool
+        if pool is not None and self._clock() >= self._shared_from:
+            try:
+                return self._acquire_shared(pool, claims)
+            except psycopg.Error as exc:
+                self._shared_from = self._clock() + RETRY_SECONDS
+                log.warning(
+                    "rate limits: database unavailable (%s); counting in this process for %.0f s",
+                    type(exc).__name__,
+                    RETRY_SECONDS,
+                )
+        return self._acquire_local(claims)
+
+    def _acquire_shared(
+        self, pool: ConnectionPool, claims: tuple[tuple[Limit, str], ...]
+    ) -> Refusal | None:
+        takes = [
+            rate_limits.Take(f"{limit.name}:{key}", limit.per_second, float(limit.burst))
+            for limit, key in claims
+        ]
+        with pool.connection() as conn:
+            refused = rate_limits.take(conn, takes)
+        return None if refused is None else Refusal(claims[refused.index][0], refused.wait)
+
+    def _acquire_local(self, claims: tuple[tuple[Limit, str], ...]) -> Refusal | None:
+        for limit, key in claims:
+            wait = self._local[limit].acquire(key)
+            if wait is not None:
+                return Refusal(limit, wait)
+        return None
+
+    def prune(self) -> int:
+        """Forget the buckets that have drained; returns how many."""
+        if self._pool is None:
+            return 0
+        slowest = min(self.client.per_second, self.site.per_second)
+        with self._pool.connection() as conn:
+            return rate_limits.prune(conn, slowest)
+
+    def _prune_forever(self) -> None:
+        while not self._closed.wait(PRUNE_SECONDS):
+            try:
+                self.prune()
+            except psycopg.Error as exc:  # the database may be down: next time
+                log.warning("rate limits: pruning failed (%s)", type(exc).__name__)
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._pool is not None:
+            self._pool.close()
 
 
 class RateLimiter:
+    """In-process token buckets, the fallback of `RateLimits` (one process's share only).
+
+    Each key gets a bucket of `burst` tokens refilled at `per_minute / 60` tokens a second; a
+    request takes one. The table is bounded (least recently used keys are dropped), so a flood
+    of distinct clients cannot grow memory.
+    """
+
     def __init__(
         self,
         per_minute: float,

@@ -1,7 +1,7 @@
 """Serving-only settings, on top of the project's one `Settings` (same `PRESSRAG_` prefix).
 
-Limits are per process: with several replicas each enforces its own share, so a site's
-effective limit is the configured one times the replica count.
+Rate limits are counted in PostgreSQL and shared by every replica (serving/ratelimit.py);
+while the database is unreachable each process falls back to enforcing them on its own.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Start-up is split so the process answers `/healthz` at once: the connection pool
 embedding model (the local one: ~0.4 s with ONNX Runtime, plus ~20 s the first time on a
 machine, to export it) and the answerer are opened in a background thread, and `/readyz`
 reports when they are there. Requests that need them wait
-up to `ready_wait_seconds`, then get a 503.
+up to `ready_wait_seconds`, then get a 503. The rate limits count in the process until the
+database is open, then in it (shared by every replica: serving/ratelimit.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from resources.store import Store
 from serving.directory import SiteDirectory
 from serving.errors import ApiError
 from serving.metrics import Metrics
-from serving.ratelimit import RateLimiter
+from serving.ratelimit import Limit, RateLimits
 from serving.retrieval import Retriever
 from serving.settings import ServingSettings
 
@@ -42,8 +43,7 @@ class Components:
 class Services:
     settings: ServingSettings
     metrics: Metrics
-    site_limiter: RateLimiter
-    client_limiter: RateLimiter
+    limits: RateLimits
     ready: threading.Event = field(default_factory=threading.Event)
     components: Components | None = None
     startup_error: str | None = None
@@ -54,11 +54,15 @@ class Services:
         return cls(
             settings=settings,
             metrics=Metrics(),
-            site_limiter=RateLimiter(
-                settings.rate_limit_site_per_minute, settings.rate_limit_site_burst
-            ),
-            client_limiter=RateLimiter(
-                settings.rate_limit_client_per_minute, settings.rate_limit_client_burst
+            limits=RateLimits(
+                client=Limit(
+                    "client",
+                    settings.rate_limit_client_per_minute,
+                    settings.rate_limit_client_burst,
+                ),
+                site=Limit(
+                    "site", settings.rate_limit_site_per_minute, settings.rate_limit_site_burst
+                ),
             ),
         )
 
@@ -94,6 +98,7 @@ class Services:
                 self.closing.wait(2.0)
         if store is None:
             return
+        self.limits.connect(store.conninfo)  # shared from now on; in-process until then
         try:
             embedder = make_embedder(settings, backend=settings.embed_backend)
             load = getattr(embedder, "load", None)
@@ -124,6 +129,7 @@ class Services:
 
     def close(self) -> None:
         self.closing.set()
+        self.limits.close()
         if self.components is not None:
             self.components.retriever.batcher.close()
             self.components.store.close()

@@ -143,13 +143,14 @@ def signed_report(report: ConnectionReport, keys: list[bytes]) -> Response:
 
 def _limit(services: Services, client: str) -> None:
     """The per-client bucket of browser calls: this route needs no credential to reach."""
-    wait = services.client_limiter.acquire(f"ip:{client}")
-    if wait is not None:
+    limits = services.limits
+    refusal = limits.acquire((limits.client, f"ip:{client}"))
+    if refusal is not None:
         raise ApiError(
             429,
             "rate_limited",
             "too many connection tests; retry later",
-            headers={"Retry-After": retry_after_header(wait)},
+            headers={"Retry-After": retry_after_header(refusal.wait)},
         )
 
 
@@ -201,7 +202,8 @@ def _report(services: Services, site: str, headers: dict[str, str | None], body:
 async def connection_test(
     site: Annotated[str, Path(pattern=SITE_PATTERN)], request: Request, services: ServicesDep
 ) -> Response:
-    _limit(services, request.client.host if request.client else "unknown")
+    # In a worker thread: the limits are counted in the database.
+    await run_in_threadpool(_limit, services, request.client.host if request.client else "unknown")
     headers = {
         "id": request.headers.get("webhook-id"),
         "timestamp": request.headers.get("webhook-timestamp"),

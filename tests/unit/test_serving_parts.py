@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from serving.logs import RedactingFilter, redact, register_secret
-from serving.ratelimit import RateLimiter, retry_after_header
+from serving.ratelimit import Limit, RateLimiter, RateLimits, retry_after_header
 from serving.routers.search import snippet
 from serving.sse import sse_event, wants_event_stream
 
@@ -39,6 +39,22 @@ def test_token_bucket_table_is_bounded() -> None:
     for i in range(100):
         limiter.acquire(f"client-{i}")
     assert len(limiter._buckets) == 10
+
+
+def test_limits_without_a_database_count_in_the_process() -> None:
+    """Before start-up connects them (and while the database is down) the limits are the
+    process's own, with the shared limits' order: a client refused leaves its site alone."""
+    clock = Clock()
+    client, site = Limit("client", 60, 2), Limit("site", 60, 3)
+    limits = RateLimits(client, site, clock=clock)
+    assert limits.acquire((client, "a"), (site, "s")) is None
+    assert limits.acquire((client, "a"), (site, "s")) is None
+    refused = limits.acquire((client, "a"), (site, "s"))
+    assert refused is not None and refused.limit is client and 0.9 < refused.wait <= 1.0
+    assert limits.acquire((client, "b"), (site, "s")) is None  # the site's third, not fourth
+    refused = limits.acquire((client, "c"), (site, "s"))
+    assert refused is not None and refused.limit is site
+    assert limits.acquire((client, "s")) is None  # families keep their keys apart
 
 
 def test_sse_event_framing() -> None:
