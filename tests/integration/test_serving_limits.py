@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import httpx
-import psycopg
 import pytest
 
 from tests.conftest import IndexedSites
@@ -19,10 +18,6 @@ pytestmark = pytest.mark.integration
 def server(
     indexed_sites: IndexedSites, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServingServer]:
-    # The limits are counted in the database, shared with the servers of earlier modules,
-    # whose generous limits let `demo` take hundreds of requests: start from empty buckets.
-    with psycopg.connect(indexed_sites.env.app_url, autocommit=True) as conn:
-        conn.execute("DELETE FROM rate_limits")
     log = tmp_path_factory.mktemp("serving-limits") / "server.log"
     with ServingServer(
         log,

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from orchestration.processes import group_alive
+from tests.support.serving import empty_rate_limits
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -227,6 +228,11 @@ class ServingProcess(ManagedProcess):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServingProcess:
+        empty_rate_limits(self.env)
+        super().start()
+        return self
 
     def wait_ready(self, timeout: float = 60.0) -> ServingProcess:
         self.wait_until(

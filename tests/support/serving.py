@@ -20,9 +20,22 @@ from typing import Any
 
 import httpx
 import jwt
+import psycopg
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "test-admin-key-4f9c1e27b8"
+
+
+def empty_rate_limits(env: dict[str, str]) -> None:
+    """Start a test server with empty rate-limit buckets, as every serving process did before
+    the limits were counted in the database: the session's earlier servers (other modules,
+    other tests) share that database, and their requests would count against this one's."""
+    url = env.get("PRESSRAG_APP_DB_URL")
+    if not url:
+        return
+    with psycopg.connect(url, autocommit=True) as conn:
+        if conn.execute("SELECT to_regclass('rate_limits')").fetchone()[0] is not None:
+            conn.execute("DELETE FROM rate_limits")
 
 
 def free_port() -> int:
@@ -57,6 +70,7 @@ class ServingServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 120.0) -> ServingServer:
+        empty_rate_limits(self.env)
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "serving", "--port", str(self.port)],
