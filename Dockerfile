@@ -2,11 +2,11 @@
 #
 # One image for every PressRAG process on Kubernetes (docs/operations.md, "Kubernetes"):
 #
-#   code location  dagster api grpc -h 0.0.0.0 -p 3030 -m orchestration.definitions
+#   code location  dagster api grpc -h 0.0.0.0 -p 3030 -m pressrag.orchestration.definitions
 #                  (deploy/helm/values.yaml: Dagster's chart adds "dagster api grpc -h -p"
 #                  before `dagsterApiGrpcArgs`; K8sRunLauncher starts each run pod from this
 #                  image too, with "dagster api execute_run …")
-#   serving        python -m serving   (the default command; deploy/k8s/serving.yaml)
+#   serving        python -m pressrag.serving   (the default command; deploy/k8s/serving.yaml)
 #
 # No ENTRYPOINT: the chart and the run launcher give the whole command as container args.
 #
@@ -29,14 +29,16 @@ WORKDIR /src
 
 # Dependencies first, from the project metadata alone, so that a code change does not
 # reinstall torch: empty packages stand in for ours, and the placeholder is removed again.
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml setup.py constraints.txt README.md ./
 RUN mkdir assets resources orchestration serving \
     && touch assets/__init__.py resources/__init__.py orchestration/__init__.py serving/__init__.py \
     && pip install --extra-index-url "$TORCH_INDEX_URL" -c constraints.txt ".[k8s]" \
     && pip uninstall -y pressrag \
     && rm -rf assets resources orchestration serving build ./*.egg-info
 
-# The code: a non-editable install (package data included: the SQL files the store reads).
+# The code: a non-editable install as `pressrag.*` (setup.py), with its package data: the SQL
+# files the store reads and the instance template (orchestration/dagster.yaml links to it).
+COPY dagster.yaml ./
 COPY assets ./assets
 COPY resources ./resources
 COPY orchestration ./orchestration
@@ -47,7 +49,7 @@ RUN pip install --no-deps -c constraints.txt . \
 # The ONNX exports of the bundled model (exact for indexing, int8 for questions), made and
 # verified once here rather than by every pod at start (~25 s, and it needs torch).
 RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
-    python -m resources.embedders.minilm_onnx --variant int8 --cache-dir /opt/pressrag/models
+    python -m pressrag.resources.embedders.minilm_onnx --variant int8 --cache-dir /opt/pressrag/models
 
 
 FROM ${PYTHON_IMAGE}
@@ -61,7 +63,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
     DO_NOT_TRACK=true \
-    DAGSTER_DISABLE_TELEMETRY=1
+    DAGSTER_DISABLE_TELEMETRY=1 \
+    PRESSRAG_EMBEDDED_DATABASE=0
 RUN groupadd --system --gid 10001 pressrag \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/pressrag \
        --shell /usr/sbin/nologin pressrag \
@@ -72,4 +75,4 @@ COPY --from=build /opt/pressrag/models /opt/pressrag/models
 WORKDIR /var/lib/pressrag
 USER 10001:10001
 EXPOSE 8000 3030
-CMD ["python", "-m", "serving", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["python", "-m", "pressrag.serving", "--host", "0.0.0.0", "--port", "8000"]

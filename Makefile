@@ -1,6 +1,7 @@
 # The two commands of the README: `make run` (set up, index the sample site through Dagster
 # on the embedded defaults, search it) and `make test` (set up, pass every test tier).
-# Both create or update the virtual environment in .venv when pyproject/constraints change.
+# Both create or update the virtual environment in .venv when pyproject, setup.py or
+# constraints change.
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -11,7 +12,7 @@ export PRESSRAG_HOME ?= $(CURDIR)/.pressrag
 
 .PHONY: venv models run up test test-fast test-faults lint system-deps bench bench-quality clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml setup.py constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch is pinned in the same command as everything that depends on it (CPU build).
@@ -23,7 +24,7 @@ venv: $(STAMP)
 # Indexing (exact) and serving (int8) embed with ONNX exports of the bundled model, made once per
 # machine into ~/.cache/pressrag/models (~25 s the first time, a hash check after that).
 models: venv
-	$(BIN)/python -m resources.embedders.minilm_onnx --variant int8
+	$(BIN)/python -m pressrag.resources.embedders.minilm_onnx --variant int8
 
 run: models
 	$(BIN)/pressrag sites add demo --wxr samples/pydocs/export.xml

@@ -38,8 +38,8 @@ def _prepare_home(home: Path) -> str:
     os.environ["PRESSRAG_HOME"] = str(home)
     for name in ("DATABASE_URL", "PRESSRAG_APP_DB_URL", "PRESSRAG_DAGSTER_PG_URL", "DAGSTER_HOME"):
         os.environ.pop(name, None)
-    from orchestration.environment import prepare
-    from resources.settings import get_settings
+    from pressrag.orchestration.environment import prepare
+    from pressrag.resources.settings import get_settings
 
     get_settings.cache_clear()
     return prepare().app
@@ -47,7 +47,7 @@ def _prepare_home(home: Path) -> str:
 
 def _live(app_url: str, site: str, markers: list[str]) -> set[str]:
     """The markers whose text is in a live chunk of the site."""
-    from resources.store import Store
+    from pressrag.resources.store import Store
 
     with Store(app_url, max_size=1) as store, store.connection() as conn:
         rows = conn.execute(
@@ -100,8 +100,12 @@ def _full_run(site: str, reason: str) -> float:
     """A full run of the site through dg.materialize on the instance; returns seconds."""
     import dagster as dg
 
-    from assets.indexing.definitions import INDEXING_ASSETS, INDEXING_CHECKS, INDEXING_RESOURCES
-    from orchestration.jobs import index_run_config
+    from pressrag.assets.indexing.definitions import (
+        INDEXING_ASSETS,
+        INDEXING_CHECKS,
+        INDEXING_RESOURCES,
+    )
+    from pressrag.orchestration.jobs import index_run_config
 
     start = time.monotonic()
     result = dg.materialize(
@@ -117,9 +121,9 @@ def _full_run(site: str, reason: str) -> float:
 
 
 def bench_latency_and_burst(args: argparse.Namespace, app_url: str) -> None:
-    from orchestration.sites import add_site
-    from resources.secrets import SecretStore
-    from resources.settings import get_settings
+    from pressrag.orchestration.sites import add_site
+    from pressrag.resources.secrets import SecretStore
+    from pressrag.resources.settings import get_settings
     from tests.support.dagster_daemon import (
         DagsterDev,
         ServingProcess,
@@ -183,7 +187,7 @@ def bench_latency_and_burst(args: argparse.Namespace, app_url: str) -> None:
 
 
 def bench_reconcile(sizes: list[int]) -> None:
-    from orchestration.sites import add_site
+    from pressrag.orchestration.sites import add_site
     from tests.support.fake_wordpress import FakeWordPress
 
     for size in sizes:

@@ -71,10 +71,10 @@ def synthetic_export(multiple: int, target: Path) -> Path:
 
 def chunk_texts(site_id: str) -> list[str]:
     """The exact texts the pipeline embedded for a site, rebuilt from its extracted text."""
-    from assets.transforms.chunking import chunk_document
-    from resources.embedders import make_embedder
-    from resources.settings import get_settings
-    from resources.store import Store
+    from pressrag.assets.transforms.chunking import chunk_document
+    from pressrag.resources.embedders import make_embedder
+    from pressrag.resources.settings import get_settings
+    from pressrag.resources.store import Store
 
     settings = get_settings()
     embedder = make_embedder(settings)
@@ -99,8 +99,8 @@ def chunk_texts(site_id: str) -> list[str]:
 
 
 def run(label: str, site_id: str, export: Path) -> None:
-    from orchestration.sites import add_site
-    from resources.dagster_resources import EmbedderResource
+    from pressrag.orchestration.sites import add_site
+    from pressrag.resources.dagster_resources import EmbedderResource
     from tests.support.indexing import asset_metadata, materialize_site
 
     add_site(site_id, wxr=str(export))
@@ -144,8 +144,8 @@ def main() -> None:
     os.environ["PRESSRAG_HOME"] = str(home)
     for name in ("DATABASE_URL", "PRESSRAG_APP_DB_URL", "PRESSRAG_DAGSTER_PG_URL", "DAGSTER_HOME"):
         os.environ.pop(name, None)
-    from orchestration.environment import prepare
-    from resources.dagster_resources import EmbedderResource
+    from pressrag.orchestration.environment import prepare
+    from pressrag.resources.dagster_resources import EmbedderResource
 
     prepare()
     embedder = EmbedderResource().get()

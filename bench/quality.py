@@ -134,10 +134,10 @@ def doc_id_of(url: str) -> str:
 
 def build_site(corpus: Sequence[dict], work: Path) -> dict[str, object]:
     """Register the set as a fresh site and index it with `pressrag index`'s own code."""
-    from orchestration.run import index_site_now
-    from orchestration.sites import add_site
-    from resources.settings import get_settings
-    from resources.store import Store
+    from pressrag.orchestration.run import index_site_now
+    from pressrag.orchestration.sites import add_site
+    from pressrag.resources.settings import get_settings
+    from pressrag.resources.store import Store
 
     export = write_wxr(corpus, work / "export.xml")
     with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store, store.connection() as c:
@@ -169,7 +169,7 @@ def product_run(queries: Sequence[dict]) -> tuple[Run, float]:
     """Every query through POST /v1/search of the serving app, as a visitor's would go."""
     from fastapi.testclient import TestClient
 
-    from serving.app import create_app
+    from pressrag.serving.app import create_app
 
     key = secrets.token_urlsafe(24)
     os.environ["PRESSRAG_ADMIN_API_KEY"] = key
@@ -195,12 +195,12 @@ def product_run(queries: Sequence[dict]) -> tuple[Run, float]:
 def evidence_runs(queries: Sequence[dict]) -> tuple[dict[str, object], Callable[..., Run]]:
     """The evidence `/v1/search` ranks, gathered once per query, and a ranker over it, so the
     parts and other text weights are ranked from exactly what the product saw."""
-    from resources.embedders import make_embedder
-    from resources.store import Store
-    from resources.store.ranking import rank_documents
-    from resources.store.search import gather_evidence
-    from resources.store.spaces import active_space
-    from serving.settings import ServingSettings
+    from pressrag.resources.embedders import make_embedder
+    from pressrag.resources.store import Store
+    from pressrag.resources.store.ranking import rank_documents
+    from pressrag.resources.store.search import gather_evidence
+    from pressrag.resources.store.spaces import active_space
+    from pressrag.serving.settings import ServingSettings
 
     settings = ServingSettings()
     embedder = make_embedder(settings, backend=settings.embed_backend)  # as serving embeds
@@ -233,8 +233,8 @@ def dense_baseline(corpus: Sequence[dict], queries: Sequence[dict], cache: Path)
     """Plain dense retrieval with the same model, as ../shared/eval/baseline.py does it."""
     import numpy as np
 
-    from resources.embedders.local import LocalEmbedder
-    from resources.tokenization import default_counter
+    from pressrag.resources.embedders.local import LocalEmbedder
+    from pressrag.resources.tokenization import default_counter
 
     counter = default_counter()
     chunks: list[str] = []
@@ -333,7 +333,7 @@ def cross_validated_weight(
     rank: Callable[..., Run], qrels: Qrels, folds: int
 ) -> tuple[dict[str, float], list[float]]:
     """Per-query nDCG@10 of the hybrid whose text weight was chosen on the other folds."""
-    from assets.transforms.relevance import per_query
+    from pressrag.assets.transforms.relevance import per_query
 
     by_weight = {w: per_query(rank(text_weight=w), qrels)["nDCG@10"] for w in WEIGHTS}
     ids = sorted(qrels, key=lambda q: hashlib.sha256(q.encode()).hexdigest())
@@ -356,7 +356,7 @@ def report(
     out: Path,
     extra: dict[str, dict[str, float]],
 ) -> dict[str, dict[str, float]]:
-    from assets.transforms.relevance import mean, paired_randomisation_test, per_query
+    from pressrag.assets.transforms.relevance import mean, paired_randomisation_test, per_query
 
     scores = {name: per_query(run, qrels) for name, run in runs.items()}
     ids = list(qrels)
@@ -401,7 +401,7 @@ def prepare_home(home: Path) -> None:
     os.environ["PRESSRAG_HOME"] = str(home)
     for name in ("DATABASE_URL", "PRESSRAG_APP_DB_URL", "PRESSRAG_DAGSTER_PG_URL", "DAGSTER_HOME"):
         os.environ.pop(name, None)
-    from orchestration.environment import prepare
+    from pressrag.orchestration.environment import prepare
 
     prepare()
 

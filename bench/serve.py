@@ -4,7 +4,7 @@
                                     [--scale 100000] [--no-scale] [--reuse-scale]
                                     [--backends onnx-int8,onnx,torch]
 
-Two data sets, each served by a real `python -m serving` process on 127.0.0.1:
+Two data sets, each served by a real `python -m pressrag.serving` process on 127.0.0.1:
 
 - **sample** — the shipped `samples/pydocs` site, indexed through Dagster (reused when
   `--home` already holds it);
@@ -224,8 +224,8 @@ def sql_baselines(db_url: str, name: str, embedder: object) -> float:
     """In this process, precomputed vectors: hybrid_search as serving runs it (a search
     session: one prepared statement on a generic plan), as any other caller runs it (its own
     transaction: BEGIN, settings, query, COMMIT), and its HNSW half alone."""
-    from resources.store import Store
-    from resources.store.search import hybrid_search
+    from pressrag.resources.store import Store
+    from pressrag.resources.store.search import hybrid_search
 
     questions = [f"{q} {v}" for v in VARIANTS[:3] for q in QUERIES]
     vectors = list(embedder.embed(questions))  # type: ignore[attr-defined]
@@ -270,9 +270,9 @@ def ensure_sample(home: Path) -> str:
     os.environ["PRESSRAG_HOME"] = str(home)
     for name in ("DATABASE_URL", "PRESSRAG_DATABASE_URL", "PRESSRAG_APP_DB_URL"):
         os.environ.pop(name, None)
-    from orchestration.environment import prepare
-    from resources.store import Store
-    from resources.store.status import site_status
+    from pressrag.orchestration.environment import prepare
+    from pressrag.resources.store import Store
+    from pressrag.resources.store.status import site_status
 
     urls = prepare()
     with Store(urls.app, max_size=1) as store, store.connection() as conn:
@@ -280,8 +280,8 @@ def ensure_sample(home: Path) -> str:
             site_status(conn, "demo")["chunks"] > 0
         )
     if not indexed:
-        from orchestration.run import index_site_now
-        from orchestration.sites import add_site
+        from pressrag.orchestration.run import index_site_now
+        from pressrag.orchestration.sites import add_site
 
         print("indexing the sample site (once per --home) ...", flush=True)
         add_site("demo", wxr=str(SAMPLE / "export.xml"))
@@ -315,7 +315,7 @@ def _binary_copy_rows(rows: list[tuple], dimension: int) -> bytes:
 def existing_scale(app_url: str, total: int) -> str | None:
     import psycopg
 
-    from resources.database import with_database
+    from pressrag.resources.database import with_database
 
     scale_url = with_database(app_url, SCALE_DB)
     try:
@@ -356,9 +356,9 @@ def build_scale(app_url: str, total: int) -> str:
     import psycopg
     from pgvector.psycopg import register_vector
 
-    from resources.database import with_database
-    from resources.store import Store
-    from resources.store.spaces import ensure_hnsw_index, ensure_space
+    from pressrag.resources.database import with_database
+    from pressrag.resources.store import Store
+    from pressrag.resources.store.spaces import ensure_hnsw_index, ensure_space
 
     scale_url = with_database(app_url, SCALE_DB)
     with psycopg.connect(app_url, autocommit=True) as conn:
@@ -490,7 +490,7 @@ def main() -> None:
     home.mkdir(parents=True, exist_ok=True)
     app_url = ensure_sample(home.resolve())
 
-    from resources.embedders.local import LocalEmbedder
+    from pressrag.resources.embedders.local import LocalEmbedder
 
     embedders = {name: LocalEmbedder(threads=1, backend=name) for name in BACKENDS}
     for embedder in embedders.values():

@@ -166,8 +166,8 @@ def child_read(path: str) -> None:
     """Run in a child: read the whole export, print one JSON line of figures."""
     import logging
 
-    from resources.wordpress import WxrReader
-    from resources.wordpress.wxr import ReadProgress
+    from pressrag.resources.wordpress import WxrReader
+    from pressrag.resources.wordpress.wxr import ReadProgress
 
     logging.basicConfig(level=logging.WARNING)
     before = _peak_rss_mb()
@@ -201,9 +201,9 @@ def child_documents(path: str, home: str) -> None:
     os.environ["PRESSRAG_HOME"] = home
     import dagster as dg
 
-    from assets.indexing.definitions import INDEXING_RESOURCES
-    from assets.indexing.documents import wp_documents, wp_media
-    from orchestration.sites import add_site
+    from pressrag.assets.indexing.definitions import INDEXING_RESOURCES
+    from pressrag.assets.indexing.documents import wp_documents, wp_media
+    from pressrag.orchestration.sites import add_site
 
     add_site("large", wxr=path)
     before = _peak_rss_mb()

@@ -13,13 +13,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from resources.errors import PressRAGError
+from pressrag.resources.errors import PressRAGError
 
 log = logging.getLogger("pressrag")
 
 
 def _cmd_sites_add(args: argparse.Namespace) -> int:
-    from orchestration.sites import add_site, export_lines
+    from pressrag.orchestration.sites import add_site, export_lines
 
     result = add_site(
         args.site,
@@ -53,7 +53,7 @@ def _writeback_settings(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _cmd_summaries(args: argparse.Namespace) -> int:
-    from orchestration.summaries import list_summaries, write_back_now
+    from pressrag.orchestration.summaries import list_summaries, write_back_now
 
     if args.run and not write_back_now(args.site):
         return 1
@@ -72,7 +72,7 @@ def _cmd_summaries(args: argparse.Namespace) -> int:
 
 
 def _cmd_sites_update(args: argparse.Namespace) -> int:
-    from orchestration.sites import export_lines, update_export
+    from pressrag.orchestration.sites import export_lines, update_export
 
     result = update_export(args.site, args.wxr, media=args.media, url=args.url)
     print(f"site {result.site.id} now reads a new export ({result.site.base_url})")
@@ -82,7 +82,7 @@ def _cmd_sites_update(args: argparse.Namespace) -> int:
 
 
 def _cmd_sites_list(args: argparse.Namespace) -> int:
-    from orchestration.sites import list_registered_sites
+    from pressrag.orchestration.sites import list_registered_sites
 
     for site in list_registered_sites():
         where = site.wxr_path or site.base_url
@@ -91,7 +91,7 @@ def _cmd_sites_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_sites_remove(args: argparse.Namespace) -> int:
-    from orchestration.sites import remove_site, site_footprint
+    from pressrag.orchestration.sites import remove_site, site_footprint
 
     footprint = site_footprint(args.site)
     what = (
@@ -107,7 +107,7 @@ def _cmd_sites_remove(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    from orchestration.run import index_site_now
+    from pressrag.orchestration.run import index_site_now
 
     ok = index_site_now(
         args.site, force_reembed=args.force, reason="reindex" if args.reindex else "manual"
@@ -116,8 +116,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_retry(args: argparse.Namespace) -> int:
-    from orchestration.retry import release_documents
-    from orchestration.run import index_site_now
+    from pressrag.orchestration.retry import release_documents
+    from pressrag.orchestration.run import index_site_now
 
     released = release_documents(args.site, args.doc)
     if released:
@@ -133,7 +133,7 @@ def _cmd_retry(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from orchestration.run import search
+    from pressrag.orchestration.run import search
 
     if not args.query.strip():
         print("error: the question is empty", file=sys.stderr)
@@ -154,7 +154,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_golden(args: argparse.Namespace) -> int:
-    from orchestration import golden
+    from pressrag.orchestration import golden
 
     if args.action == "add":
         added = golden.add(args.site, [(args.question, args.url)], source="cli")
@@ -185,8 +185,8 @@ def _cmd_golden(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from orchestration.run import status
-    from orchestration.sites import export_status_lines
+    from pressrag.orchestration.run import status
+    from pressrag.orchestration.sites import export_status_lines
 
     report = status(args.site)
     if args.json:
@@ -226,7 +226,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from orchestration.up import run_all
+    from pressrag.orchestration.up import run_all
 
     return run_all(
         dagster_port=args.dagster_port,
@@ -236,14 +236,14 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from orchestration.up import run_serving
+    from pressrag.orchestration.up import run_serving
 
     return run_serving(port=args.port)
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    from orchestration.environment import prepare
-    from resources.store.migrations import apply_migrations
+    from pressrag.orchestration.environment import prepare
+    from pressrag.resources.store.migrations import apply_migrations
 
     urls = prepare()
     applied = apply_migrations(urls.app)
@@ -255,7 +255,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
     """Print shell exports so `dagster` commands can be used directly on the same instance."""
     import os
 
-    from orchestration.environment import prepare
+    from pressrag.orchestration.environment import prepare
 
     prepare()
     for name in ("PRESSRAG_HOME", "DAGSTER_HOME", "PRESSRAG_DAGSTER_PG_URL", "PRESSRAG_APP_DB_URL"):

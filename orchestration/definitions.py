@@ -2,14 +2,14 @@
 
 import dagster as dg
 
-from assets.indexing import definitions as indexing
-from assets.writeback import definitions as writeback
-from orchestration.jobs import index_site
-from orchestration.run_outcomes import RUN_OUTCOME_SENSORS
-from orchestration.schedules import CHECKS, SCHEDULES
-from orchestration.sensors import SENSORS
-from orchestration.settings import run_executor
-from orchestration.writeback import WRITEBACK_JOBS, WRITEBACK_SENSORS
+from pressrag.assets.indexing import definitions as indexing
+from pressrag.assets.writeback import definitions as writeback
+from pressrag.orchestration.jobs import index_site
+from pressrag.orchestration.run_outcomes import RUN_OUTCOME_SENSORS
+from pressrag.orchestration.schedules import CHECKS, SCHEDULES
+from pressrag.orchestration.sensors import SENSORS
+from pressrag.orchestration.settings import run_executor
+from pressrag.orchestration.writeback import WRITEBACK_JOBS, WRITEBACK_SENSORS
 
 defs = dg.Definitions.merge(
     indexing.defs,  # a module reference: one Definitions object at module scope

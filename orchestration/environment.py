@@ -9,14 +9,14 @@ only it starts the embedded PostgreSQL when no DATABASE_URL is set.
 from __future__ import annotations
 
 import os
-import shutil
+from importlib.resources import files
 from pathlib import Path
 
-from resources.database import DatabaseUrls, export_database_env, resolve_database_urls
-from resources.settings import Settings, get_settings
+from pressrag.resources.database import DatabaseUrls, export_database_env, resolve_database_urls
+from pressrag.resources.settings import Settings, get_settings
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-INSTANCE_TEMPLATE = REPO_ROOT / "dagster.yaml"
+# The repository's dagster.yaml, shipped in the package (orchestration/dagster.yaml links to it).
+INSTANCE_TEMPLATE = files("pressrag.orchestration") / "dagster.yaml"
 
 
 def prepare(settings: Settings | None = None) -> DatabaseUrls:
@@ -33,7 +33,7 @@ def prepare(settings: Settings | None = None) -> DatabaseUrls:
 
 
 def dagster_home(settings: Settings) -> Path:
-    """$PRESSRAG_HOME/dagster with a copy of the repository's dagster.yaml.
+    """$PRESSRAG_HOME/dagster with a copy of dagster.yaml (package data).
 
     The copy is refreshed every time so an edit of dagster.yaml takes effect on the next
     command; an operator who sets DAGSTER_HOME keeps full control of their own instance.
@@ -44,8 +44,7 @@ def dagster_home(settings: Settings) -> Path:
     home = settings.resolved_home / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
-    if INSTANCE_TEMPLATE.exists() and (
-        not target.exists() or target.read_bytes() != INSTANCE_TEMPLATE.read_bytes()
-    ):
-        shutil.copyfile(INSTANCE_TEMPLATE, target)
+    template = INSTANCE_TEMPLATE.read_bytes()
+    if not target.exists() or target.read_bytes() != template:
+        target.write_bytes(template)
     return home

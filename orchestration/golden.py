@@ -9,11 +9,11 @@ import csv
 import json
 from pathlib import Path
 
-from orchestration.environment import prepare
-from resources.errors import ConfigError
-from resources.store import Store
-from resources.store import quality as quality_sql
-from resources.store.sites import Site, get_site, upsert_site
+from pressrag.orchestration.environment import prepare
+from pressrag.resources.errors import ConfigError
+from pressrag.resources.store import Store
+from pressrag.resources.store import quality as quality_sql
+from pressrag.resources.store.sites import Site, get_site, upsert_site
 
 
 def _site(conn, site_id: str) -> Site:  # type: ignore[no-untyped-def]

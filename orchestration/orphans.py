@@ -11,10 +11,10 @@ from __future__ import annotations
 import dagster as dg
 from dagster._core.launcher import WorkerStatus  # the run-monitoring protocol's verdicts
 
-from orchestration.run_launcher import WORKER_TAG, local_worker_health
-from orchestration.run_outcomes import failure_details
-from resources.store import Store
-from resources.store import status as status_sql
+from pressrag.orchestration.run_launcher import WORKER_TAG, local_worker_health
+from pressrag.orchestration.run_outcomes import failure_details
+from pressrag.resources.store import Store
+from pressrag.resources.store import status as status_sql
 
 _UNFINISHED = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from orchestration.environment import prepare
-from resources.errors import ConfigError
-from resources.store import Store
-from resources.store.documents import has_document, release_quarantine
-from resources.store.sites import get_site
+from pressrag.orchestration.environment import prepare
+from pressrag.resources.errors import ConfigError
+from pressrag.resources.store import Store
+from pressrag.resources.store.documents import has_document, release_quarantine
+from pressrag.resources.store.sites import get_site
 
 
 def release_documents(site_id: str, wp_id: int | None = None) -> list[int]:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import sys
 
-from orchestration.environment import prepare
-from orchestration.jobs import index_run_config
-from orchestration.sites import register_partition
-from resources.embedders import make_embedder
-from resources.errors import ConfigError
-from resources.models import SearchHit
-from resources.settings import get_settings
-from resources.store import Store
-from resources.store.search import hybrid_search
-from resources.store.sites import get_site, list_sites
-from resources.store.spaces import active_space
-from resources.store.status import site_status
+from pressrag.orchestration.environment import prepare
+from pressrag.orchestration.jobs import index_run_config
+from pressrag.orchestration.sites import register_partition
+from pressrag.resources.embedders import make_embedder
+from pressrag.resources.errors import ConfigError
+from pressrag.resources.models import SearchHit
+from pressrag.resources.settings import get_settings
+from pressrag.resources.store import Store
+from pressrag.resources.store.search import hybrid_search
+from pressrag.resources.store.sites import get_site, list_sites
+from pressrag.resources.store.spaces import active_space
+from pressrag.resources.store.status import site_status
 
 
 def _check_model(store: Store) -> None:
@@ -41,14 +41,14 @@ def index_site_now(
     a full reconcile, or a targeted run of `wp_ids`."""
     import dagster as dg
 
-    from assets.indexing.definitions import (
+    from pressrag.assets.indexing.definitions import (
         INDEXING_ASSETS,
         INDEXING_CHECKS,
         INDEXING_RESOURCES,
     )
-    from orchestration.orphans import fail_orphaned_runs
-    from orchestration.run_launcher import worker_tag
-    from orchestration.schedules import CHECKS
+    from pressrag.orchestration.orphans import fail_orphaned_runs
+    from pressrag.orchestration.run_launcher import worker_tag
+    from pressrag.orchestration.schedules import CHECKS
 
     urls = prepare()
     instance = dg.DagsterInstance.get()

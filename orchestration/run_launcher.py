@@ -41,10 +41,10 @@ from dagster._grpc.client import DagsterGrpcClient
 from dagster._grpc.types import CanCancelExecutionRequest, CanCancelExecutionResult
 from dagster._serdes import deserialize_value
 
-from assets.indexing.common import site_partitions
-from orchestration.processes import process_start_ticks
-from resources.dagster_resources import StoreResource
-from resources.store.sites import get_site
+from pressrag.assets.indexing.common import site_partitions
+from pressrag.orchestration.processes import process_start_ticks
+from pressrag.resources.dagster_resources import StoreResource
+from pressrag.resources.store.sites import get_site
 
 WORKER_TAG = "pressrag/worker"
 # A busy code server may be slow to answer; only a refused connection (or an answer) counts.

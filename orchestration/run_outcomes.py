@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.sensors import sensor_interval
-from resources.dagster_resources import StoreResource
-from resources.store import status as status_sql
+from pressrag.orchestration.sensors import sensor_interval
+from pressrag.resources.dagster_resources import StoreResource
+from pressrag.resources.store import status as status_sql
 
 _STEP_EVENTS = {
     dg.DagsterEventType.STEP_START,

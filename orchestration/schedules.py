@@ -16,14 +16,14 @@ Cron and timezone come from `PRESSRAG_RECONCILE_CRON` (default `0 3 * * *`) and
 
 import dagster as dg
 
-from assets.indexing.common import site_partitions
-from assets.indexing.documents import wp_documents, wp_media
-from orchestration.jobs import index_run_config, index_site
-from orchestration.sensors import REASON_TAG, TRIGGER_TAG
-from orchestration.settings import get_orchestration_settings
-from orchestration.sites import PARTITIONS_NAME
-from resources.dagster_resources import StoreResource
-from resources.store.sites import list_sites
+from pressrag.assets.indexing.common import site_partitions
+from pressrag.assets.indexing.documents import wp_documents, wp_media
+from pressrag.orchestration.jobs import index_run_config, index_site
+from pressrag.orchestration.sensors import REASON_TAG, TRIGGER_TAG
+from pressrag.orchestration.settings import get_orchestration_settings
+from pressrag.orchestration.sites import PARTITIONS_NAME
+from pressrag.resources.dagster_resources import StoreResource
+from pressrag.resources.store.sites import list_sites
 
 RECONCILE_REASON = "reconcile"
 

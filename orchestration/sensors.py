@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from orchestration.jobs import index_run_config, index_site
-from orchestration.settings import get_orchestration_settings
-from orchestration.sites import PARTITIONS_NAME
-from resources.dagster_resources import StoreResource
-from resources.store import inbox
-from resources.store.inbox import InboxEvent
-from resources.webhooks import (
+from pressrag.orchestration.jobs import index_run_config, index_site
+from pressrag.orchestration.settings import get_orchestration_settings
+from pressrag.orchestration.sites import PARTITIONS_NAME
+from pressrag.resources.dagster_resources import StoreResource
+from pressrag.resources.store import inbox
+from pressrag.resources.store.inbox import InboxEvent
+from pressrag.resources.webhooks import (
     ATTACHMENT_ADDED,
     ATTACHMENT_DELETED,
     ATTACHMENT_EDITED,

@@ -15,7 +15,7 @@ import dagster as dg
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from resources.store.inbox import DEFAULT_MAX_ATTEMPTS
+from pressrag.resources.store.inbox import DEFAULT_MAX_ATTEMPTS
 
 
 class OrchestrationSettings(BaseSettings):

@@ -10,15 +10,15 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from orchestration.environment import prepare
-from resources.errors import ConfigError
-from resources.secrets import SecretStore, new_key_id, new_secret
-from resources.settings import get_settings
-from resources.store import Store
-from resources.store.exports import register_export
-from resources.store.sites import SITE_ID, Site, get_site, list_sites, upsert_site
-from resources.wordpress import read_wxr_site, site_url_of
-from resources.wordpress.wxr_media import media_beside
+from pressrag.orchestration.environment import prepare
+from pressrag.resources.errors import ConfigError
+from pressrag.resources.secrets import SecretStore, new_key_id, new_secret
+from pressrag.resources.settings import get_settings
+from pressrag.resources.store import Store
+from pressrag.resources.store.exports import register_export
+from pressrag.resources.store.sites import SITE_ID, Site, get_site, list_sites, upsert_site
+from pressrag.resources.wordpress import read_wxr_site, site_url_of
+from pressrag.resources.wordpress.wxr_media import media_beside
 
 PARTITIONS_NAME = "sites"
 

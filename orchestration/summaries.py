@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import sys
 
-from orchestration.environment import prepare
-from resources.errors import ConfigError
-from resources.store import Store
-from resources.store.sites import get_site
-from resources.writeback import store as summaries_sql
+from pressrag.orchestration.environment import prepare
+from pressrag.resources.errors import ConfigError
+from pressrag.resources.store import Store
+from pressrag.resources.store.sites import get_site
+from pressrag.resources.writeback import store as summaries_sql
 
 
 def write_back_now(site_id: str) -> bool:
     """Materialize the write-back assets (and check) of one site on the persistent instance."""
     import dagster as dg
 
-    from assets.writeback.definitions import (
+    from pressrag.assets.writeback.definitions import (
         WRITEBACK_ASSETS,
         WRITEBACK_CHECKS,
         WRITEBACK_RESOURCES,
     )
-    from orchestration.writeback import writeback_run_config
+    from pressrag.orchestration.writeback import writeback_run_config
 
     _known_site(site_id)
     result = dg.materialize(

@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestration.processes import boot_id, group_alive, process_start_ticks, signal_group
-from resources.errors import ConfigError
+from pressrag.orchestration.processes import boot_id, group_alive, process_start_ticks, signal_group
+from pressrag.resources.errors import ConfigError
 
 log = logging.getLogger("pressrag.up")
 

@@ -26,10 +26,11 @@ from pathlib import Path
 
 import yaml
 
-from orchestration.environment import REPO_ROOT, prepare
-from orchestration.supervisor import Component, StateFile, Supervisor
+from pressrag.orchestration.environment import prepare
+from pressrag.orchestration.supervisor import Component, StateFile, Supervisor
 
-LOCATION_NAME = "orchestration.definitions"
+LOCATION_NAME = "pressrag"
+LOCATION_MODULE = "pressrag.orchestration.definitions"
 BIN = Path(sys.executable).parent
 # The daemon logs three lines per sensor tick at INFO (every few seconds, for ever); what a
 # run or a tick did is in the UI. The terminal keeps warnings and errors.
@@ -67,11 +68,9 @@ def code_server_command(port: int) -> list[str]:
         "--port",
         str(port),
         "--module-name",
-        LOCATION_NAME,
+        LOCATION_MODULE,
         "--location-name",
         LOCATION_NAME,
-        "--working-directory",
-        str(REPO_ROOT),
     ]
 
 
@@ -101,7 +100,7 @@ def webserver_command(workspace: Path, port: int, log_level: str) -> list[str]:
 
 
 def serving_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", str(port)]
+    return [sys.executable, "-m", "pressrag.serving", "--host", "127.0.0.1", "--port", str(port)]
 
 
 def stack_components(
@@ -113,24 +112,24 @@ def stack_components(
     dagster_log_level: str = DAGSTER_LOG_LEVEL,
 ) -> list[Component]:
     workspace = write_workspace(dagster_home, code_port)
+    # Where `pressrag up` was started, so every component reads the same `.env`.
+    here = Path.cwd()
     code_server = Component(
         "code server",
         code_server_command(code_port),
-        REPO_ROOT,
+        here,
         ready=lambda: code_server_ready(code_port),
     )
     return [
         code_server,
-        Component(
-            "daemon", daemon_command(workspace, dagster_log_level), REPO_ROOT, needs=code_server
-        ),
+        Component("daemon", daemon_command(workspace, dagster_log_level), here, needs=code_server),
         Component(
             "webserver",
             webserver_command(workspace, dagster_port, dagster_log_level),
-            REPO_ROOT,
+            here,
             needs=code_server,
         ),
-        Component("serving", serving_command(serve_port), REPO_ROOT),
+        Component("serving", serving_command(serve_port), here),
     ]
 
 
@@ -177,5 +176,5 @@ def run_all(
 def run_serving(*, port: int = 8000) -> int:
     _configure_logging()
     prepare()
-    serving = Component("serving", serving_command(port), REPO_ROOT)
+    serving = Component("serving", serving_command(port), Path.cwd())
     return Supervisor([serving], state=_state_file("serve")).run()

@@ -17,20 +17,20 @@ from collections import defaultdict
 import dagster as dg
 from pydantic import ValidationError
 
-from assets.writeback.drafts import (
+from pressrag.assets.writeback.drafts import (
     REQUEST_TAG,
     SITE_TAG,
     DraftConfig,
     compose_draft,
     progress_message,
 )
-from orchestration.settings import get_orchestration_settings
-from resources.dagster_resources import StoreResource
-from resources.errors import PressRAGError
-from resources.store.sites import get_site
-from resources.webhooks import SUMMARY_REGENERATE_REQUESTED
-from resources.writeback import store as writeback_sql
-from resources.writeback.dagster_resources import WordPressCallbackResource
+from pressrag.orchestration.settings import get_orchestration_settings
+from pressrag.resources.dagster_resources import StoreResource
+from pressrag.resources.errors import PressRAGError
+from pressrag.resources.store.sites import get_site
+from pressrag.resources.webhooks import SUMMARY_REGENERATE_REQUESTED
+from pressrag.resources.writeback import store as writeback_sql
+from pressrag.resources.writeback.dagster_resources import WordPressCallbackResource
 
 WRITEBACK_GROUP = "writeback"
 TRIGGER_TAG = "pressrag/trigger"

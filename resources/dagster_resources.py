@@ -18,16 +18,21 @@ from pathlib import Path
 import dagster as dg
 from pydantic import PrivateAttr
 
-from resources.database import app_database_url
-from resources.embedders import Embedder, make_embedder
-from resources.errors import ConfigError
-from resources.secrets import SecretStore
-from resources.settings import get_settings
-from resources.store import Store
-from resources.store.exports import record_export_read
-from resources.store.sites import Site
-from resources.wordpress import ContentSource, WordPressRestClient, WxrReadReport, WxrSource
-from resources.wordpress.wxr import ReadProgress
+from pressrag.resources.database import app_database_url
+from pressrag.resources.embedders import Embedder, make_embedder
+from pressrag.resources.errors import ConfigError
+from pressrag.resources.secrets import SecretStore
+from pressrag.resources.settings import get_settings
+from pressrag.resources.store import Store
+from pressrag.resources.store.exports import record_export_read
+from pressrag.resources.store.sites import Site
+from pressrag.resources.wordpress import (
+    ContentSource,
+    WordPressRestClient,
+    WxrReadReport,
+    WxrSource,
+)
+from pressrag.resources.wordpress.wxr import ReadProgress
 
 log = logging.getLogger(__name__)
 

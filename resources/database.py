@@ -18,8 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from resources.errors import ConfigError
-from resources.settings import Settings
+from pressrag.resources.errors import ConfigError
+from pressrag.resources.settings import Settings
 
 log = logging.getLogger(__name__)
 

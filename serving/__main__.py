@@ -1,4 +1,5 @@
-"""`python -m serving [--host H] [--port P]`: run the API with uvicorn (127.0.0.1 by default).
+"""`python -m pressrag.serving [--host H] [--port P]`: run the API with uvicorn
+(127.0.0.1 by default).
 
 `pressrag serve` runs exactly this. Host and port default to `PRESSRAG_HOST` /
 `PRESSRAG_PORT` (127.0.0.1:8000); logs go through the redacting filter.
@@ -12,16 +13,16 @@ import sys
 
 import uvicorn
 
-from resources.database import require_database
-from resources.errors import ConfigError
-from resources.settings import get_settings
-from serving.logs import log_config
-from serving.settings import get_serving_settings
+from pressrag.resources.database import require_database
+from pressrag.resources.errors import ConfigError
+from pressrag.resources.settings import get_settings
+from pressrag.serving.logs import log_config
+from pressrag.serving.settings import get_serving_settings
 
 
 def main(argv: list[str] | None = None) -> None:
     settings = get_serving_settings()
-    parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pressrag.serving", description=__doc__)
     parser.add_argument("--host", default=settings.host)
     parser.add_argument("--port", type=int, default=settings.port)
     parser.add_argument("--log-level", default=os.environ.get("PRESSRAG_LOG_LEVEL", "info"))
@@ -29,10 +30,10 @@ def main(argv: list[str] | None = None) -> None:
     try:  # a replica without a database must not start and answer 503 for ever
         require_database(get_settings())
     except ConfigError as exc:
-        print(f"python -m serving: {exc}", file=sys.stderr)
+        print(f"python -m pressrag.serving: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     uvicorn.run(
-        "serving.app:create_app",
+        "pressrag.serving.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,

@@ -11,14 +11,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from serving.cors import SiteCORSMiddleware
-from serving.errors import BodyLimitMiddleware, CatchAllMiddleware, install_error_handlers
-from serving.logs import register_secret
-from serving.metrics import MetricsMiddleware
-from serving.routers import ROUTERS
-from serving.routers.webhooks import WEBHOOK_BODY_LIMITS
-from serving.settings import ServingSettings, get_serving_settings
-from serving.state import Services
+from pressrag.serving.cors import SiteCORSMiddleware
+from pressrag.serving.errors import BodyLimitMiddleware, CatchAllMiddleware, install_error_handlers
+from pressrag.serving.logs import register_secret
+from pressrag.serving.metrics import MetricsMiddleware
+from pressrag.serving.routers import ROUTERS
+from pressrag.serving.routers.webhooks import WEBHOOK_BODY_LIMITS
+from pressrag.serving.settings import ServingSettings, get_serving_settings
+from pressrag.serving.state import Services
 
 DESCRIPTION = (
     "Search and cited answers over one WordPress site's public content. Browser calls carry "

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import jwt
 
-from resources.store.sites import SITE_ID
-from serving.directory import SiteEntry, normalize_origin
-from serving.errors import ApiError
+from pressrag.resources.store.sites import SITE_ID
+from pressrag.serving.directory import SiteEntry, normalize_origin
+from pressrag.serving.errors import ApiError
 
 AUDIENCE = "pressrag"
 MAX_LIFETIME_SECONDS = 600

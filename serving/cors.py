@@ -14,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.directory import normalize_origin
-from serving.errors import DATABASE_UNAVAILABLE, error_response
+from pressrag.serving.directory import normalize_origin
+from pressrag.serving.errors import DATABASE_UNAVAILABLE, error_response
 
 ALLOW_METHODS = "GET, POST, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, Accept"

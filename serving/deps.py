@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from serving.auth import Principal, authenticate, authorize_site
-from serving.directory import SiteEntry
-from serving.errors import ApiError
-from serving.ratelimit import retry_after_header
-from serving.state import Components, Services
+from pressrag.serving.auth import Principal, authenticate, authorize_site
+from pressrag.serving.directory import SiteEntry
+from pressrag.serving.errors import ApiError
+from pressrag.serving.ratelimit import retry_after_header
+from pressrag.serving.state import Components, Services
 
 # Declares the bearer scheme in the OpenAPI schema; we check the value ourselves so every
 # failure gets our JSON error (auto_error would answer 403 with FastAPI's own shape).

@@ -11,9 +11,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from resources.secrets import SecretStore, secret_bytes
-from resources.store import Store
-from resources.store.sites import Site, get_site, list_sites
+from pressrag.resources.secrets import SecretStore, secret_bytes
+from pressrag.resources.store import Store
+from pressrag.resources.store.sites import Site, get_site, list_sites
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": "serving.logs.RedactingFilter"}},
+        "filters": {"redact": {"()": "pressrag.serving.logs.RedactingFilter"}},
         "formatters": {
             "default": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
             "access": {"format": "%(asctime)s %(levelname)s access: %(message)s"},

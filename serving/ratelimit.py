@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from resources.store import rate_limits
+from pressrag.resources.store import rate_limits
 
 log = logging.getLogger("serving.ratelimit")
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from resources.embedders import Embedder
-from resources.models import SearchHit
-from resources.store import Store
-from resources.store.search import SearchFilters, hybrid_search
-from resources.store.spaces import EmbeddingSpace, active_space
-from serving.errors import ApiError
-from serving.metrics import Metrics
+from pressrag.resources.embedders import Embedder
+from pressrag.resources.models import SearchHit
+from pressrag.resources.store import Store
+from pressrag.resources.store.search import SearchFilters, hybrid_search
+from pressrag.resources.store.spaces import EmbeddingSpace, active_space
+from pressrag.serving.errors import ApiError
+from pressrag.serving.metrics import Metrics
 
 SPACE_TTL_SECONDS = 5.0
 

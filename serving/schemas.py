@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from serving.settings import MAX_K, MAX_TEXT_CHARS
+from pressrag.serving.settings import MAX_K, MAX_TEXT_CHARS
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 SITE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from resources.settings import Settings
+from pressrag.resources.settings import Settings
 
 # Hard ceilings written into the OpenAPI schema; the settings below may only lower them.
 MAX_K = 50

@@ -15,17 +15,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from resources.answerers import Answerer, make_answerer
-from resources.database import app_database_url
-from resources.embedders import Embedder, make_embedder
-from resources.secrets import SecretStore
-from resources.store import Store
-from serving.directory import SiteDirectory
-from serving.errors import ApiError
-from serving.metrics import Metrics
-from serving.ratelimit import Limit, RateLimits
-from serving.retrieval import Retriever
-from serving.settings import ServingSettings
+from pressrag.resources.answerers import Answerer, make_answerer
+from pressrag.resources.database import app_database_url
+from pressrag.resources.embedders import Embedder, make_embedder
+from pressrag.resources.secrets import SecretStore
+from pressrag.resources.store import Store
+from pressrag.serving.directory import SiteDirectory
+from pressrag.serving.errors import ApiError
+from pressrag.serving.metrics import Metrics
+from pressrag.serving.ratelimit import Limit, RateLimits
+from pressrag.serving.retrieval import Retriever
+from pressrag.serving.settings import ServingSettings
 
 log = logging.getLogger("serving")
 

@@ -98,9 +98,9 @@ def _pressrag_home(home: Path) -> Iterator[PressragEnv]:
     The server is stopped explicitly: the library only stops it when the last process that
     attached to it exits cleanly, and SIGKILLed run workers never do.
     """
-    from orchestration.environment import prepare
-    from resources.database import stop_embedded_server
-    from resources.settings import get_settings
+    from pressrag.orchestration.environment import prepare
+    from pressrag.resources.database import stop_embedded_server
+    from pressrag.resources.settings import get_settings
 
     os.environ["PRESSRAG_HOME"] = str(home)
     for name in _URL_KEYS:
@@ -134,7 +134,7 @@ def private_pressrag_env(
 
     The session's environment is restored afterwards.
     """
-    from resources.settings import get_settings
+    from pressrag.resources.settings import get_settings
 
     saved = {k: os.environ.get(k) for k in (*_ENV_KEYS, *_URL_KEYS)}
     try:
@@ -150,10 +150,10 @@ def private_pressrag_env(
 
 
 def site_info(site_id: str) -> SiteInfo:
-    from resources.secrets import SecretStore
-    from resources.settings import get_settings
-    from resources.store import Store
-    from resources.store.sites import get_site
+    from pressrag.resources.secrets import SecretStore
+    from pressrag.resources.settings import get_settings
+    from pressrag.resources.store import Store
+    from pressrag.resources.store.sites import get_site
 
     home = get_settings().resolved_home
     with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store, store.connection() as conn:
@@ -171,8 +171,8 @@ def site_info(site_id: str) -> SiteInfo:
 @pytest.fixture(scope="session")
 def indexed_sites(pressrag_env: PressragEnv) -> Iterator[IndexedSites]:
     """`demo` (the shipped WXR sample) and `other` (a REST site about sourdough), indexed."""
-    from orchestration.run import index_site_now
-    from orchestration.sites import add_site
+    from pressrag.orchestration.run import index_site_now
+    from pressrag.orchestration.sites import add_site
 
     with FakeWordPress() as wordpress:
         for post in OTHER_SITE_POSTS:

@@ -3,9 +3,9 @@ site's problem is that site's failed check, never every site's."""
 
 import dagster as dg
 
-from assets.indexing.common import site_partitions
-from assets.indexing.embeddings import embeddings
-from resources.dagster_resources import EmbedderResource, StoreResource
+from pressrag.assets.indexing.common import site_partitions
+from pressrag.assets.indexing.embeddings import embeddings
+from pressrag.resources.dagster_resources import EmbedderResource, StoreResource
 
 
 @dg.asset_check(

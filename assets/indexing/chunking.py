@@ -5,13 +5,13 @@ A document that cannot be chunked is recorded and taken out of the index; the re
 
 import dagster as dg
 
-from assets.indexing.common import IndexConfig, Progress, site_of, site_partitions, timed
-from assets.indexing.failures import StageFailures
-from assets.indexing.text import extracted_text
-from assets.transforms.chunking import chunk_document
-from resources.dagster_resources import EmbedderResource, StoreResource
-from resources.settings import get_settings
-from resources.store import documents as docs_sql
+from pressrag.assets.indexing.common import IndexConfig, Progress, site_of, site_partitions, timed
+from pressrag.assets.indexing.failures import StageFailures
+from pressrag.assets.indexing.text import extracted_text
+from pressrag.assets.transforms.chunking import chunk_document
+from pressrag.resources.dagster_resources import EmbedderResource, StoreResource
+from pressrag.resources.settings import get_settings
+from pressrag.resources.store import documents as docs_sql
 
 
 @dg.asset(

@@ -7,9 +7,9 @@ from contextlib import contextmanager
 import dagster as dg
 from pydantic import Field
 
-from resources.errors import PressRAGError
-from resources.store import Store
-from resources.store.sites import Site, get_site
+from pressrag.resources.errors import PressRAGError
+from pressrag.resources.store import Store
+from pressrag.resources.store.sites import Site, get_site
 
 # One dynamic partition per site. Per-document detail lives in our tables and run metadata,
 # not in partitions (Dagster advises against one partition per document).

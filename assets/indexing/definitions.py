@@ -2,17 +2,17 @@
 
 import dagster as dg
 
-from assets.indexing.checks import (
+from pressrag.assets.indexing.checks import (
     dimension_matches_model,
     indexed_documents_have_chunks,
     no_orphan_chunks,
 )
-from assets.indexing.chunking import chunks
-from assets.indexing.documents import wp_documents, wp_media
-from assets.indexing.embeddings import embeddings
-from assets.indexing.quality import search_quality
-from assets.indexing.text import extracted_text
-from resources.dagster_resources import EmbedderResource, StoreResource, WordPressResource
+from pressrag.assets.indexing.chunking import chunks
+from pressrag.assets.indexing.documents import wp_documents, wp_media
+from pressrag.assets.indexing.embeddings import embeddings
+from pressrag.assets.indexing.quality import search_quality
+from pressrag.assets.indexing.text import extracted_text
+from pressrag.resources.dagster_resources import EmbedderResource, StoreResource, WordPressResource
 
 INDEXING_ASSETS = [wp_documents, wp_media, extracted_text, chunks, embeddings]
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
-from assets.indexing.common import (
+from pressrag.assets.indexing.common import (
     IndexConfig,
     explained_failures,
     run_kind,
@@ -17,14 +17,14 @@ from assets.indexing.common import (
     site_partitions,
     timed,
 )
-from resources.dagster_resources import StoreResource, WordPressResource
-from resources.models import SourceDocument
-from resources.store import Store
-from resources.store import documents as docs_sql
-from resources.store import status as status_sql
-from resources.store.documents import UpsertStats
-from resources.store.sites import Site
-from resources.wordpress import ContentSource
+from pressrag.resources.dagster_resources import StoreResource, WordPressResource
+from pressrag.resources.models import SourceDocument
+from pressrag.resources.store import Store
+from pressrag.resources.store import documents as docs_sql
+from pressrag.resources.store import status as status_sql
+from pressrag.resources.store.documents import UpsertStats
+from pressrag.resources.store.sites import Site
+from pressrag.resources.wordpress import ContentSource
 
 BATCH = 200
 INDEXABLE_MEDIA = (

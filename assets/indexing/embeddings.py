@@ -17,17 +17,17 @@ from collections.abc import Callable
 import dagster as dg
 import numpy as np
 
-from assets.indexing.chunking import chunks
-from assets.indexing.common import IndexConfig, Progress, site_of, site_partitions, timed
-from assets.indexing.failures import StageFailures, describe_failure
-from resources.dagster_resources import EmbedderResource, StoreResource
-from resources.embedders import Embedder
-from resources.errors import ConfigError
-from resources.settings import get_settings
-from resources.store import chunks as chunks_sql
-from resources.store import documents as docs_sql
-from resources.store import status as status_sql
-from resources.store.spaces import ensure_space
+from pressrag.assets.indexing.chunking import chunks
+from pressrag.assets.indexing.common import IndexConfig, Progress, site_of, site_partitions, timed
+from pressrag.assets.indexing.failures import StageFailures, describe_failure
+from pressrag.resources.dagster_resources import EmbedderResource, StoreResource
+from pressrag.resources.embedders import Embedder
+from pressrag.resources.errors import ConfigError
+from pressrag.resources.settings import get_settings
+from pressrag.resources.store import chunks as chunks_sql
+from pressrag.resources.store import documents as docs_sql
+from pressrag.resources.store import status as status_sql
+from pressrag.resources.store.spaces import ensure_space
 
 # Documents per round trip (drafts read, vectors written, chunks swapped in).
 DOCS_PER_BATCH = 256

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import dagster as dg
 import psycopg
 
-from resources.store import documents as docs_sql
+from pressrag.resources.store import documents as docs_sql
 
 # The connection is gone (server restart, network): not any document's fault.
 DATABASE_GONE = (psycopg.OperationalError, psycopg.InterfaceError)

@@ -17,14 +17,14 @@ from collections.abc import Sequence
 import dagster as dg
 import psycopg
 
-from assets.indexing.common import site_partitions
-from assets.indexing.embeddings import embeddings
-from resources.dagster_resources import EmbedderResource, StoreResource
-from resources.embedders import Embedder
-from resources.store import quality as quality_sql
-from resources.store.search import hybrid_search
-from resources.store.sites import Site, get_site
-from resources.store.spaces import EmbeddingSpace, active_space
+from pressrag.assets.indexing.common import site_partitions
+from pressrag.assets.indexing.embeddings import embeddings
+from pressrag.resources.dagster_resources import EmbedderResource, StoreResource
+from pressrag.resources.embedders import Embedder
+from pressrag.resources.store import quality as quality_sql
+from pressrag.resources.store.search import hybrid_search
+from pressrag.resources.store.sites import Site, get_site
+from pressrag.resources.store.spaces import EmbeddingSpace, active_space
 
 TOP = 5  # a question is answered when its page is among the first five results
 DEPTH = 10  # ranks are recorded this deep, so a move from 6 to 9 still shows

@@ -12,17 +12,17 @@ from urllib.parse import urlsplit
 
 import dagster as dg
 
-from assets.indexing.common import IndexConfig, Progress, site_of, site_partitions, timed
-from assets.indexing.documents import wp_documents, wp_media
-from assets.indexing.failures import StageFailures
-from assets.transforms.cleaning import clean_post_html
-from resources.dagster_resources import StoreResource, WordPressResource
-from resources.extractors.bounded import BoundedExtractor, ExtractionLimits
-from resources.extractors.html import html_to_markdown
-from resources.extractors.media import kinds_of
-from resources.settings import get_settings
-from resources.store import documents as docs_sql
-from resources.wordpress import ContentSource
+from pressrag.assets.indexing.common import IndexConfig, Progress, site_of, site_partitions, timed
+from pressrag.assets.indexing.documents import wp_documents, wp_media
+from pressrag.assets.indexing.failures import StageFailures
+from pressrag.assets.transforms.cleaning import clean_post_html
+from pressrag.resources.dagster_resources import StoreResource, WordPressResource
+from pressrag.resources.extractors.bounded import BoundedExtractor, ExtractionLimits
+from pressrag.resources.extractors.html import html_to_markdown
+from pressrag.resources.extractors.media import kinds_of
+from pressrag.resources.settings import get_settings
+from pressrag.resources.store import documents as docs_sql
+from pressrag.resources.wordpress import ContentSource
 
 COMMIT_EVERY = 25
 

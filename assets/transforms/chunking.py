@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from resources.models import ChunkDraft
+from pressrag.resources.models import ChunkDraft
 
 DEFAULT_TARGET_SHARE = 0.8  # with max 256 → target 204: headroom for the tokenizer's quirks
 MIN_MAX_TOKENS = 16  # below this, path + special tokens leave no room for text

@@ -2,10 +2,10 @@
 
 import dagster as dg
 
-from assets.writeback.common import WritebackConfig, sites_of
-from assets.writeback.summaries import summaries
-from resources.dagster_resources import StoreResource
-from resources.writeback import store as summaries_sql
+from pressrag.assets.writeback.common import WritebackConfig, sites_of
+from pressrag.assets.writeback.summaries import summaries
+from pressrag.resources.dagster_resources import StoreResource
+from pressrag.resources.writeback import store as summaries_sql
 
 
 @dg.asset_check(

@@ -10,8 +10,8 @@ blocks indexing; per-site detail is in the metadata, and `sites` narrows a run t
 import dagster as dg
 from pydantic import Field
 
-from resources.store import Store
-from resources.store.sites import Site, get_site, list_sites
+from pressrag.resources.store import Store
+from pressrag.resources.store.sites import Site, get_site, list_sites
 
 
 class WritebackConfig(dg.Config):

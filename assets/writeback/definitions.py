@@ -6,11 +6,11 @@ definitions must not hold two different resources under one key.
 
 import dagster as dg
 
-from assets.indexing.definitions import INDEXING_RESOURCES
-from assets.writeback.checks import every_document_has_a_current_summary
-from assets.writeback.delivery import summaries_to_wordpress
-from assets.writeback.summaries import summaries
-from resources.writeback.dagster_resources import (
+from pressrag.assets.indexing.definitions import INDEXING_RESOURCES
+from pressrag.assets.writeback.checks import every_document_has_a_current_summary
+from pressrag.assets.writeback.delivery import summaries_to_wordpress
+from pressrag.assets.writeback.summaries import summaries
+from pressrag.resources.writeback.dagster_resources import (
     DraftWriterResource,
     SummariserResource,
     WordPressCallbackResource,

@@ -18,17 +18,17 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from assets.indexing.common import timed
-from assets.writeback.common import WritebackConfig, sites_of
-from assets.writeback.summaries import summaries
-from resources.dagster_resources import StoreResource
-from resources.errors import ConfigError
-from resources.store import Store
-from resources.store.sites import Site
-from resources.writeback import store as summaries_sql
-from resources.writeback.callbacks import CallbackError, WordPressCallbacks
-from resources.writeback.dagster_resources import WordPressCallbackResource
-from resources.writeback.store import Delivery
+from pressrag.assets.indexing.common import timed
+from pressrag.assets.writeback.common import WritebackConfig, sites_of
+from pressrag.assets.writeback.summaries import summaries
+from pressrag.resources.dagster_resources import StoreResource
+from pressrag.resources.errors import ConfigError
+from pressrag.resources.store import Store
+from pressrag.resources.store.sites import Site
+from pressrag.resources.writeback import store as summaries_sql
+from pressrag.resources.writeback.callbacks import CallbackError, WordPressCallbacks
+from pressrag.resources.writeback.dagster_resources import WordPressCallbackResource
+from pressrag.resources.writeback.store import Delivery
 
 BATCH_SIZE = 25
 DELIVERED = {"stored", "unchanged", "stale"}

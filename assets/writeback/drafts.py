@@ -12,13 +12,16 @@ a step retried after a lost answer creates one post.
 import dagster as dg
 from pydantic import Field
 
-from resources.dagster_resources import StoreResource
-from resources.errors import PressRAGError
-from resources.store.sites import get_site
-from resources.writeback.callbacks import CallbackError, WordPressCallbacks
-from resources.writeback.dagster_resources import DraftWriterResource, WordPressCallbackResource
-from resources.writeback.drafts import DraftRequest, gather_sources
-from resources.writeback.summarisers import style_for
+from pressrag.resources.dagster_resources import StoreResource
+from pressrag.resources.errors import PressRAGError
+from pressrag.resources.store.sites import get_site
+from pressrag.resources.writeback.callbacks import CallbackError, WordPressCallbacks
+from pressrag.resources.writeback.dagster_resources import (
+    DraftWriterResource,
+    WordPressCallbackResource,
+)
+from pressrag.resources.writeback.drafts import DraftRequest, gather_sources
+from pressrag.resources.writeback.summarisers import style_for
 
 SITE_TAG = "pressrag/site"
 REQUEST_TAG = "pressrag/draft_request"

@@ -12,17 +12,17 @@ from collections import Counter
 
 import dagster as dg
 
-from assets.indexing.common import Progress, timed
-from assets.indexing.failures import describe_failure
-from assets.indexing.text import extracted_text
-from assets.writeback.common import WritebackConfig, sites_of
-from resources.dagster_resources import StoreResource
-from resources.store import Store
-from resources.store.sites import Site
-from resources.writeback import store as summaries_sql
-from resources.writeback.dagster_resources import SummariserResource
-from resources.writeback.store import PendingSummary
-from resources.writeback.summarisers import (
+from pressrag.assets.indexing.common import Progress, timed
+from pressrag.assets.indexing.failures import describe_failure
+from pressrag.assets.indexing.text import extracted_text
+from pressrag.assets.writeback.common import WritebackConfig, sites_of
+from pressrag.resources.dagster_resources import StoreResource
+from pressrag.resources.store import Store
+from pressrag.resources.store.sites import Site
+from pressrag.resources.writeback import store as summaries_sql
+from pressrag.resources.writeback.dagster_resources import SummariserResource
+from pressrag.resources.writeback.store import PendingSummary
+from pressrag.resources.writeback.summarisers import (
     Summariser,
     SummaryInput,
     SummaryStyle,

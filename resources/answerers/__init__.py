@@ -8,7 +8,7 @@ refers to a passage they were given, and report which passages they actually cit
 
 from __future__ import annotations
 
-from resources.answerers.base import (
+from pressrag.resources.answerers.base import (
     NOT_FOUND_TEXT,
     Answer,
     Answerer,
@@ -21,10 +21,10 @@ from resources.answerers.base import (
     passages_from_hits,
     retrieval_too_weak,
 )
-from resources.answerers.citations import CitationFilter, strip_invalid_markers
-from resources.answerers.followup import Rewrite, Turn, is_follow_up, standalone_question
-from resources.embedders import Embedder
-from resources.settings import Settings
+from pressrag.resources.answerers.citations import CitationFilter, strip_invalid_markers
+from pressrag.resources.answerers.followup import Rewrite, Turn, is_follow_up, standalone_question
+from pressrag.resources.embedders import Embedder
+from pressrag.resources.settings import Settings
 
 __all__ = [
     "NOT_FOUND_TEXT",
@@ -51,9 +51,9 @@ __all__ = [
 def make_answerer(settings: Settings, embedder: Embedder, *, max_tokens: int = 400) -> Answerer:
     """The answerer `settings.answerer` names. OpenAI needs `PRESSRAG_OPENAI_API_KEY`."""
     if settings.answerer == "openai":
-        from resources.answerers.openai import OpenAIAnswerer
+        from pressrag.resources.answerers.openai import OpenAIAnswerer
 
         return OpenAIAnswerer.from_settings(settings, max_tokens=max_tokens)
-    from resources.answerers.extractive import ExtractiveAnswerer
+    from pressrag.resources.answerers.extractive import ExtractiveAnswerer
 
     return ExtractiveAnswerer(embedder)

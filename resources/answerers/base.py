@@ -8,9 +8,9 @@ from typing import Protocol
 
 import numpy as np
 
-from resources.answerers.followup import Rewrite, Turn
-from resources.errors import PressRAGError
-from resources.models import SearchHit
+from pressrag.resources.answerers.followup import Rewrite, Turn
+from pressrag.resources.errors import PressRAGError
+from pressrag.resources.models import SearchHit
 
 # The one sentence every answerer gives when the site does not hold the answer; the chat
 # shows it as is, and tests look for it.

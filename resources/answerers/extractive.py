@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from resources.answerers.base import (
+from pressrag.resources.answerers.base import (
     Answer,
     AnswerEvent,
     Delta,
@@ -27,8 +27,8 @@ from resources.answerers.base import (
     Question,
     collect,
 )
-from resources.answerers.followup import Rewrite, Turn, standalone_question
-from resources.embedders import Embedder
+from pressrag.resources.answerers.followup import Rewrite, Turn, standalone_question
+from pressrag.resources.embedders import Embedder
 
 # Sentence ends: . ! ? followed by space and something that starts a sentence; plus
 # line breaks, which separate list items and headings in chunk text.

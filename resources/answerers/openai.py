@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from resources.answerers.base import (
+from pressrag.resources.answerers.base import (
     NOT_FOUND_TEXT,
     Answer,
     AnswerEvent,
@@ -26,17 +26,17 @@ from resources.answerers.base import (
     Passage,
     Question,
 )
-from resources.answerers.citations import CitationFilter, strip_invalid_markers
-from resources.answerers.followup import (
+from pressrag.resources.answerers.citations import CitationFilter, strip_invalid_markers
+from pressrag.resources.answerers.followup import (
     MAX_STANDALONE_CHARS,
     TURNS_CONSIDERED,
     Rewrite,
     Turn,
     standalone_question,
 )
-from resources.errors import ConfigError
-from resources.openai_backoff import call_with_backoff
-from resources.settings import Settings
+from pressrag.resources.errors import ConfigError
+from pressrag.resources.openai_backoff import call_with_backoff
+from pressrag.resources.settings import Settings
 
 log = logging.getLogger(__name__)
 

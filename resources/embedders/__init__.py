@@ -11,7 +11,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from resources.settings import Settings
+from pressrag.resources.settings import Settings
 
 
 class Embedder(Protocol):
@@ -35,10 +35,10 @@ def make_embedder(
     """The configured embedder; `threads` overrides the local model's threads, `backend`
     chooses how the local model runs (same vectors either way)."""
     if settings.embedder == "openai":
-        from resources.embedders.openai import OpenAIEmbedder
+        from pressrag.resources.embedders.openai import OpenAIEmbedder
 
         return OpenAIEmbedder.from_settings(settings)
-    from resources.embedders.local import LocalEmbedder
+    from pressrag.resources.embedders.local import LocalEmbedder
 
     return LocalEmbedder(
         batch_size=settings.embed_batch_size,

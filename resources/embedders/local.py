@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from resources.tokenization import WordPieceCounter, default_counter, minilm_model_path
+from pressrag.resources.tokenization import WordPieceCounter, default_counter, minilm_model_path
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class LocalEmbedder:
             self._model = SentenceTransformer(str(minilm_model_path()), device="cpu")
 
     def _load_onnx(self) -> Any:
-        from resources.embedders.minilm_onnx import MiniLMOnnx, default_cache_dir
+        from pressrag.resources.embedders.minilm_onnx import MiniLMOnnx, default_cache_dir
 
         def loaded(variant: Literal["fp32", "int8"]) -> MiniLMOnnx:
             model = MiniLMOnnx(

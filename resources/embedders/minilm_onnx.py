@@ -33,7 +33,7 @@ from typing import Literal
 
 import numpy as np
 
-from resources.tokenization import minilm_model_path
+from pressrag.resources.tokenization import minilm_model_path
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +311,7 @@ def verify(model_dir: Path, candidate: Path, *, max_tokens: int, variant: Varian
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m resources.embedders.minilm_onnx`: export (and verify) into the cache."""
+    """`python -m pressrag.resources.embedders.minilm_onnx`: export (and verify) into the cache."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     parser.add_argument("--model-dir", type=Path, default=None, help="default: the bundled one")

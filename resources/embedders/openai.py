@@ -11,10 +11,10 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from resources.errors import ConfigError
-from resources.openai_backoff import call_with_backoff
-from resources.settings import Settings
-from resources.tokenization import default_counter
+from pressrag.resources.errors import ConfigError
+from pressrag.resources.openai_backoff import call_with_backoff
+from pressrag.resources.settings import Settings
+from pressrag.resources.tokenization import default_counter
 
 log = logging.getLogger(__name__)
 

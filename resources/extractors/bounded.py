@@ -29,14 +29,14 @@ from dataclasses import dataclass, field
 
 import pebble
 
-from resources.extractors.media import (
+from pressrag.resources.extractors.media import (
     MIB,
     ExtractionLimitExceeded,
     ZipLimits,
     extract_media,
     warm_up,
 )
-from resources.settings import Settings
+from pressrag.resources.settings import Settings
 
 
 @dataclass(frozen=True)

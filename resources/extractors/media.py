@@ -42,7 +42,7 @@ from functools import cache
 from pathlib import PurePath
 from typing import Any
 
-from resources.errors import ExtractionError
+from pressrag.resources.errors import ExtractionError
 
 PDF, DOCX, PPTX, HTML, TXT, MD = "pdf", "docx", "pptx", "html", "txt", "md"
 

@@ -17,9 +17,9 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool
 
-from resources.store.migrations import apply_migrations
-from resources.store.search import configure_search_session
-from resources.store.spaces import EmbeddingSpace, active_space, ensure_space
+from pressrag.resources.store.migrations import apply_migrations
+from pressrag.resources.store.search import configure_search_session
+from pressrag.resources.store.spaces import EmbeddingSpace, active_space, ensure_space
 
 log = logging.getLogger(__name__)
 

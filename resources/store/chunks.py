@@ -12,7 +12,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from resources.store.spaces import EmbeddingSpace
+from pressrag.resources.store.spaces import EmbeddingSpace
 
 # A document's chunks go in with one statement, so the search statistics' triggers
 # (migration 0003) run once per document rather than once per chunk.

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg.rows import dict_row
 
-from resources.models import ChunkDraft, SourceDocument, exclusion_reason
-from resources.store.text import plain_title, refused_url_reason, storable
+from pressrag.resources.models import ChunkDraft, SourceDocument, exclusion_reason
+from pressrag.resources.store.text import plain_title, refused_url_reason, storable
 
 
 @dataclass

@@ -20,7 +20,7 @@ _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 def available_migrations() -> list[tuple[int, str, str]]:
     """(number, file name, SQL) for every migration shipped in resources/migrations."""
-    folder = package_files.files("resources") / "migrations"
+    folder = package_files.files("pressrag.resources") / "migrations"
     found = []
     for entry in folder.iterdir():
         match = _NAME.match(entry.name)

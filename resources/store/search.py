@@ -17,9 +17,9 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from resources.models import SearchHit
-from resources.store.chunks import as_array
-from resources.store.ranking import (
+from pressrag.resources.models import SearchHit
+from pressrag.resources.store.chunks import as_array
+from pressrag.resources.store.ranking import (
     TEXT_WEIGHT,
     ChunkEvidence,
     QueryBaseline,
@@ -27,7 +27,7 @@ from resources.store.ranking import (
     Retrieval,
     rank_documents,
 )
-from resources.store.spaces import EmbeddingSpace
+from pressrag.resources.store.spaces import EmbeddingSpace
 
 _T = TypeVar("_T")
 
@@ -121,7 +121,7 @@ class SearchFilters:
 
 @cache
 def _template() -> str:
-    return (package_files.files("resources") / "store" / "search.sql").read_text("utf-8")
+    return (package_files.files("pressrag.resources") / "store" / "search.sql").read_text("utf-8")
 
 
 def _filter_clause(filters: SearchFilters | None) -> tuple[sql.Composable, dict]:

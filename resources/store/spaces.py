@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from resources.errors import ConfigError
+from pressrag.resources.errors import ConfigError
 
 
 @dataclass(frozen=True)

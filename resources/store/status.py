@@ -7,7 +7,7 @@ import json
 import psycopg
 from psycopg.rows import dict_row
 
-from resources.store.exports import current_export
+from pressrag.resources.store.exports import current_export
 
 
 def site_status(conn: psycopg.Connection, site_id: str) -> dict:

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from resources.models import SourceDocument
-from resources.wordpress.rest import WordPressRestClient
-from resources.wordpress.wxr import (
+from pressrag.resources.models import SourceDocument
+from pressrag.resources.wordpress.rest import WordPressRestClient
+from pressrag.resources.wordpress.wxr import (
     WxrItemFailure,
     WxrReader,
     WxrReadReport,

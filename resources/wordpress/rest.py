@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 import httpx
 
-from resources.errors import ConfigError, SourceError
-from resources.models import ATTACHMENT_TYPE, SourceDocument
-from resources.wordpress._common import (
+from pressrag.resources.errors import ConfigError, SourceError
+from pressrag.resources.models import ATTACHMENT_TYPE, SourceDocument
+from pressrag.resources.wordpress._common import (
     IGNORED_TAXONOMIES,
     origin_of,
     parse_wp_gmt,

@@ -23,10 +23,10 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
-from resources.errors import SourceError
-from resources.models import SourceDocument
-from resources.wordpress._common import origin_of
-from resources.wordpress.wxr_items import (
+from pressrag.resources.errors import SourceError
+from pressrag.resources.models import SourceDocument
+from pressrag.resources.wordpress._common import origin_of
+from pressrag.resources.wordpress.wxr_items import (
     INTERNAL_POST_TYPES,
     Author,
     ChannelFact,
@@ -36,9 +36,9 @@ from resources.wordpress.wxr_items import (
     document_from_item,
     item_link,
 )
-from resources.wordpress.wxr_media import MediaFiles, media_beside
-from resources.wordpress.wxr_tolerant import tolerant_entries
-from resources.wordpress.wxr_xml import NotWellFormed, strict_entries
+from pressrag.resources.wordpress.wxr_media import MediaFiles, media_beside
+from pressrag.resources.wordpress.wxr_tolerant import tolerant_entries
+from pressrag.resources.wordpress.wxr_xml import NotWellFormed, strict_entries
 
 log = logging.getLogger(__name__)
 

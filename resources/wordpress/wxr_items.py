@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element
 
-from resources.models import ATTACHMENT_TYPE, SourceDocument
-from resources.wordpress._common import IGNORED_TAXONOMIES, parse_wp_gmt, with_footnotes
-from resources.wordpress.autop import autop, has_blocks
+from pressrag.resources.models import ATTACHMENT_TYPE, SourceDocument
+from pressrag.resources.wordpress._common import IGNORED_TAXONOMIES, parse_wp_gmt, with_footnotes
+from pressrag.resources.wordpress.autop import autop, has_blocks
 
 # Post types WordPress uses for its own machinery; they are never content.
 INTERNAL_POST_TYPES = frozenset(

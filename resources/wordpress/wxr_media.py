@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from resources.errors import SourceError
+from pressrag.resources.errors import SourceError
 
 # A zip of an uploads folder holds its files under one of these (`zip -r uploads.zip uploads`,
 # a zip of the folder's contents, or of wp-content/).

@@ -21,7 +21,7 @@ from functools import cache
 from typing import IO
 from xml.parsers import expat
 
-from resources.wordpress.wxr_items import (
+from pressrag.resources.wordpress.wxr_items import (
     CHANNEL_FACTS,
     CONTENT_META_KEYS,
     Author,
@@ -32,7 +32,7 @@ from resources.wordpress.wxr_items import (
     canonical_prefix,
     item_from_element,
 )
-from resources.wordpress.wxr_xml import UnsafeXml, parse_fragment
+from pressrag.resources.wordpress.wxr_xml import UnsafeXml, parse_fragment
 
 BLOCK_BYTES = 256 << 10
 MAX_ITEM_BYTES = 64 << 20

@@ -22,8 +22,8 @@ from typing import IO
 from xml.etree.ElementTree import Element, TreeBuilder
 from xml.parsers import expat
 
-from resources.errors import SourceError
-from resources.wordpress.wxr_items import Entry, canonical_tag, channel_entry
+from pressrag.resources.errors import SourceError
+from pressrag.resources.wordpress.wxr_items import Entry, canonical_tag, channel_entry
 
 BLOCK_BYTES = 64 << 10
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from resources.errors import PressRAGError
-from resources.writeback.signing import callback_headers
+from pressrag.resources.errors import PressRAGError
+from pressrag.resources.writeback.signing import callback_headers
 
 ROUTE = "/pressrag/v1/callback"
 USER_AGENT = "PressRAG-writeback/0.1"

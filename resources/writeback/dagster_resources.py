@@ -14,16 +14,16 @@ from functools import cache
 
 import dagster as dg
 
-from resources.embedders import Embedder, make_embedder
-from resources.embedders.local import LocalEmbedder
-from resources.errors import ConfigError
-from resources.secrets import SecretStore
-from resources.settings import get_settings
-from resources.store.sites import Site
-from resources.usage import usage_recorder
-from resources.writeback.callbacks import WordPressCallbacks
-from resources.writeback.drafts import DraftWriter, make_draft_writer
-from resources.writeback.summarisers import Summariser, make_summariser
+from pressrag.resources.embedders import Embedder, make_embedder
+from pressrag.resources.embedders.local import LocalEmbedder
+from pressrag.resources.errors import ConfigError
+from pressrag.resources.secrets import SecretStore
+from pressrag.resources.settings import get_settings
+from pressrag.resources.store.sites import Site
+from pressrag.resources.usage import usage_recorder
+from pressrag.resources.writeback.callbacks import WordPressCallbacks
+from pressrag.resources.writeback.drafts import DraftWriter, make_draft_writer
+from pressrag.resources.writeback.summarisers import Summariser, make_summariser
 
 
 @cache

@@ -20,15 +20,15 @@ from typing import Literal, Protocol
 
 import psycopg
 
-from resources.answerers.citations import strip_invalid_markers
-from resources.answerers.extractive import split_sentences
-from resources.embedders import Embedder
-from resources.errors import ConfigError, PressRAGError
-from resources.settings import Settings
-from resources.store.search import hybrid_search
-from resources.store.sites import Site
-from resources.store.spaces import active_space
-from resources.usage import UsageRecorder, metered
+from pressrag.resources.answerers.citations import strip_invalid_markers
+from pressrag.resources.answerers.extractive import split_sentences
+from pressrag.resources.embedders import Embedder
+from pressrag.resources.errors import ConfigError, PressRAGError
+from pressrag.resources.settings import Settings
+from pressrag.resources.store.search import hybrid_search
+from pressrag.resources.store.sites import Site
+from pressrag.resources.store.spaces import active_space
+from pressrag.resources.usage import UsageRecorder, metered
 
 MAX_SOURCES = 6
 PASSAGES_PER_SOURCE = 3

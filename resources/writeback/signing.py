@@ -15,8 +15,8 @@ import hmac
 import time
 import uuid
 
-from resources.secrets import secret_bytes
-from resources.webhooks import sign, verify
+from pressrag.resources.secrets import secret_bytes
+from pressrag.resources.webhooks import sign, verify
 
 CALLBACK_KEY_LABEL = b"pressrag-callback-v1"
 

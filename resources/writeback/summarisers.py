@@ -23,11 +23,11 @@ from typing import Protocol
 
 import numpy as np
 
-from resources.answerers.extractive import split_sentences
-from resources.embedders import Embedder
-from resources.errors import ConfigError, PressRAGError
-from resources.settings import Settings
-from resources.usage import UsageRecorder, metered
+from pressrag.resources.answerers.extractive import split_sentences
+from pressrag.resources.embedders import Embedder
+from pressrag.resources.errors import ConfigError, PressRAGError
+from pressrag.resources.settings import Settings
+from pressrag.resources.usage import UsageRecorder, metered
 
 MAX_CANDIDATES = 80  # sentences considered per document: bounds the embedding cost
 MAX_PROMPT_CHARS = 24_000  # of document text sent to a chat model (~6k tokens)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from serving.routers import ask, connection, health, metrics, search, sites, webhooks
+from pressrag.serving.routers import ask, connection, health, metrics, search, sites, webhooks
 
 ROUTERS: list[APIRouter] = [
     health.router,

@@ -19,7 +19,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
-from resources.answerers import (
+from pressrag.resources.answerers import (
     Answer,
     Answerer,
     AnswerUnavailable,
@@ -32,13 +32,13 @@ from resources.answerers import (
     passages_from_hits,
     retrieval_too_weak,
 )
-from resources.answerers.base import AnswerEvent, not_found_events
-from serving.deps import ComponentsDep, PrincipalDep, ServicesDep, authorize
-from serving.errors import ApiError, error_responses
-from serving.metrics import Metrics
-from serving.routers.search import check_caps, snippet
-from serving.schemas import AskRequest, AskResponse, Citation
-from serving.sse import SSE_HEADERS, sse_event, wants_event_stream
+from pressrag.resources.answerers.base import AnswerEvent, not_found_events
+from pressrag.serving.deps import ComponentsDep, PrincipalDep, ServicesDep, authorize
+from pressrag.serving.errors import ApiError, error_responses
+from pressrag.serving.metrics import Metrics
+from pressrag.serving.routers.search import check_caps, snippet
+from pressrag.serving.schemas import AskRequest, AskResponse, Citation
+from pressrag.serving.sse import SSE_HEADERS, sse_event, wants_event_stream
 
 log = logging.getLogger("serving.ask")
 router = APIRouter(prefix="/v1", tags=["ask"])

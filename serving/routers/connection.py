@@ -25,15 +25,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 
-from resources.secrets import secret_bytes
-from resources.webhooks import WebhookError, sign, verify
-from serving.auth import bearer_token, is_admin_key, verify_token
-from serving.deps import ServicesDep
-from serving.directory import SiteEntry, normalize_origin
-from serving.errors import ApiError, error_responses
-from serving.ratelimit import retry_after_header
-from serving.schemas import SITE_PATTERN
-from serving.state import Components, Services
+from pressrag.resources.secrets import secret_bytes
+from pressrag.resources.webhooks import WebhookError, sign, verify
+from pressrag.serving.auth import bearer_token, is_admin_key, verify_token
+from pressrag.serving.deps import ServicesDep
+from pressrag.serving.directory import SiteEntry, normalize_origin
+from pressrag.serving.errors import ApiError, error_responses
+from pressrag.serving.ratelimit import retry_after_header
+from pressrag.serving.schemas import SITE_PATTERN
+from pressrag.serving.state import Components, Services
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"])
 

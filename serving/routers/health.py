@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from serving.deps import ServicesDep
-from serving.schemas import Health, Readiness
+from pressrag.serving.deps import ServicesDep
+from pressrag.serving.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
 

@@ -6,12 +6,12 @@ import time
 
 from fastapi import APIRouter
 
-from resources.models import SearchHit
-from resources.store.search import SearchFilters
-from serving.deps import ComponentsDep, PrincipalDep, ServicesDep, authorize
-from serving.errors import ApiError, error_responses
-from serving.schemas import SearchFiltersIn, SearchHitOut, SearchRequest, SearchResponse
-from serving.settings import ServingSettings
+from pressrag.resources.models import SearchHit
+from pressrag.resources.store.search import SearchFilters
+from pressrag.serving.deps import ComponentsDep, PrincipalDep, ServicesDep, authorize
+from pressrag.serving.errors import ApiError, error_responses
+from pressrag.serving.schemas import SearchFiltersIn, SearchHitOut, SearchRequest, SearchResponse
+from pressrag.serving.settings import ServingSettings
 
 router = APIRouter(prefix="/v1", tags=["search"])
 SNIPPET_CHARS = 240

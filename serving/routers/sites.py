@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from resources.store.status import site_status
-from serving.deps import AdminDep, ComponentsDep
-from serving.errors import ApiError, error_responses
-from serving.schemas import SITE_PATTERN, SiteStatus
+from pressrag.resources.store.status import site_status
+from pressrag.serving.deps import AdminDep, ComponentsDep
+from pressrag.serving.errors import ApiError, error_responses
+from pressrag.serving.schemas import SITE_PATTERN, SiteStatus
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"])
 

@@ -20,10 +20,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from resources.secrets import secret_bytes
-from resources.store import inbox, quality
-from resources.store.text import is_storable
-from resources.webhooks import (
+from pressrag.resources.secrets import secret_bytes
+from pressrag.resources.store import inbox, quality
+from pressrag.resources.store.text import is_storable
+from pressrag.resources.webhooks import (
     MAX_BODY_BYTES,
     SITE_GOLDEN_QUESTIONS,
     SITE_ID,
@@ -33,9 +33,9 @@ from resources.webhooks import (
     parse_event,
     verify,
 )
-from serving.deps import ComponentsDep
-from serving.errors import error_response, error_responses
-from serving.state import Components
+from pressrag.serving.deps import ComponentsDep
+from pressrag.serving.errors import error_response, error_responses
+from pressrag.serving.state import Components
 
 log = logging.getLogger("serving.webhooks")
 

@@ -91,8 +91,8 @@ def create_post(wordpress: WordPress, title: str, content: str) -> dict[str, Any
 
 @pytest.fixture(scope="module")
 def site(pressrag_env: PressragEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    from orchestration.run import index_site_now
-    from orchestration.sites import add_site
+    from pressrag.orchestration.run import index_site_now
+    from pressrag.orchestration.sites import add_site
 
     missing = missing_programs()
     if missing:
@@ -130,7 +130,7 @@ def site(pressrag_env: PressragEnv, tmp_path_factory: pytest.TempPathFactory) ->
             yield Site(wordpress, serving, sundial, others, chat_post)
     finally:
         serving.stop()
-        from resources.store import Store
+        from pressrag.resources.store import Store
 
         with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store, store.connection() as c:
             c.execute("DELETE FROM sites WHERE id = %s", (SITE,))

@@ -100,7 +100,7 @@ def site(pressrag_env: PressragEnv, tmp_path_factory: pytest.TempPathFactory) ->
 
 def set_up_wordpress(stack: E2ESite) -> None:
     """Plugin active and configured for the registered site `e2e`, on an empty site."""
-    from orchestration.sites import add_site
+    from pressrag.orchestration.sites import add_site
 
     wordpress = stack.wordpress
     wordpress.activate_plugin(REPO_ROOT / "wp-plugin", "pressrag.php")

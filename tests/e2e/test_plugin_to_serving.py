@@ -2,7 +2,7 @@
 
 Webhooks from content changes land in the backend's inbox; the plugin's browser token is
 accepted by /v1/ask from the site's origin; the plugin's status panel reads the status API.
-Nothing here is faked: embedded Postgres, `python -m serving`, Debian's WordPress.
+Nothing here is faked: embedded Postgres, `python -m pressrag.serving`, Debian's WordPress.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Stack:
     app_url: str
 
     def inbox(self) -> list[dict[str, Any]]:
-        from resources.store import Store
+        from pressrag.resources.store import Store
 
         with Store(self.app_url, max_size=1) as store, store.connection() as conn:
             rows = conn.execute(
@@ -68,7 +68,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(pressrag_env: PressragEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    from orchestration.sites import add_site
+    from pressrag.orchestration.sites import add_site
 
     with WordPress(tmp_path_factory.mktemp("plugin-live") / "wp") as wordpress:
         wordpress.activate_plugin(REPO_ROOT / "wp-plugin", "pressrag.php")
@@ -97,7 +97,7 @@ def stack(pressrag_env: PressragEnv, tmp_path_factory: pytest.TempPathFactory) -
 def forget_site(app_url: str) -> None:
     """Remove this module's site (cascades to its documents and inbox) so later tests in the
     session, e.g. a sensor or the nightly reconcile, never chase a WordPress that is gone."""
-    from resources.store import Store
+    from pressrag.resources.store import Store
 
     with Store(app_url, max_size=1) as store, store.connection() as conn:
         conn.execute("DELETE FROM sites WHERE id = %s", (SITE,))
@@ -133,7 +133,7 @@ def test_reindex_request_is_stored_as_an_event(stack: Stack) -> None:
 
 def test_chat_token_gets_a_cited_answer_about_the_site(stack: Stack) -> None:
     """The whole loop: WordPress content → Dagster indexing → /v1/ask with the plugin's token."""
-    from orchestration.run import index_site_now
+    from pressrag.orchestration.run import index_site_now
 
     post = stack.wordpress.rest(
         "POST",

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from resources.webhooks import golden_pairs, parse_event
+from pressrag.resources.webhooks import golden_pairs, parse_event
 from tests.support.wordpress import WordPress
 from tests.vectors.make_vectors import b64url, key_from_secret, secret_from_bytes, webhook_signature
 
@@ -375,7 +375,7 @@ def test_admin_actions_need_a_nonce_and_retry_failed_works(
 
 def test_backend_verifier_accepts_the_plugin_token(wordpress: WordPress) -> None:
     """Cross-check with the real backend code, not just the stdlib reimplementation."""
-    from serving.auth import verify_token
+    from pressrag.serving.auth import verify_token
 
     response = httpx.get(f"{wordpress.base_url}/wp-json/pressrag/v1/token", timeout=10)
     claims = verify_token(response.json()["token"], (key_from_secret(TOKEN_SECRET),))

@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from resources.writeback.callbacks import callback_url, encode
-from resources.writeback.signing import callback_headers
+from pressrag.resources.writeback.callbacks import callback_url, encode
+from pressrag.resources.writeback.signing import callback_headers
 from tests.conftest import PressragEnv, site_info
 from tests.support.dagster_daemon import DagsterDev, ServingProcess, serving_fixture_env
 from tests.support.e2e_site import E2ESite, missing_programs, wait_until
@@ -94,7 +94,7 @@ def site(pressrag_env: PressragEnv, tmp_path_factory: pytest.TempPathFactory) ->
 
 def set_up(stack: E2ESite) -> None:
     """The plugin active and configured for `wb-e2e` on an empty site, excerpts opted in."""
-    from orchestration.sites import add_site
+    from pressrag.orchestration.sites import add_site
 
     wordpress = stack.wordpress
     wordpress.activate_plugin(REPO_ROOT / "wp-plugin", "pressrag.php")

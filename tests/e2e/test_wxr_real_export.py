@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from assets.indexing.text import post_text
-from resources.wordpress import WordPressRestClient, WxrReader
+from pressrag.assets.indexing.text import post_text
+from pressrag.resources.wordpress import WordPressRestClient, WxrReader
 from tests.support.wordpress import WordPress
 
 pytestmark = pytest.mark.e2e

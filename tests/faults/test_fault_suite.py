@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from orchestration.sites import add_site
+from pressrag.orchestration.sites import add_site
 from tests.conftest import PressragEnv, private_pressrag_env, site_info
 from tests.support.dagster_daemon import WebhookSender, free_port, serving_fixture_env
 from tests.support.fake_wordpress import FakeWordPress

@@ -18,11 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from resources.database import APP_DATABASE, with_database
-from resources.secrets import SecretStore, new_key_id, new_secret, secret_bytes
-from resources.store import Store
-from resources.store.sites import Site, upsert_site
-from resources.webhooks import sign
+from pressrag.resources.database import APP_DATABASE, with_database
+from pressrag.resources.secrets import SecretStore, new_key_id, new_secret, secret_bytes
+from pressrag.resources.store import Store
+from pressrag.resources.store.sites import Site, upsert_site
+from pressrag.resources.webhooks import sign
 from tests.support.serving import ADMIN_KEY, ServingServer, mint_token
 
 pytestmark = pytest.mark.integration

@@ -1,6 +1,6 @@
 """Freshness end to end: signed webhooks → serving → inbox → Dagster sensor → targeted runs.
 
-Real processes throughout: the serving app (`python -m serving`), Dagster (`dagster dev`:
+Real processes throughout: the serving app (`python -m pressrag.serving`), Dagster (`dagster dev`:
 webserver + daemon with the inbox sensor, the run-status sensors and the nightly schedule),
 run workers launched by the daemon, the embedded Postgres, the real embedding model, and a
 FakeWordPress whose content the tests change between steps. The tests run in file order and
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from orchestration.sites import add_site
-from resources.store import Store
+from pressrag.orchestration.sites import add_site
+from pressrag.resources.store import Store
 from tests.conftest import PressragEnv, site_info
 from tests.support.dagster_daemon import (
     ADMIN_KEY,

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestration.sensors import coalesce, run_request
-from resources.store import Store, inbox
-from resources.store.inbox import InboxEvent
-from resources.store.sites import Site, upsert_site
-from resources.store.status import site_status
+from pressrag.orchestration.sensors import coalesce, run_request
+from pressrag.resources.store import Store, inbox
+from pressrag.resources.store.inbox import InboxEvent
+from pressrag.resources.store.sites import Site, upsert_site
+from pressrag.resources.store.status import site_status
 from tests.conftest import PressragEnv
 
 
@@ -169,8 +169,8 @@ def test_sensor_relaunches_a_batch_whose_run_never_appeared(store: Store) -> Non
     for them again under a new run key (the old key may be spent)."""
     import dagster as dg
 
-    from orchestration.sensors import BATCH_TAG, inbox_sensor
-    from resources.dagster_resources import StoreResource
+    from pressrag.orchestration.sensors import BATCH_TAG, inbox_sensor
+    from pressrag.resources.dagster_resources import StoreResource
 
     site_id = _site(store)
     with store.connection() as conn:
@@ -207,7 +207,7 @@ def _finished_run(instance, *, fail: bool, batch_id: str):
     """A real (tiny) run tagged with the batch, and its final run event."""
     import dagster as dg
 
-    from orchestration.sensors import BATCH_TAG
+    from pressrag.orchestration.sensors import BATCH_TAG
 
     @dg.op
     def step() -> None:
@@ -234,7 +234,7 @@ def test_run_status_sensors_close_the_loop(store: Store) -> None:
     the events dead; a successful run marks them processed with its run id."""
     import dagster as dg
 
-    from orchestration.sensors import inbox_batch_failed, inbox_batch_succeeded
+    from pressrag.orchestration.sensors import inbox_batch_failed, inbox_batch_succeeded
 
     site_id = _site(store)
     with store.connection() as conn:

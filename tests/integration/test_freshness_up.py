@@ -17,7 +17,7 @@ from tests.conftest import PressragEnv
 from tests.support.dagster_daemon import ManagedProcess, free_port, group_alive, listening_ports
 
 LOCATION = {
-    "repositoryLocationName": "orchestration.definitions",
+    "repositoryLocationName": "pressrag",
     "repositoryName": "__repository__",
 }
 

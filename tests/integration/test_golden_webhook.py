@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from orchestration.sites import add_site
-from resources.store import Store
-from resources.store.quality import add_golden, list_golden
+from pressrag.orchestration.sites import add_site
+from pressrag.resources.store import Store
+from pressrag.resources.store.quality import add_golden, list_golden
 from tests.conftest import PressragEnv, site_info
 from tests.support.dagster_daemon import ServingProcess, WebhookSender, serving_fixture_env
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.jobs import INDEXING_OPS
-from resources.store import Store
+from pressrag.orchestration.jobs import INDEXING_OPS
+from pressrag.resources.store import Store
 from tests.conftest import REPO_ROOT, SAMPLE_DIR, IndexedSites, PressragEnv
 from tests.support.indexing import (
     asset_metadata,
@@ -40,7 +40,7 @@ def _store() -> Store:
 
 
 def _search_titles(site: str, query: str, k: int = 5) -> list[str]:
-    from orchestration.run import search
+    from pressrag.orchestration.run import search
 
     return [hit.title for hit in search(site, query, k=k)]
 
@@ -122,7 +122,7 @@ def test_sites_are_isolated_in_search(indexed_sites: IndexedSites) -> None:
 def test_the_catalog_shows_the_index_as_a_table(pressrag_env: PressragEnv) -> None:
     """The `embeddings` materialization carries what a data engineer expects of a table:
     its row count (the site's live chunks), its column schema and a preview of a few rows."""
-    from orchestration.sites import add_site
+    from pressrag.orchestration.sites import add_site
     from tests.support.fake_wordpress import FakeWordPress
 
     with FakeWordPress() as wordpress:
@@ -151,7 +151,7 @@ def test_the_catalog_shows_the_index_as_a_table(pressrag_env: PressragEnv) -> No
 def test_reindexing_unchanged_content_embeds_nothing(
     pressrag_env: PressragEnv, tmp_path: Path
 ) -> None:
-    from orchestration.sites import add_site
+    from pressrag.orchestration.sites import add_site
 
     export = copy_wxr_site(SAMPLE_DIR, tmp_path / "site")
     add_site("unchanged", wxr=str(export))
@@ -170,8 +170,8 @@ def test_reindexing_unchanged_content_embeds_nothing(
 def test_changing_one_document_reembeds_only_its_changed_chunks(
     pressrag_env: PressragEnv, tmp_path: Path
 ) -> None:
-    from orchestration.sites import add_site
-    from resources.wordpress import WxrReader, iter_wxr
+    from pressrag.orchestration.sites import add_site
+    from pressrag.resources.wordpress import WxrReader, iter_wxr
 
     export = copy_wxr_site(SAMPLE_DIR, tmp_path / "site")
     add_site("changing", wxr=str(export))
@@ -203,14 +203,14 @@ def test_changing_one_document_reembeds_only_its_changed_chunks(
     meta = asset_metadata(result, "embeddings")
     assert meta["documents_indexed"] == 1
     assert 1 <= meta["chunks_embedded"] < before
-    from orchestration.run import search
+    from pressrag.orchestration.run import search
 
     assert search("changing", "zebras migrating across the Serengeti", k=1)[0].wp_id == post.wp_id
 
 
 def test_removing_a_document_removes_its_chunks(pressrag_env: PressragEnv, tmp_path: Path) -> None:
-    from orchestration.sites import add_site
-    from resources.wordpress import iter_wxr
+    from pressrag.orchestration.sites import add_site
+    from pressrag.resources.wordpress import iter_wxr
 
     export = copy_wxr_site(SAMPLE_DIR, tmp_path / "site")
     add_site("removing", wxr=str(export))
@@ -235,7 +235,7 @@ def test_removing_a_document_removes_its_chunks(pressrag_env: PressragEnv, tmp_p
 
 
 def test_force_reembed_embeds_every_chunk(pressrag_env: PressragEnv, tmp_path: Path) -> None:
-    from orchestration.sites import add_site
+    from pressrag.orchestration.sites import add_site
 
     export = copy_wxr_site(SAMPLE_DIR, tmp_path / "site")
     add_site("forced", wxr=str(export))
@@ -313,7 +313,7 @@ def test_unreachable_site_fails_clearly_and_keeps_the_index(
     pressrag_env: PressragEnv, tmp_path: Path
 ) -> None:
     """A site that stops answering fails the run with the reason; its index stays as it was."""
-    from orchestration.sites import add_site
+    from pressrag.orchestration.sites import add_site
     from tests.support.fake_wordpress import FakeWordPress
 
     with FakeWordPress() as wordpress:
@@ -333,8 +333,8 @@ def test_unreachable_site_fails_clearly_and_keeps_the_index(
 
 def test_a_corrupt_file_is_a_recorded_failure_not_a_lost_run(pressrag_env: PressragEnv) -> None:
     """One broken PDF is recorded with its error; the post and the good file are indexed."""
-    from orchestration.run import status
-    from orchestration.sites import add_site
+    from pressrag.orchestration.run import status
+    from pressrag.orchestration.sites import add_site
     from tests.support.fake_wordpress import FakeWordPress
 
     with FakeWordPress() as wordpress:
@@ -374,7 +374,7 @@ def test_a_corrupt_file_is_a_recorded_failure_not_a_lost_run(pressrag_env: Press
 def test_a_sites_failed_check_is_that_sites_alone(pressrag_env: PressragEnv) -> None:
     """The embeddings checks are evaluated per site partition: a document of site A that lost
     its chunks fails A's check, and B's checks pass against the same database."""
-    from orchestration.sites import add_site
+    from pressrag.orchestration.sites import add_site
     from tests.support.fake_wordpress import FakeWordPress
 
     with FakeWordPress() as a, FakeWordPress() as b:
@@ -408,7 +408,7 @@ def test_removing_a_site_deletes_its_data_secrets_and_partition(
     search statistics, secret files, the Dagster partition), and leaves other sites alone."""
     import dagster as dg
 
-    from orchestration.sites import PARTITIONS_NAME, add_site, site_footprint
+    from pressrag.orchestration.sites import PARTITIONS_NAME, add_site, site_footprint
     from tests.support.fake_wordpress import FakeWordPress
 
     with FakeWordPress() as leaving, FakeWordPress() as staying:

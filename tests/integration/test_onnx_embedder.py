@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from resources.embedders.local import LocalEmbedder
-from resources.embedders.minilm_onnx import cached_model_path
-from resources.tokenization import minilm_model_path
+from pressrag.resources.embedders.local import LocalEmbedder
+from pressrag.resources.embedders.minilm_onnx import cached_model_path
+from pressrag.resources.tokenization import minilm_model_path
 from tests.conftest import SAMPLE_DIR, IndexedSites
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from resources.embedders.openai import MAX_INPUTS_PER_REQUEST, OpenAIEmbedder
+from pressrag.resources.embedders.openai import MAX_INPUTS_PER_REQUEST, OpenAIEmbedder
 from tests.support.fake_openai import FakeOpenAI
 
 

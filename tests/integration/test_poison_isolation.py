@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from resources.settings import get_settings
-from resources.store import Store
+from pressrag.resources.settings import get_settings
+from pressrag.resources.store import Store
 from tests.conftest import REPO_ROOT, PressragEnv
 from tests.support.fake_wordpress import FakeWordPress
 from tests.support.indexing import asset_metadata, materialize_site
@@ -88,7 +88,7 @@ def _chunk_texts(site: str, wp_id: int) -> list[str]:
 def test_nul_and_surrogates_no_longer_poison_the_site(pressrag_env: PressragEnv) -> None:
     """Finding 3. On main the first run fails (`psycopg.DataError` storing the text) and so
     does every later one, so the edit at the end is never applied."""
-    from orchestration.sites import add_site
+    from pressrag.orchestration.sites import add_site
 
     with FakeWordPress() as wordpress:
         heron = wordpress.upsert(
@@ -142,9 +142,9 @@ def _poisoned_files() -> dict[str, bytes]:
 
 
 def test_poisoned_files_are_recorded_quarantined_and_released(pressrag_env: PressragEnv) -> None:
-    from orchestration.retry import release_documents
-    from orchestration.run import status
-    from orchestration.sites import add_site
+    from pressrag.orchestration.retry import release_documents
+    from pressrag.orchestration.run import status
+    from pressrag.orchestration.sites import add_site
 
     site = "poison-files"
     with FakeWordPress() as wordpress:
@@ -293,8 +293,8 @@ def test_result_urls_are_safe_and_titles_plain_text(
 ) -> None:
     """Finding 6. On main the javascript: link comes back as the result `url` and the title
     with its markup."""
-    from orchestration.run import search, status
-    from orchestration.sites import add_site
+    from pressrag.orchestration.run import search, status
+    from pressrag.orchestration.sites import add_site
 
     export = tmp_path / "export.xml"
     _wxr(

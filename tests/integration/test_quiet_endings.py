@@ -28,7 +28,7 @@ EMPTY_EXPORT = """<?xml version="1.0" encoding="UTF-8" ?>
 # `pressrag index` as its console script runs it, then a look at the threads still alive.
 INDEX_AND_REPORT_THREADS = """
 import sys, threading
-from orchestration.cli import main
+from pressrag.orchestration.cli import main
 code = main(["index", "--site", "quiet"])
 alive = [t.name for t in threading.enumerate() if t.name == "embedder-preload"]
 print("preload threads alive after the command: " + repr(alive))
@@ -39,7 +39,7 @@ sys.exit(code)
 def test_an_index_with_nothing_to_do_leaves_no_background_work(
     pressrag_env: PressragEnv, tmp_path: Path
 ) -> None:
-    from orchestration.sites import add_site
+    from pressrag.orchestration.sites import add_site
 
     export = tmp_path / "empty.xml"
     export.write_text(EMPTY_EXPORT, encoding="utf-8")

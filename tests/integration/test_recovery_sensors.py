@@ -15,15 +15,19 @@ import dagster as dg
 import pytest
 from dagster._core.events import DagsterEvent, DagsterEventType
 
-from orchestration.orphans import fail_orphaned_runs
-from orchestration.processes import process_start_ticks
-from orchestration.run_launcher import WORKER_TAG
-from orchestration.run_outcomes import failure_details, index_run_canceled, index_run_failed
-from orchestration.sensors import BATCH_TAG, inbox_sensor
-from resources.dagster_resources import StoreResource
-from resources.store import Store, inbox
-from resources.store import status as status_sql
-from resources.store.sites import Site, upsert_site
+from pressrag.orchestration.orphans import fail_orphaned_runs
+from pressrag.orchestration.processes import process_start_ticks
+from pressrag.orchestration.run_launcher import WORKER_TAG
+from pressrag.orchestration.run_outcomes import (
+    failure_details,
+    index_run_canceled,
+    index_run_failed,
+)
+from pressrag.orchestration.sensors import BATCH_TAG, inbox_sensor
+from pressrag.resources.dagster_resources import StoreResource
+from pressrag.resources.store import Store, inbox
+from pressrag.resources.store import status as status_sql
+from pressrag.resources.store.sites import Site, upsert_site
 from tests.conftest import PressragEnv
 
 

@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from resources.errors import ConfigError, SourceError
-from resources.wordpress import ContentSource, WordPressRestClient
+from pressrag.resources.errors import ConfigError, SourceError
+from pressrag.resources.wordpress import ContentSource, WordPressRestClient
 from tests.support.fake_wordpress import FakeWordPress
 
 

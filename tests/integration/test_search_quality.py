@@ -21,8 +21,8 @@ MINI = Path(__file__).resolve().parents[1] / "data" / "pyfaq-mini"
 def test_hybrid_search_is_never_worse_than_its_vector_side(
     pressrag_env: PressragEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from assets.transforms.relevance import mean, per_query
     from bench import quality
+    from pressrag.assets.transforms.relevance import mean, per_query
 
     corpus, queries, qrels = quality.load_set(MINI)
     site = quality.build_site(corpus, tmp_path)

@@ -1,4 +1,4 @@
-"""The serving API as a real process (`python -m serving` on 127.0.0.1) over the indexed
+"""The serving API as a real process (`python -m pressrag.serving` on 127.0.0.1) over the indexed
 sample site `demo` and the second site `other`: answers, auth, isolation, CORS, limits on
 input, errors, metrics and logs."""
 
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from resources.answerers import NOT_FOUND_TEXT
+from pressrag.resources.answerers import NOT_FOUND_TEXT
 from tests.conftest import SAMPLE_DIR, IndexedSites
 from tests.support.serving import ADMIN_KEY, ServingServer, mint_token, parse_sse
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from resources.webhooks import sign, signature_matches
+from pressrag.resources.webhooks import sign, signature_matches
 from tests.conftest import IndexedSites, SiteInfo
 from tests.support.serving import ADMIN_KEY, ServingServer, mint_token
 
@@ -77,7 +77,7 @@ def verdicts(response: httpx.Response) -> dict[str, str]:
 def inbox_count(site_id: str) -> int:
     import os
 
-    from resources.store import Store
+    from pressrag.resources.store import Store
 
     with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store, store.connection() as conn:
         return conn.execute("SELECT count(*) FROM inbox WHERE site_id = %s", (site_id,)).fetchone()[

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from resources.answerers import NOT_FOUND_TEXT
+from pressrag.resources.answerers import NOT_FOUND_TEXT
 from tests.conftest import SAMPLE_DIR, IndexedSites
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.serving import ADMIN_KEY, ServingServer, parse_sse

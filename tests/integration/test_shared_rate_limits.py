@@ -19,11 +19,11 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from resources.secrets import SecretStore, new_key_id, new_secret
-from resources.store import Store
-from resources.store.migrations import apply_migrations
-from resources.store.sites import Site, upsert_site
-from serving.ratelimit import RETRY_SECONDS, Limit, RateLimits
+from pressrag.resources.secrets import SecretStore, new_key_id, new_secret
+from pressrag.resources.store import Store
+from pressrag.resources.store.migrations import apply_migrations
+from pressrag.resources.store.sites import Site, upsert_site
+from pressrag.serving.ratelimit import RETRY_SECONDS, Limit, RateLimits
 from tests.conftest import PressragEnv
 from tests.support.serving import ServingServer, free_port, mint_token
 

@@ -11,11 +11,11 @@ import numpy as np
 import psycopg
 import pytest
 
-from resources.errors import ConfigError
-from resources.store import Store
-from resources.store.migrations import apply_migrations, available_migrations
-from resources.store.search import SearchFilters, hybrid_search
-from resources.store.spaces import active_space, ensure_space
+from pressrag.resources.errors import ConfigError
+from pressrag.resources.store import Store
+from pressrag.resources.store.migrations import apply_migrations, available_migrations
+from pressrag.resources.store.search import SearchFilters, hybrid_search
+from pressrag.resources.store.spaces import active_space, ensure_space
 from tests.conftest import IndexedSites, PressragEnv
 
 pytestmark = pytest.mark.integration
@@ -67,7 +67,7 @@ def test_a_different_model_is_refused_with_a_clear_message(fresh_database: str) 
 
 
 def _query(site: str, text: str, filters: SearchFilters | None = None, k: int = 10):
-    from resources.embedders.local import LocalEmbedder
+    from pressrag.resources.embedders.local import LocalEmbedder
 
     vector = LocalEmbedder().embed([text])[0]
     with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store, store.connection() as c:
@@ -87,9 +87,9 @@ def _query(site: str, text: str, filters: SearchFilters | None = None, k: int = 
 def test_sql_evidence_is_what_it_claims(indexed_sites: IndexedSites) -> None:
     """Every candidate's similarity is its cosine, its BM25 is the textbook formula over the
     site's statistics, and its document size is its chunk count."""
-    from resources.embedders.local import LocalEmbedder
-    from resources.store.chunks import as_array
-    from resources.store.search import gather_evidence
+    from pressrag.resources.embedders.local import LocalEmbedder
+    from pressrag.resources.store.chunks import as_array
+    from pressrag.resources.store.search import gather_evidence
 
     text = "reading and writing files with a context manager"
     vector = LocalEmbedder().embed([text])[0]
@@ -150,8 +150,8 @@ SAMPLE_STATISTICS = """
 def assert_similarity_baseline_is_the_sample(site: str) -> None:
     """The question's similarity mean and spread (kept per site between searches) are
     those of its cosine to the site's current sample, computed here in SQL."""
-    from resources.embedders.local import LocalEmbedder
-    from resources.store.search import gather_evidence
+    from pressrag.resources.embedders.local import LocalEmbedder
+    from pressrag.resources.store.search import gather_evidence
 
     text = "how do I write a file"
     vector = LocalEmbedder().embed([text])[0]
@@ -168,7 +168,7 @@ def assert_similarity_baseline_is_the_sample(site: str) -> None:
 def test_text_statistics_follow_every_write(pressrag_env: PressragEnv) -> None:
     """Publishing, re-publishing, deleting a document and removing a site keep the BM25
     statistics equal to a recount from the live chunks (triggers, cascades included)."""
-    from orchestration.sites import add_site
+    from pressrag.orchestration.sites import add_site
     from tests.conftest import SAMPLE_DIR
     from tests.support.indexing import copy_wxr_site, materialize_site, remove_wxr_item
 
@@ -242,7 +242,7 @@ def test_filters_narrow_results(indexed_sites: IndexedSites) -> None:
 
 
 def test_vectors_round_trip_as_arrays(indexed_sites: IndexedSites) -> None:
-    from resources.store.chunks import as_array
+    from pressrag.resources.store.chunks import as_array
 
     with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store, store.connection() as c:
         (value,) = c.execute("SELECT embedding FROM chunks LIMIT 1").fetchone()
@@ -267,7 +267,7 @@ def test_a_search_session_returns_what_a_transaction_returns(
     """Serving's search sessions (autocommit, settings applied once, prepared statements on
     generic plans) must be a pure speed-up: the same hits as the transaction path, also after
     psycopg has prepared the statement (five runs) and PostgreSQL plans it generically."""
-    from resources.embedders.local import LocalEmbedder
+    from pressrag.resources.embedders.local import LocalEmbedder
 
     vector = LocalEmbedder().embed([text])[0]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from resources.store import Store
+from pressrag.resources.store import Store
 from tests.conftest import PressragEnv
 from tests.support.block_fixtures import (
     FILE_BLOCK,
@@ -41,7 +41,7 @@ def _chunk_texts(site: str, wp_id: int) -> str:
 def test_a_block_editor_export_is_indexed_as_it_reads(
     pressrag_env: PressragEnv, tmp_path: Path
 ) -> None:
-    from orchestration.sites import add_site
+    from pressrag.orchestration.sites import add_site
 
     footnotes = (
         "<wp:postmeta><wp:meta_key><![CDATA[footnotes]]></wp:meta_key>"
@@ -71,7 +71,7 @@ def test_a_block_editor_export_is_indexed_as_it_reads(
 
 def test_rest_footnotes_are_indexed_with_their_post(pressrag_env: PressragEnv) -> None:
     """From `meta.footnotes` when the site exposes it, else from the rendered content."""
-    from orchestration.sites import add_site
+    from pressrag.orchestration.sites import add_site
 
     with FakeWordPress() as wordpress:
         with_meta = wordpress.upsert(

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from orchestration.sites import add_site
-from resources.store import Store
-from resources.webhooks import MAX_BODY_BYTES, TOLERANCE_SECONDS
+from pressrag.orchestration.sites import add_site
+from pressrag.resources.store import Store
+from pressrag.resources.webhooks import MAX_BODY_BYTES, TOLERANCE_SECONDS
 from tests.conftest import PressragEnv, site_info
 from tests.support.dagster_daemon import ServingProcess, WebhookSender, serving_fixture_env
 

@@ -15,12 +15,16 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from assets.writeback.definitions import WRITEBACK_ASSETS, WRITEBACK_CHECKS, WRITEBACK_RESOURCES
-from orchestration.sites import add_site
-from orchestration.writeback import writeback_run_config
-from resources.settings import get_settings
-from resources.store import Store
-from resources.writeback.summarisers import candidate_sentences, word_count
+from pressrag.assets.writeback.definitions import (
+    WRITEBACK_ASSETS,
+    WRITEBACK_CHECKS,
+    WRITEBACK_RESOURCES,
+)
+from pressrag.orchestration.sites import add_site
+from pressrag.orchestration.writeback import writeback_run_config
+from pressrag.resources.settings import get_settings
+from pressrag.resources.store import Store
+from pressrag.resources.writeback.summarisers import candidate_sentences, word_count
 from tests.conftest import IndexedSites, PressragEnv, site_info
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.fake_plugin import FakeWordPressWithPlugin
@@ -317,7 +321,7 @@ def test_a_site_without_the_plugin_keeps_its_summaries(pressrag_env: PressragEnv
 
 def run_draft(site_id: str, request_id: str, **request: object) -> dg.ExecuteInProcessResult:
     """The `write_draft` job in process, with the run config the sensor gives it."""
-    from orchestration.definitions import defs
+    from pressrag.orchestration.definitions import defs
 
     config = {"site": site_id, "request_id": request_id, **request}
     return defs.get_job_def("write_draft").execute_in_process(
@@ -402,7 +406,7 @@ def test_with_a_chat_model_a_draft_is_prose_citing_the_posts_used(
 
 
 def test_a_failed_draft_is_reported_to_wordpress(pressrag_env: PressragEnv) -> None:
-    from orchestration.writeback import draft_failed
+    from pressrag.orchestration.writeback import draft_failed
 
     with rest_site("wb-empty", posts=[]) as wordpress:
         request_id = "drq_00000000-0000-4000-8000-000000000003"
@@ -426,9 +430,9 @@ def test_a_failed_draft_is_reported_to_wordpress(pressrag_env: PressragEnv) -> N
 
 
 def test_wordpress_requests_in_the_inbox_become_runs(pressrag_env: PressragEnv) -> None:
-    from orchestration.writeback import writeback_requests
-    from resources.dagster_resources import StoreResource
-    from resources.store import inbox
+    from pressrag.orchestration.writeback import writeback_requests
+    from pressrag.resources.dagster_resources import StoreResource
+    from pressrag.resources.store import inbox
 
     add_site("wb-requests", url="http://127.0.0.1:9")
     with _store() as store, store.connection() as conn:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from resources.store import Store
+from pressrag.resources.store import Store
 from tests.conftest import REPO_ROOT, PressragEnv
 from tests.support.indexing import asset_metadata, materialize_site
 from tests.support.wxr_export import SITE, attachment, item, wxr
@@ -45,7 +45,7 @@ def _posts(posts: dict[int, tuple[str, str]]) -> str:
 
 
 def _titles(site: str, query: str, k: int = 3) -> list[str]:
-    from orchestration.run import search
+    from pressrag.orchestration.run import search
 
     return [hit.title for hit in search(site, query, k=k)]
 
@@ -77,8 +77,8 @@ def test_nested_cdata_in_one_post_and_a_broken_item_cost_only_themselves(
 ) -> None:
     """An old exporter's nested CDATA is read as WordPress reads it; an item that cannot be
     recovered is recorded with its line; every other post is indexed."""
-    from orchestration.run import status
-    from orchestration.sites import add_site
+    from pressrag.orchestration.run import status
+    from pressrag.orchestration.sites import add_site
 
     nested = item(
         6,
@@ -179,8 +179,8 @@ def test_a_newer_export_applies_only_the_difference(
 def test_an_export_of_another_site_needs_an_explicit_url(
     pressrag_env: PressragEnv, tmp_path: Path
 ) -> None:
-    from orchestration.run import status
-    from orchestration.sites import add_site
+    from pressrag.orchestration.run import status
+    from pressrag.orchestration.sites import add_site
 
     first = tmp_path / "export.xml"
     first.write_text(wxr(_posts({1: POSTS[1]})), encoding="utf-8")

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from resources.store.exports import current_export, record_export_read, register_export
-from resources.store.migrations import apply_migrations, available_migrations
+from pressrag.resources.store.exports import current_export, record_export_read, register_export
+from pressrag.resources.store.migrations import apply_migrations, available_migrations
 from tests.conftest import PressragEnv
 
 pytestmark = pytest.mark.integration

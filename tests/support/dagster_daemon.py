@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from orchestration.processes import group_alive
+from pressrag.orchestration.processes import group_alive
 from tests.support.serving import empty_rate_limits
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -214,14 +214,22 @@ class DagsterDev(ManagedProcess):
 
 
 class ServingProcess(ManagedProcess):
-    """`python -m serving` on 127.0.0.1 (webhook intake, search, status)."""
+    """`python -m pressrag.serving` on 127.0.0.1 (webhook intake, search, status)."""
 
     name = "serving"
 
     def __init__(self, port: int | None = None, env: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
         super().__init__(
-            [sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "pressrag.serving",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
             env,
         )
 
@@ -308,8 +316,8 @@ class WebhookSender:
     ) -> httpx.Response:
         import uuid
 
-        from resources.secrets import secret_bytes
-        from resources.webhooks import sign
+        from pressrag.resources.secrets import secret_bytes
+        from pressrag.resources.webhooks import sign
 
         event_id = event_id or f"msg_{uuid.uuid4()}"
         stamp = int(time.time()) if timestamp is None else timestamp
@@ -335,7 +343,7 @@ class WebhookSender:
 
 # ---- the nightly schedule, driven through Dagster's GraphQL API ---------------------------
 
-LOCATION = "orchestration.definitions"
+LOCATION = "pressrag"
 REPOSITORY = "__repository__"
 
 SCHEDULE_DRY_RUN = """

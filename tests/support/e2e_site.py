@@ -2,7 +2,7 @@
 
 `E2ESite` owns the processes of `tests/e2e/test_e2e_site.py` and the views the scenarios need
 (outbox rows in WordPress, inbox rows and chunks in Postgres, search and ask through serving).
-Nothing is faked: Debian's WordPress with the plugin, `python -m serving`, `dagster dev`
+Nothing is faked: Debian's WordPress with the plugin, `python -m pressrag.serving`, `dagster dev`
 (webserver + daemon, inbox sensor every 2 s), the embedded Postgres and the real model.
 """
 
@@ -104,7 +104,7 @@ class E2ESite:
 
     # ---- Postgres -------------------------------------------------------------------------
     def query(self, sql: str, *params: object) -> list[tuple]:
-        from resources.store import Store
+        from pressrag.resources.store import Store
 
         with Store(self.app_url, max_size=1) as store, store.connection() as conn:
             return conn.execute(sql, params).fetchall()

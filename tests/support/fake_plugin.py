@@ -22,8 +22,8 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from resources.webhooks import WebhookError
-from resources.writeback.signing import verify_callback
+from pressrag.resources.webhooks import WebhookError
+from pressrag.resources.writeback.signing import verify_callback
 from tests.support.fake_wordpress import FakeWordPress, _Handler
 
 ROUTE = "/pressrag/v1/callback"

@@ -8,9 +8,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.indexing.definitions import INDEXING_ASSETS, INDEXING_CHECKS, INDEXING_RESOURCES
-from orchestration.jobs import index_run_config
-from orchestration.sites import register_partition
+from pressrag.assets.indexing.definitions import (
+    INDEXING_ASSETS,
+    INDEXING_CHECKS,
+    INDEXING_RESOURCES,
+)
+from pressrag.orchestration.jobs import index_run_config
+from pressrag.orchestration.sites import register_partition
 
 
 def materialize_site(site_id: str, **config: object) -> dg.ExecuteInProcessResult:

@@ -26,7 +26,7 @@ COMPONENT_PATTERNS = {
     "daemon": ("dagster-daemon run", "dagster._daemon run"),
     "code server": ("api grpc", "code-server start"),
     "webserver": ("dagster-webserver", "dagster_webserver"),
-    "serving": ("-m serving",),
+    "serving": ("-m pressrag.serving",),
 }
 
 

@@ -1,4 +1,4 @@
-"""Run the real serving app (`python -m serving`) in a subprocess on 127.0.0.1 for tests.
+"""Run the real serving app (`python -m pressrag.serving`) in a subprocess on 127.0.0.1 for tests.
 
 The process inherits `os.environ` (so the `pressrag_env` fixture's PRESSRAG_HOME and
 PRESSRAG_APP_DB_URL reach it) plus per-server overrides; its output goes to a log file the
@@ -73,7 +73,7 @@ class ServingServer:
         empty_rate_limits(self.env)
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "serving", "--port", str(self.port)],
+            [sys.executable, "-m", "pressrag.serving", "--port", str(self.port)],
             cwd=REPO_ROOT,
             env=self.env,
             stdout=log,

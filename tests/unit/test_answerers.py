@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pytest
 
-from resources.answerers import (
+from pressrag.resources.answerers import (
     NOT_FOUND_TEXT,
     AnswerUnavailable,
     CitationFilter,
@@ -27,10 +27,10 @@ from resources.answerers import (
     standalone_question,
     strip_invalid_markers,
 )
-from resources.answerers.extractive import ExtractiveAnswerer
-from resources.answerers.followup import MAX_STANDALONE_CHARS
-from resources.answerers.openai import OpenAIAnswerer
-from resources.embedders import Embedder
+from pressrag.resources.answerers.extractive import ExtractiveAnswerer
+from pressrag.resources.answerers.followup import MAX_STANDALONE_CHARS
+from pressrag.resources.answerers.openai import OpenAIAnswerer
+from pressrag.resources.embedders import Embedder
 from tests.support.fake_openai import FakeOpenAI
 
 PASSAGES = [
@@ -219,7 +219,7 @@ def test_openai_empty_answer_is_an_error(fake: FakeOpenAI) -> None:
 # ---------------------------------------------------------------- extractive answerer
 @pytest.fixture(scope="module")
 def extractive() -> ExtractiveAnswerer:
-    from resources.embedders.local import LocalEmbedder
+    from pressrag.resources.embedders.local import LocalEmbedder
 
     return ExtractiveAnswerer(LocalEmbedder())
 
@@ -286,7 +286,7 @@ def test_extractive_reuses_sentence_vectors(extractive: ExtractiveAnswerer) -> N
 def test_fake_embeddings_endpoint_serves_the_openai_embedder(fake: FakeOpenAI) -> None:
     """FakeOpenAI's /v1/embeddings gives deterministic unit vectors of the requested size
     through the real client (so the OpenAI embedder can be tested offline too)."""
-    from resources.embedders.openai import OpenAIEmbedder
+    from pressrag.resources.embedders.openai import OpenAIEmbedder
 
     embedder = OpenAIEmbedder(
         api_key="sk-test-key", model="text-embedding-3-small", dimensions=64, base_url=fake.base_url

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from assets.indexing.text import post_text
-from resources.wordpress.autop import autop, has_blocks
+from pressrag.assets.indexing.text import post_text
+from pressrag.resources.wordpress.autop import autop, has_blocks
 
 CLASSIC_POST = """<strong>Anchor Tag (aka. Link)</strong>
 

@@ -14,8 +14,8 @@ import re
 
 import pytest
 
-from assets.indexing.text import post_text
-from resources.wordpress._common import parse_footnotes, with_footnotes
+from pressrag.assets.indexing.text import post_text
+from pressrag.resources.wordpress._common import parse_footnotes, with_footnotes
 from tests.support.block_fixtures import (
     COLUMNS_AND_BUTTONS,
     FILE_BLOCK,

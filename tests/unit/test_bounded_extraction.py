@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from resources.errors import ExtractionError
-from resources.extractors.bounded import BoundedExtractor, ExtractionLimits
-from resources.extractors.media import (
+from pressrag.resources.errors import ExtractionError
+from pressrag.resources.extractors.bounded import BoundedExtractor, ExtractionLimits
+from pressrag.resources.extractors.media import (
     MIB,
     ExtractionLimitExceeded,
     ZipLimits,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assets.transforms.chunking import chunk_document
-from resources.tokenization import WordPieceCounter, default_counter, minilm_model_path
+from pressrag.assets.transforms.chunking import chunk_document
+from pressrag.resources.tokenization import WordPieceCounter, default_counter, minilm_model_path
 
 MAX_TOKENS = 256
 

@@ -6,7 +6,7 @@ import html
 
 import pytest
 
-from assets.transforms.cleaning import clean_post_html
+from pressrag.assets.transforms.cleaning import clean_post_html
 
 
 def test_gutenberg_block_comments_removed_content_kept() -> None:

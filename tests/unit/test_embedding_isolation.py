@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
-from assets.indexing.embeddings import IsolatingEmbedder
-from resources.embedders.openai import OpenAIEmbedder
+from pressrag.assets.indexing.embeddings import IsolatingEmbedder
+from pressrag.resources.embedders.openai import OpenAIEmbedder
 from tests.support.fake_openai import FakeOpenAI
 
 POISON = "POISONED-INPUT"

@@ -10,9 +10,9 @@ import io
 
 import pytest
 
-from resources.errors import ExtractionError
-from resources.extractors import extract_media, html_to_markdown
-from resources.extractors.media import media_kind
+from pressrag.resources.errors import ExtractionError
+from pressrag.resources.extractors import extract_media, html_to_markdown
+from pressrag.resources.extractors.media import media_kind
 
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 PPTX_MIME = "application/vnd.openxmlformats-officedocument.presentationml.presentation"

@@ -16,7 +16,7 @@ def test_import_contracts_are_kept() -> None:
 
 def test_serving_starts_without_dagster() -> None:
     """Serving must start fast and stay deployable alone: importing it never loads Dagster."""
-    code = "import sys, serving.app; print('dagster' in sys.modules)"
+    code = "import sys, pressrag.serving.app; print('dagster' in sys.modules)"
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
     )

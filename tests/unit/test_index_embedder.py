@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from resources.dagster_resources import EmbedderResource
-from resources.embedders.local import LocalEmbedder
-from resources.settings import get_settings
+from pressrag.resources.dagster_resources import EmbedderResource
+from pressrag.resources.embedders.local import LocalEmbedder
+from pressrag.resources.settings import get_settings
 
 
 @pytest.fixture(autouse=True)

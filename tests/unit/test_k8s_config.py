@@ -19,10 +19,10 @@ reject any key those templates do not know, as the chart's values schema would.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 import shlex
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 from sqlalchemy.engine import make_url
 
-from serving.settings import ServingSettings
+from pressrag.serving.settings import ServingSettings
 
 REPO = Path(__file__).resolve().parents[2]
 VALUES = REPO / "deploy" / "helm" / "values.yaml"
@@ -369,6 +369,15 @@ def image_uid() -> int:
     return int(users[-1].split(":")[0])
 
 
+def packaged_folders() -> tuple[str, ...]:
+    """The folders setup.py installs as `pressrag.*` (its `FOLDERS` literal)."""
+    tree = ast.parse((REPO / "setup.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "FOLDERS":
+            return ast.literal_eval(node.value)
+    raise AssertionError("setup.py has no FOLDERS")
+
+
 def settings_classes() -> list[type[BaseSettings]]:
     """Every pydantic-settings class of ours (resources/settings.py, serving/settings.py, …):
     the modules that mention BaseSettings or subclass a settings class, imported."""
@@ -377,7 +386,7 @@ def settings_classes() -> list[type[BaseSettings]]:
         for path in sorted((REPO / package).rglob("*.py")):
             if not re.search(r"BaseSettings|\(\w*Settings\)", path.read_text(encoding="utf-8")):
                 continue
-            module_name = ".".join(path.relative_to(REPO).with_suffix("").parts)
+            module_name = ".".join(("pressrag", *path.relative_to(REPO).with_suffix("").parts))
             module = importlib.import_module(module_name)
             classes += [
                 value
@@ -666,7 +675,7 @@ def test_serving_probes_answer_as_kubernetes_needs() -> None:
     path 503 (the pod stays out of the Service until it can answer)."""
     from fastapi.testclient import TestClient
 
-    from serving.app import create_app
+    from pressrag.serving.app import create_app
 
     # Not entered as a context manager: no lifespan, so nothing is opened.
     client = TestClient(create_app(ServingSettings(_env_file=None, ready_wait_seconds=0)))
@@ -760,20 +769,22 @@ def test_dockerfile_installs_every_package_non_editable() -> None:
     assert base == "python:3.11-slim"
     installs = [rest for word, rest in instructions if word == "RUN" and "pip install" in rest]
     assert installs and not any(" -e " in run or "--editable" in run for run in installs)
-    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    packages = {
-        p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
-    }
+    packages = set(packaged_folders())
     copied = {
-        rest.split()[0] for word, rest in instructions if word == "COPY" and "--from" not in rest
+        name
+        for word, rest in instructions
+        if word == "COPY" and "--from" not in rest
+        for name in rest.split()[:-1]
     }
-    assert packages <= copied, f"not copied into the image: {packages - copied}"
+    # dagster.yaml: orchestration/dagster.yaml, the packaged instance template, links to it.
+    needed = {*packages, "setup.py", "dagster.yaml"}
+    assert needed <= copied, f"not copied into the image: {needed - copied}"
     allowed = {
         line.strip().lstrip("!").rstrip("/")
         for line in DOCKERIGNORE.read_text().splitlines()
         if line.strip().startswith("!")
     }
-    assert {*packages, "pyproject.toml", "constraints.txt", "README.md"} <= allowed
+    assert {*needed, "pyproject.toml", "constraints.txt", "README.md"} <= allowed
 
 
 def test_image_runs_as_the_manifests_user_with_the_model_baked_in() -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from resources.database import app_database_url, require_database, resolve_database_urls
-from resources.errors import ConfigError
-from resources.settings import Settings
+from pressrag.resources.database import app_database_url, require_database, resolve_database_urls
+from pressrag.resources.errors import ConfigError
+from pressrag.resources.settings import Settings
 
 URL_VARIABLES = (
     "DATABASE_URL",
@@ -64,7 +64,7 @@ def test_a_configured_url_is_used_without_any_server(no_database: Path) -> None:
 def test_serving_without_a_database_exits_at_once_with_one_line(no_database: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in URL_VARIABLES}
     done = subprocess.run(
-        [sys.executable, "-m", "serving", "--port", "0"],
+        [sys.executable, "-m", "pressrag.serving", "--port", "0"],
         env={**env, "PRESSRAG_HOME": str(no_database)},
         capture_output=True,
         text=True,

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from orchestration.settings import OrchestrationSettings
+from pressrag.orchestration.settings import OrchestrationSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Prints what the loaded definitions hold.
 _DESCRIBE = """
 import json
-from orchestration.definitions import defs
+from pressrag.orchestration.definitions import defs
 jobs = ["index_site", "write_back_site", "__ASSET_JOB"]
 executors = {
     name: (defs.resolve_implicit_global_asset_job_def() if name == "__ASSET_JOB"

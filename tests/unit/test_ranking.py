@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from resources.store.ranking import (
+from pressrag.resources.store.ranking import (
     ChunkEvidence,
     QueryBaseline,
     expected_max_normal,

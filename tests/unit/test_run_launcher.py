@@ -11,7 +11,7 @@ import sys
 import dagster as dg
 from dagster._core.launcher import WorkerStatus
 
-from orchestration.run_launcher import WORKER_TAG, WorkerCheckingRunLauncher, worker_tag
+from pressrag.orchestration.run_launcher import WORKER_TAG, WorkerCheckingRunLauncher, worker_tag
 
 
 def _run(tags: dict[str, str]) -> dg.DagsterRun:

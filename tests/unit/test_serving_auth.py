@@ -11,10 +11,10 @@ from pathlib import Path
 import jwt
 import pytest
 
-from resources.store.sites import Site
-from serving.auth import Principal, authenticate, authorize_site, verify_token
-from serving.directory import SiteEntry
-from serving.errors import ApiError
+from pressrag.resources.store.sites import Site
+from pressrag.serving.auth import Principal, authenticate, authorize_site, verify_token
+from pressrag.serving.directory import SiteEntry
+from pressrag.serving.errors import ApiError
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "tokens.json").read_text())
 KEY_A = b"a" * 32

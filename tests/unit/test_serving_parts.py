@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
-from serving.logs import RedactingFilter, redact, register_secret
-from serving.ratelimit import Limit, RateLimiter, RateLimits, retry_after_header
-from serving.routers.search import snippet
-from serving.sse import sse_event, wants_event_stream
+from pressrag.serving.logs import RedactingFilter, redact, register_secret
+from pressrag.serving.ratelimit import Limit, RateLimiter, RateLimits, retry_after_header
+from pressrag.serving.routers.search import snippet
+from pressrag.serving.sse import sse_event, wants_event_stream
 
 
 class Clock:
@@ -127,7 +127,7 @@ def test_embedding_batcher_batches_concurrent_queries() -> None:
 
     import numpy as np
 
-    from serving.retrieval import EmbeddingBatcher
+    from pressrag.serving.retrieval import EmbeddingBatcher
 
     batches: list[list[str]] = []
     fail = threading.Event()

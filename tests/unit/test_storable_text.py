@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from assets.indexing.failures import MAX_MESSAGE_CHARS, describe_failure
-from resources.store.text import is_storable, plain_title, refused_url_reason, storable
+from pressrag.assets.indexing.failures import MAX_MESSAGE_CHARS, describe_failure
+from pressrag.resources.store.text import is_storable, plain_title, refused_url_reason, storable
 
 ORIGINS = ["https://example.org", "http://localhost:8080"]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.indexing.definitions import INDEXING_RESOURCES
-from assets.indexing.text import extracted_text
-from assets.writeback.definitions import WRITEBACK_RESOURCES
-from assets.writeback.summaries import summaries
+from pressrag.assets.indexing.definitions import INDEXING_RESOURCES
+from pressrag.assets.indexing.text import extracted_text
+from pressrag.assets.writeback.definitions import WRITEBACK_RESOURCES
+from pressrag.assets.writeback.summaries import summaries
 
 # The two assets with the resources they name (nothing runs: conditions are only evaluated).
 DEFS = dg.Definitions(

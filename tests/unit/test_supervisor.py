@@ -46,7 +46,7 @@ _TIMED = "import os,sys,time; open(sys.argv[1],'a').write(f'{os.getpid()} {time.
 _DRIVER = """
 import json, logging, sys
 from pathlib import Path
-from orchestration.supervisor import Component, StateFile, Supervisor
+from pressrag.orchestration.supervisor import Component, StateFile, Supervisor
 logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
 spec = json.loads(sys.argv[1])
 components = [Component(name, args, Path(spec["cwd"])) for name, args in spec["components"]]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from resources.secrets import secret_bytes
-from resources.webhooks import (
+from pressrag.resources.secrets import secret_bytes
+from pressrag.resources.webhooks import (
     TOLERANCE_SECONDS,
     WebhookError,
     parse_event,

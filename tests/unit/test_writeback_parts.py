@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assets.writeback.summaries import summarise_one
-from resources.writeback.drafts import (
+from pressrag.assets.writeback.summaries import summarise_one
+from pressrag.resources.writeback.drafts import (
     Block,
     DraftRequest,
     ResearchBriefWriter,
@@ -18,8 +18,8 @@ from resources.writeback.drafts import (
     key_passage,
     queries_for,
 )
-from resources.writeback.store import PendingSummary, RequestEvent
-from resources.writeback.summarisers import (
+from pressrag.resources.writeback.store import PendingSummary, RequestEvent
+from pressrag.resources.writeback.summarisers import (
     Summary,
     SummaryInput,
     SummaryStyle,
@@ -152,7 +152,7 @@ def test_the_research_brief_quotes_without_writing() -> None:
 
 
 def test_requests_become_one_run_per_site_and_one_per_draft() -> None:
-    from orchestration.writeback import plan_requests
+    from pressrag.orchestration.writeback import plan_requests
 
     draft = {"request_id": "drq_00000000-0000-4000-8000-000000000009", "topic": "T", "words": 300}
     events = [
@@ -189,7 +189,7 @@ def test_the_webhook_intake_knows_and_checks_write_back_requests(
 ) -> None:
     import json
 
-    from resources.webhooks import WebhookError, parse_event
+    from pressrag.resources.webhooks import WebhookError, parse_event
 
     body = json.dumps({"type": event_type, "site": "demo", "data": data}).encode()
     if ok:

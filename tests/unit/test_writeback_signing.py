@@ -11,9 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from resources.webhooks import WebhookError, signature_matches
-from resources.writeback.callbacks import CallbackError, WordPressCallbacks, callback_url, encode
-from resources.writeback.signing import callback_headers, callback_key, verify_callback
+from pressrag.resources.webhooks import WebhookError, signature_matches
+from pressrag.resources.writeback.callbacks import (
+    CallbackError,
+    WordPressCallbacks,
+    callback_url,
+    encode,
+)
+from pressrag.resources.writeback.signing import callback_headers, callback_key, verify_callback
 
 VECTORS = json.loads(
     (Path(__file__).resolve().parents[1] / "vectors" / "callback_signatures.json").read_text()

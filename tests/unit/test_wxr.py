@@ -10,9 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from resources.errors import SourceError
-from resources.wordpress import ContentSource, WxrReader, WxrSource, iter_wxr, read_wxr_site
-from resources.wordpress.wxr import INTERNAL_POST_TYPES
+from pressrag.resources.errors import SourceError
+from pressrag.resources.wordpress import (
+    ContentSource,
+    WxrReader,
+    WxrSource,
+    iter_wxr,
+    read_wxr_site,
+)
+from pressrag.resources.wordpress.wxr import INTERNAL_POST_TYPES
 from tests.support.wxr_export import SITE, attachment, item, wxr
 
 

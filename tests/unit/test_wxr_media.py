@@ -9,9 +9,9 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from resources.errors import SourceError
-from resources.wordpress import WxrSource
-from resources.wordpress.wxr_media import UploadsZip, media_beside
+from pressrag.resources.errors import SourceError
+from pressrag.resources.wordpress import WxrSource
+from pressrag.resources.wordpress.wxr_media import UploadsZip, media_beside
 from tests.support.wxr_export import SITE, attachment, wxr
 
 REPORT = b"%PDF-1.4 " + b"x" * 991  # 1000 bytes

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from resources.wordpress import WxrReader, WxrSource, read_wxr_site, site_url_of
+from pressrag.resources.wordpress import WxrReader, WxrSource, read_wxr_site, site_url_of
 from tests.support.wxr_export import SITE, item, wxr
 
 
