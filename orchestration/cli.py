@@ -251,6 +251,31 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_backup(args: argparse.Namespace) -> int:
+    from pressrag.orchestration.backup import backup
+
+    manifest = backup(Path(args.folder))
+    contents = manifest["contents"]
+    print(
+        f"backed up {contents['sites']} site(s), {contents['documents']} documents, "
+        f"{contents['chunks']} chunks and {len(manifest['keys'])} site keys into {args.folder}"
+    )
+    return 0
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from pressrag.orchestration.backup import restore
+
+    manifest = restore(Path(args.folder))
+    contents = manifest["contents"]
+    print(
+        f"restored {contents['sites']} site(s), {contents['documents']} documents, "
+        f"{contents['chunks']} chunks and {len(manifest['keys'])} site keys from a backup of "
+        f"{manifest['created']}"
+    )
+    return 0
+
+
 def _cmd_env(args: argparse.Namespace) -> int:
     """Print shell exports so `dagster` commands can be used directly on the same instance."""
     import os
@@ -379,6 +404,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_cmd_serve)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_cmd_migrate)
+    backup = sub.add_parser(
+        "backup", help="dump both databases and copy the site keys into a new folder"
+    )
+    backup.add_argument("folder")
+    backup.set_defaults(func=_cmd_backup)
+    restore = sub.add_parser(
+        "restore", help="restore a backup folder into an empty PRESSRAG_HOME or database"
+    )
+    restore.add_argument("folder")
+    restore.set_defaults(func=_cmd_restore)
     sub.add_parser("env", help="print shell exports for dagster CLI use").set_defaults(
         func=_cmd_env
     )
