@@ -263,7 +263,7 @@ def _evidence(rows: list[tuple]) -> list[ChunkEvidence]:
 class _SimilaritySample:
     """A site's sample chunks as unit vectors, and the site's size when they were read."""
 
-    version: tuple[int | None, int | None]  # text_stats (chunks, total_length)
+    version: int | None  # text_stats.version when read (None: the site has no chunks)
     vectors: np.ndarray  # (SAMPLE_SIZE or fewer, dimension)
 
     def statistics(self, query_vector: np.ndarray) -> tuple[float, float]:
@@ -278,9 +278,9 @@ class _SimilaritySample:
 class _SampleCache:
     """Each site's similarity sample, read once and again only when the site changed.
 
-    The sample is the same for every question until chunks are added or removed (and with
-    them the site's chunk count and total length, which every search reads anyway), so a
-    search does 256 dot products in numpy instead of reading 256 vectors (~2 ms at 100k).
+    The sample is the same for every question until the site's chunks change (and with them
+    `text_stats.version`, which every search reads anyway), so a search does 256 dot
+    products in numpy instead of reading 256 vectors (~2 ms at 100k).
     """
 
     def __init__(self, size: int) -> None:
@@ -293,7 +293,7 @@ class _SampleCache:
         conn: psycopg.Connection,
         site_id: str,
         space: EmbeddingSpace,
-        version: tuple[int | None, int | None],
+        version: int | None,
     ) -> _SimilaritySample:
         key = (conn.info.host, conn.info.port, conn.info.dbname, site_id, space.id)
         with self._lock:
@@ -339,8 +339,8 @@ def _baseline(
     nothing was found."""
     if not rows:
         return QueryBaseline(0.0, 0.0, 0.0, 0.0)
-    bm25_mean, bm25_spread, chunks, total_length = rows[0][6:10]
-    sample = _samples.get(conn, site_id, space, (chunks, total_length))
+    bm25_mean, bm25_spread, version = rows[0][6:9]
+    sample = _samples.get(conn, site_id, space, version)
     mean, spread = sample.statistics(query_vector)
     return QueryBaseline(mean, spread, bm25_mean or 0.0, bm25_spread or 0.0)
 

@@ -25,7 +25,7 @@ WITH pool AS (
 stats AS (
     SELECT greatest(t.chunks, 1)::float8 AS n,
            greatest(t.total_length, 1)::float8 / greatest(t.chunks, 1) AS mean_length,
-           t.chunks, t.total_length
+           t.version
     FROM text_stats t
     WHERE t.site_id = %(site)s AND t.space_id = {space}
 ),
@@ -125,7 +125,7 @@ null_bm25 AS (
 SELECT cand.id, cand.document_id, cand.similarity::float8, coalesce(b.score, 0)::float8,
        size.chunks,
        cand.id IN (SELECT id FROM titled),
-       null_bm25.mean::float8, null_bm25.spread::float8, stats.chunks, stats.total_length
+       null_bm25.mean::float8, null_bm25.spread::float8, stats.version
 FROM candidates cand
 LEFT JOIN bm25 b ON b.id = cand.id
 CROSS JOIN LATERAL (
