@@ -97,7 +97,7 @@ class SitePlan:
             if ids:
                 shown = sorted(ids)[:IDS_SHOWN]
                 more = f" +{len(ids) - len(shown)} more" if len(ids) > len(shown) else ""
-                tags[f"{IDS_TAG}/{name}"] = ",".join(map(str, shown)) + more
+                tags[f"{IDS_TAG}_{name}"] = ",".join(map(str, shown)) + more
         return tags
 
     def run_config(self) -> dict:
