@@ -16,10 +16,11 @@ from collections.abc import Callable
 
 import dagster as dg
 import numpy as np
+import psycopg
 
 from pressrag.assets.indexing.chunking import chunks
 from pressrag.assets.indexing.common import IndexConfig, Progress, site_of, site_partitions, timed
-from pressrag.assets.indexing.failures import StageFailures, describe_failure
+from pressrag.assets.indexing.failures import DATABASE_GONE, StageFailures, describe_failure
 from pressrag.resources.dagster_resources import EmbedderResource, StoreResource
 from pressrag.resources.embedders import Embedder
 from pressrag.resources.errors import ConfigError
@@ -27,7 +28,8 @@ from pressrag.resources.settings import get_settings
 from pressrag.resources.store import chunks as chunks_sql
 from pressrag.resources.store import documents as docs_sql
 from pressrag.resources.store import status as status_sql
-from pressrag.resources.store.spaces import ensure_space
+from pressrag.resources.store.sites import Site
+from pressrag.resources.store.spaces import EmbeddingSpace, ensure_space
 
 # Documents per round trip (drafts read, vectors written, chunks swapped in).
 DOCS_PER_BATCH = 256
@@ -128,6 +130,46 @@ class IsolatingEmbedder:
         self.works = True
 
 
+def publish_batch(
+    conn: psycopg.Connection,
+    site: Site,
+    space: EmbeddingSpace,
+    docs: list[dict],
+    drafts: dict[int, list[dict]],
+    vectors: dict[str, np.ndarray],
+    failures: StageFailures,
+) -> set[int]:
+    """Publish a batch's documents with one statement each for all of them (one savepoint);
+    if that fails, one document at a time, so a failure costs only its document. The ids
+    published."""
+
+    def publish(some: list[dict]) -> set[int]:
+        return chunks_sql.publish_documents_chunks(
+            conn,
+            site_id=site.id,
+            documents=[
+                chunks_sql.DocumentChunks(d["id"], d["content_hash"], d["title"], drafts[d["id"]])
+                for d in some
+            ],
+            space=space,
+            ts_config=site.ts_config,
+            vectors=vectors,
+        )
+
+    try:
+        with conn.transaction():
+            return publish(docs)
+    except DATABASE_GONE:
+        raise
+    except Exception:
+        pass  # published again one document at a time; only the failing ones are recorded
+    done: set[int] = set()
+    for doc in docs:
+        with failures.isolated(conn, doc):
+            done |= publish([doc])
+    return done
+
+
 @dg.asset(
     partitions_def=site_partitions,
     group_name="indexing",
@@ -188,22 +230,10 @@ def embeddings(
                 for doc in batch:
                     if doc["id"] in broken:
                         failures.record(conn, doc, broken[doc["id"]])
-                        continue
-                    rows = drafts[doc["id"]]
-                    with failures.isolated(conn, doc):
-                        if chunks_sql.publish_document_chunks(
-                            conn,
-                            site_id=site.id,
-                            document_id=doc["id"],
-                            content_hash=doc["content_hash"],
-                            title=doc["title"],
-                            space=space,
-                            ts_config=site.ts_config,
-                            drafts=rows,
-                            vectors=vectors_by_hash,
-                        ):
-                            published += 1
-                            chunk_count += len(rows)
+                ready = [d for d in batch if d["id"] not in broken]
+                done = publish_batch(conn, site, space, ready, drafts, vectors_by_hash, failures)
+                published += len(done)
+                chunk_count += sum(len(drafts[i]) for i in done)
                 docs_sql.clear_failures(conn, [d["id"] for d in batch])
     stats = {
         "documents_indexed": published,
