@@ -8,7 +8,8 @@ It speaks what the official `openai` client sends and parses:
   The answer is made from the prompt: the first sentence of passage `[1]` (as our answerer
   numbers them), cited `[1]`.
 - `POST /v1/embeddings` — deterministic unit vectors seeded by a hash of each input, of the
-  requested `dimensions` (default `default_dimension`), so equal texts get equal vectors. A
+  requested `dimensions` (default `default_dimension`), so equal texts get equal vectors;
+  as float lists, or base64 float32 with `encoding_format: base64` (the client's default). A
   request with an input containing `refuse_inputs_containing` gets the 400 the API gives an
   input it will not embed (the whole request fails, as with OpenAI).
 
@@ -29,6 +30,7 @@ Usage::
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -80,6 +82,11 @@ def embedding(text: str, dimension: int) -> list[float]:
     seed = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
     vector = np.random.default_rng(seed).standard_normal(dimension)
     return (vector / np.linalg.norm(vector)).round(7).tolist()
+
+
+def embedding_base64(text: str, dimension: int) -> str:
+    """`embedding` as the API sends it when asked for `encoding_format: base64`."""
+    return base64.b64encode(np.asarray(embedding(text, dimension), dtype="<f4").tobytes()).decode()
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -280,8 +287,12 @@ class FakeOpenAI:
                     )
                     return
                 dimension = int(body.get("dimensions") or fake.default_dimension)
+                # The official client asks for base64 (little-endian float32) unless told
+                # otherwise, as the API then answers; a list of floats would cost it ~2 ms a
+                # vector of parsing that the real API never makes it pay.
+                encode = embedding_base64 if body.get("encoding_format") == "base64" else embedding
                 data = [
-                    {"object": "embedding", "index": i, "embedding": embedding(str(t), dimension)}
+                    {"object": "embedding", "index": i, "embedding": encode(str(t), dimension)}
                     for i, t in enumerate(inputs)
                 ]
                 tokens = sum(len(str(t).split()) for t in inputs)
