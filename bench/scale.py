@@ -1,0 +1,663 @@
+"""Platform throughput benchmark (issue #11): documents/s through Dagster, CPU, where time goes.
+
+    .venv/bin/python bench/scale.py [--documents 5000] [--local-documents 400] [--profile]
+
+A synthetic site (`--documents` posts and pages of 2–6 sections, each a heading and one or
+two paragraphs of English words drawn at random, so every chunk is new text and the
+embedding cache cannot help) is served over real HTTP by the fake WordPress
+(`tests/support/fake_wordpress.py`), in a process of its own with the fake OpenAI API, so
+their CPU is counted apart from PressRAG's. Each embedder is measured in its own process and
+its own PRESSRAG_HOME (an index belongs to one embedding space), with the embedded
+PostgreSQL, indexing through `dg.materialize` of the indexing assets and checks (as
+`pressrag index` does, in process):
+
+- **~0-cost embedder**: the project's OpenAI embedder pointed at the fake API
+  (deterministic vectors of 384 dimensions over HTTP): this measures the platform;
+- **local model**: all-MiniLM-L6-v2 as indexing runs it (ONNX), on the first
+  `--local-documents` documents of the same site.
+
+For each it prints documents, chunks, wall seconds, documents/s, chunks/s, CPU seconds of the
+indexing process (+ its children, `getrusage`), of the PostgreSQL server and of the fakes,
+CPU efficiency = CPU seconds / (wall × cores); where the time goes, per step, from the
+assets' own `duration_seconds` / `embedding_duration_seconds` metadata, the Dagster event
+log's step start/end and the time spent in PostgreSQL calls (psycopg's `Connection.wait`:
+round trips, server work and parameter adaptation); the embedder alone on the same texts;
+and a re-run on unchanged content (must embed nothing). Celery rows are printed as not
+built: there is no Celery executor in the project yet.
+
+`--profile` indexes the synthetic site once more with the ~0-cost embedder, in a fresh home,
+under cProfile, and prints the top functions by own time and by cumulative time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import random
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SITE = "scale"
+DIMENSION = 384  # as all-MiniLM-L6-v2: the same bytes to write per vector
+TARGET_DOCS_PER_SECOND = 200.0
+STEPS = ["wp_documents", "wp_media", "extracted_text", "chunks", "embeddings"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ------------------------------------------------------------------ the synthetic site
+def vocabulary() -> list[str]:
+    """Real English words (from the shipped sample site), so word pieces per word are
+    realistic: invented words would cost the tokenizer several pieces each."""
+    text = (REPO / "samples" / "pydocs" / "export.xml").read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", " ", text)
+    words = sorted({w.lower() for w in re.findall(r"\b[a-zA-Z]{3,12}\b", text)})
+    return words
+
+
+def synthetic_post(wp_id: int, words: list[str]) -> dict:
+    """One post (every tenth a page): a title, 2–6 sections of an <h2> and one or two
+    paragraphs of 3–7 sentences, with a category and tags. Seeded by the id."""
+    rng = random.Random(wp_id)
+
+    def sentence() -> str:
+        picked = rng.choices(words, k=rng.randint(8, 18))
+        return " ".join(picked).capitalize() + "."
+
+    sections = []
+    for n in range(rng.randint(2, 6)):
+        heading = " ".join(rng.choices(words, k=rng.randint(2, 5))).capitalize()
+        paragraphs = "".join(
+            "<p>" + " ".join(sentence() for _ in range(rng.randint(3, 7))) + "</p>\n"
+            for _ in range(rng.randint(1, 2))
+        )
+        sections.append(f"<h2>{heading} {n + 1}</h2>\n{paragraphs}")
+    return {
+        "id": wp_id,
+        "type": "page" if wp_id % 10 == 0 else "post",
+        "title": " ".join(rng.choices(words, k=rng.randint(3, 8))).capitalize() + f" ({wp_id})",
+        "content": "\n".join(sections),
+        "excerpt": "",
+        "author": rng.choice(["Ada", "Grace", "Linus", "Guido"]),
+        "terms": {
+            "category": [rng.choice(["news", "guides", "reference", "notes"])],
+            "post_tag": rng.sample(["python", "web", "data", "search", "howto", "tips"], k=2),
+        },
+    }
+
+
+def serve_fakes(documents: int, local_documents: int) -> None:
+    """Child process: a fake WordPress with `documents` posts, one with the first
+    `local_documents` of them, and the fake OpenAI API; prints their URLs, serves until
+    stdin closes."""
+    from tests.support.fake_openai import FakeOpenAI
+    from tests.support.fake_wordpress import FakeWordPress
+
+    words = vocabulary()
+    with FakeWordPress() as big, FakeWordPress() as small, FakeOpenAI() as openai:
+        # The request log would grow with every embeddings request (bodies included).
+        openai.requests = _Discard()
+        words_total = 0
+        for wp_id in range(1, documents + 1):
+            post = synthetic_post(wp_id, words)
+            words_total += len(re.sub(r"<[^>]+>", " ", post["content"]).split())
+            big.upsert(post)
+            if wp_id <= local_documents:
+                small.upsert(post)
+        print(
+            json.dumps(
+                {
+                    "big": big.base_url,
+                    "small": small.base_url,
+                    "openai": openai.base_url,
+                    "words_per_document": words_total / max(documents, 1),
+                }
+            ),
+            flush=True,
+        )
+        sys.stdin.read()
+
+
+class _Discard(list):
+    def append(self, item: object) -> None:
+        pass
+
+
+# ------------------------------------------------------------------ CPU accounting
+def proc_cpu(pid: int) -> tuple[float, float]:
+    """(own CPU s, CPU s of reaped children) of a process, from /proc/<pid>/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+    return (utime + stime) / CLK_TCK, (cutime + cstime) / CLK_TCK
+
+
+def postgres_cpu(pgdata: Path) -> float:
+    """CPU seconds of the PostgreSQL server: the postmaster, its live backends and workers,
+    and those it has reaped (their time is in the postmaster's children counters)."""
+    try:
+        postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    own, reaped = proc_cpu(postmaster)
+    total = own + reaped
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:
+            total += sum(proc_cpu(int(entry.name)))
+    return total
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    total = sum(values[:8])
+    return (total - idle) / CLK_TCK, total / CLK_TCK
+
+
+class Meter:
+    """Wall and CPU seconds of one measured interval, by who spent them."""
+
+    def __init__(self, pgdata: Path, fakes_pid: int) -> None:
+        self.pgdata, self.fakes_pid = pgdata, fakes_pid
+
+    def _sample(self) -> dict[str, float]:
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        busy, _ = machine_cpu()
+        return {
+            "wall": time.perf_counter(),
+            "process": me.ru_utime + me.ru_stime,
+            "children": kids.ru_utime + kids.ru_stime,
+            "postgres": postgres_cpu(self.pgdata),
+            "fakes": sum(proc_cpu(self.fakes_pid)),
+            "machine": busy,
+        }
+
+    def __enter__(self) -> Meter:
+        self.start = self._sample()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._sample()
+        self.delta = {k: end[k] - self.start[k] for k in end}
+
+
+# ------------------------------------------------------------------ time in PostgreSQL
+class SqlClock:
+    """Records every psycopg `Connection.wait` (each statement, commit, savepoint, pool
+    check) as (start, seconds), to split a step's time into SQL and the rest. Dagster's own
+    storage speaks psycopg2, so it is not counted here."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, float]] = []
+
+    def install(self) -> None:
+        import psycopg
+
+        original = psycopg.Connection.wait
+        calls = self.calls
+        main = threading.main_thread()
+
+        def wait(conn, gen, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if threading.current_thread() is not main:
+                return original(conn, gen, *args, **kwargs)
+            start = time.time()
+            t0 = time.perf_counter()
+            try:
+                return original(conn, gen, *args, **kwargs)
+            finally:
+                calls.append((start, time.perf_counter() - t0))
+
+        psycopg.Connection.wait = wait  # type: ignore[method-assign]
+
+    def within(self, start: float, end: float) -> tuple[float, int]:
+        inside = [s for t, s in self.calls if start <= t < end]
+        return sum(inside), len(inside)
+
+
+class AssetTimers:
+    """Records the (start, end) of every `timed()` block, the timer behind each indexing
+    asset's `duration_seconds`, so SQL inside it can be told from SQL around it."""
+
+    def __init__(self) -> None:
+        self.windows: list[tuple[float, float]] = []
+
+    def install(self) -> None:
+        from pressrag.assets.indexing import chunking, documents, embeddings, text
+
+        windows = self.windows
+        for module in (chunking, documents, embeddings, text):
+            original = module.timed
+
+            @contextmanager
+            def recording(original=original):  # type: ignore[no-untyped-def]
+                start = time.time()
+                try:
+                    with original() as box:
+                        yield box
+                finally:
+                    windows.append((start, time.time()))
+
+            module.timed = recording  # type: ignore[assignment]
+
+    def within(self, start: float, end: float) -> list[tuple[float, float]]:
+        return [(a, b) for a, b in self.windows if start <= a < end]
+
+
+# ------------------------------------------------------------------ one phase
+def step_windows(run_id: str) -> dict[str, tuple[float, float]]:
+    """Step key -> (start, end) timestamps from the run's event log; "run" is the whole."""
+    import dagster as dg
+
+    windows: dict[str, list[float]] = {}
+    with dg.DagsterInstance.get() as instance:
+        for entry in instance.all_logs(run_id):
+            event = entry.dagster_event
+            if event is None:
+                continue
+            kind = event.event_type_value
+            key = event.step_key or "run"
+            if kind in ("STEP_START", "RUN_START"):
+                windows.setdefault(key, [entry.timestamp, entry.timestamp])[0] = entry.timestamp
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "RUN_SUCCESS", "RUN_FAILURE"):
+                windows.setdefault(key, [entry.timestamp, entry.timestamp])[1] = entry.timestamp
+    return {k: (v[0], v[1]) for k, v in windows.items()}
+
+
+def index_once(
+    meter_args: tuple[Path, int], sql: SqlClock, timers: AssetTimers, profile: Path | None
+) -> dict:
+    from tests.support.indexing import asset_metadata, materialize_site
+
+    calls_before = len(sql.calls)
+    profiler = cProfile.Profile() if profile else None
+    began = time.time()
+    with Meter(*meter_args) as meter:
+        if profiler:
+            profiler.enable()
+        result = materialize_site(SITE)
+        if profiler:
+            profiler.disable()
+    ended = time.time()
+    if not result.success:
+        raise SystemExit(f"indexing {SITE} failed; see the log of this phase")
+    if profiler and profile:
+        profiler.dump_stats(str(profile))
+    meta = {s: asset_metadata(result, s) for s in STEPS}
+    windows = step_windows(result.run_id)
+    steps = {}
+    for key, (start, end) in sorted(windows.items(), key=lambda kv: kv[1][0]):
+        sql_seconds, sql_calls = sql.within(start, end)
+        timed_sql = [sql.within(a, b)[0] for a, b in timers.within(start, end)]
+        own = meta.get(key, {})
+        steps[key] = {
+            "step_seconds": end - start,
+            "asset_seconds": own.get("duration_seconds"),
+            "embedding_seconds": own.get("embedding_duration_seconds"),
+            "sql_seconds": sql_seconds,
+            "sql_calls": sql_calls,
+            "sql_in_asset_seconds": sum(timed_sql) if timed_sql else None,
+        }
+    all_sql, all_calls = sql.within(began, ended)
+    emb = meta["embeddings"]
+    return {
+        "documents": sum(int(meta[s]["added"]) + int(meta[s]["updated"]) for s in STEPS[:2]),
+        "documents_indexed": int(emb["documents_indexed"]),
+        "chunks": int(emb["chunks_written"]),
+        "chunks_embedded": int(emb["chunks_embedded"]),
+        "tokens_embedded": int(emb["tokens_embedded"]),
+        "cpu": meter.delta,
+        "steps": steps,
+        "sql_seconds": all_sql,
+        "sql_calls": all_calls,
+        "sql_calls_recorded": len(sql.calls) - calls_before,
+    }
+
+
+def chunk_texts() -> list[str]:
+    """The texts the pipeline embedded, rebuilt from the stored extracted text."""
+    from pressrag.assets.transforms.chunking import chunk_document
+    from pressrag.resources.dagster_resources import EmbedderResource
+    from pressrag.resources.settings import get_settings
+    from pressrag.resources.store import Store
+
+    settings = get_settings()
+    model = EmbedderResource().get()
+    with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store, store.connection() as c:
+        rows = c.execute(
+            "SELECT title, extracted_text FROM documents WHERE site_id = %s "
+            "AND visibility = 'public' ORDER BY id",
+            (SITE,),
+        ).fetchall()
+    return [
+        draft.embed_text
+        for title, text in rows
+        for draft in chunk_document(
+            title,
+            text or "",
+            count_tokens=model.count_tokens,
+            max_tokens=model.max_tokens,
+            overlap_tokens=settings.chunk_overlap_tokens,
+            target_tokens=settings.chunk_target_tokens,
+        )
+    ]
+
+
+def phase(args: argparse.Namespace) -> None:
+    """Child process: one embedder, one home; writes its figures as JSON to `args.out`."""
+    home = Path(args.home)
+    os.environ["PRESSRAG_HOME"] = str(home)
+    for name in ("DATABASE_URL", "PRESSRAG_APP_DB_URL", "PRESSRAG_DAGSTER_PG_URL", "DAGSTER_HOME"):
+        os.environ.pop(name, None)
+    if args.phase in ("zero", "profile"):
+        os.environ.update(
+            PRESSRAG_EMBEDDER="openai",
+            PRESSRAG_OPENAI_BASE_URL=args.openai,
+            PRESSRAG_OPENAI_API_KEY="sk-bench-not-a-key",
+            PRESSRAG_OPENAI_EMBED_DIMENSIONS=str(DIMENSION),
+        )
+    else:
+        os.environ["PRESSRAG_EMBEDDER"] = "local"
+    from pressrag.assets.indexing.embeddings import embed_by_length
+    from pressrag.orchestration.environment import prepare
+    from pressrag.orchestration.sites import add_site
+    from pressrag.resources.dagster_resources import EmbedderResource
+    from pressrag.resources.settings import get_settings
+
+    get_settings.cache_clear()
+    prepare()
+    add_site(SITE, url=args.wordpress)
+    model = EmbedderResource().get()
+    model.embed(["warm up: load the model and open the connection before timing"])
+    meter_args = (home / "pgdata", args.fakes_pid)
+    sql = SqlClock()
+    sql.install()
+    timers = AssetTimers()
+    timers.install()
+    profile = home / "index.prof" if args.phase == "profile" else None
+    first = index_once(meter_args, sql, timers, profile)
+    out: dict = {"model": model.model_id, "first": first}
+    if args.phase != "profile":
+        texts = chunk_texts()
+        with Meter(*meter_args) as alone:
+            embed_by_length(model, texts, lambda n: None)
+        out["embedder_alone"] = {"texts": len(texts), "cpu": alone.delta}
+        out["rerun"] = index_once(meter_args, sql, timers, None)
+    else:
+        out["profile"] = str(profile)
+    Path(args.out).write_text(json.dumps(out), encoding="utf-8")
+
+
+# ------------------------------------------------------------------ the parent: report
+def run_phase(name: str, wordpress: str, openai: str, fakes_pid: int, work: Path) -> dict | None:
+    home = work / name
+    home.mkdir()
+    out = work / f"{name}.json"
+    log = work / f"{name}.log"
+    cmd = [sys.executable, __file__, "--phase", name, "--home", str(home), "--out", str(out)]
+    cmd += ["--wordpress", wordpress, "--openai", openai, "--fakes-pid", str(fakes_pid)]
+    print(f"… {name}: indexing (log: {log})", flush=True)
+    with log.open("w") as handle:
+        code = subprocess.call(cmd, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO)
+    if code != 0 or not out.exists():
+        print(f"!! phase {name} failed (exit {code}); last lines of {log}:")
+        print("".join(log.read_text(errors="replace").splitlines(True)[-30:]))
+        return None
+    return json.loads(out.read_text())
+
+
+def cpu_line(cpu: dict, cores: int) -> str:
+    wall = cpu["wall"]
+    mine = cpu["process"] + cpu["children"]
+    with_pg = mine + cpu["postgres"]
+    others = max(0.0, cpu["machine"] - with_pg - cpu["fakes"])
+    return (
+        f"CPU s: indexing process {cpu['process']:.1f} + its children {cpu['children']:.1f}, "
+        f"PostgreSQL {cpu['postgres']:.1f}, fakes {cpu['fakes']:.1f}, other processes "
+        f"{others:.1f}\nCPU efficiency = CPU s / (wall × {cores} cores): indexing process "
+        f"{mine / (wall * cores):.0%}, with PostgreSQL {with_pg / (wall * cores):.0%}"
+    )
+
+
+# Where a step's time goes when it is not SQL or embedding.
+WORK = {
+    "wp_documents": "listing (REST + parsing)",
+    "wp_media": "listing (REST + parsing)",
+    "extracted_text": "extraction (HTML → text)",
+    "chunks": "chunking (tokenizer)",
+    "embeddings": "embeddings step, rest",
+}
+
+
+def print_phase(label: str, figures: dict, cores: int) -> float:
+    first = figures["first"]
+    cpu = first["cpu"]
+    wall = cpu["wall"]
+    docs = first["documents"]
+    rate = docs / wall
+    print(f"\n== {label} — {figures['model']}")
+    print(
+        f"{docs} documents ({first['documents_indexed']} indexed), {first['chunks']} chunks "
+        f"({first['chunks_embedded']} embedded, {first['tokens_embedded']} tokens): "
+        f"{wall:.2f} s wall, {rate:.1f} docs/s, {first['chunks'] / wall:.1f} chunks/s"
+    )
+    print(cpu_line(cpu, cores))
+    print(
+        "per step (s): step = Dagster STEP_START→STEP_SUCCESS; asset = its duration_seconds; "
+        "embed = embedding_duration_seconds;\n  SQL = in psycopg calls (statements, commits, "
+        "savepoints) within the asset's timer, SQL+ = in the step around it;\n  work = asset − "
+        "embed − SQL; outside = step − asset"
+    )
+    print(
+        f"  {'step':<42}{'step':>7}{'asset':>7}{'embed':>7}{'SQL':>7}{'SQL+':>7}{'calls':>7}"
+        f"{'work':>7}{'outside':>8}"
+    )
+    steps = first["steps"]
+    summed_asset = checks = 0.0
+    categories: dict[str, float] = {}
+    for key, s in steps.items():
+        if key == "run":
+            continue
+        asset = s["asset_seconds"]
+        embed = s["embedding_seconds"] or 0.0
+        work = outside = sql_in = sql_around = None
+        if asset is not None:
+            summed_asset += asset
+            sql_in = s["sql_in_asset_seconds"] or 0.0
+            sql_around = s["sql_seconds"] - sql_in
+            work = asset - embed - sql_in
+            outside = s["step_seconds"] - asset
+            categories[WORK[key]] = categories.get(WORK[key], 0.0) + work
+            categories["SQL (reads and writes)"] = (
+                categories.get("SQL (reads and writes)", 0.0) + sql_in
+            )
+            if embed:
+                categories["embedding"] = embed
+        else:
+            checks += s["step_seconds"]
+
+        def cell(value: float | None, width: int = 7) -> str:
+            return f"{value:{width}.2f}" if value is not None else f"{'-':>{width}}"
+
+        print(
+            f"  {key:<42}{cell(s['step_seconds'])}{cell(asset)}"
+            f"{cell(s['embedding_seconds'])}{cell(sql_in if asset is not None else None)}"
+            f"{cell(sql_around if asset is not None else s['sql_seconds'])}{s['sql_calls']:7d}"
+            f"{cell(work)}{cell(outside, 8)}"
+        )
+    overhead = wall - summed_asset
+    around = sum(
+        s["sql_seconds"] - (s["sql_in_asset_seconds"] or 0.0)
+        for s in steps.values()
+        if s["asset_seconds"] is not None
+    )
+    framework = overhead - checks - around
+    categories["asset checks"] = checks
+    categories["SQL around the assets' timers"] = around
+    categories["Dagster itself"] = framework
+    print(
+        f"  Dagster overhead = wall − Σ asset durations = {wall:.2f} − {summed_asset:.2f} = "
+        f"{overhead:.2f} s: asset checks {checks:.2f}, PressRAG's SQL around the assets' "
+        f"timers {around:.2f}, Dagster itself (run and step start/finish, event log, "
+        f"resources) {framework:.2f}"
+    )
+    print("where the time goes:")
+    for name, seconds in sorted(categories.items(), key=lambda kv: -kv[1]):
+        share, per_doc = seconds / wall, 1000 * seconds / docs
+        print(f"  {name:<31}{seconds:8.2f} s {share:5.0%}  {per_doc:7.2f} ms/doc")
+    alone = figures["embedder_alone"]
+    acpu = alone["cpu"]
+    emb = steps["embeddings"]["embedding_seconds"] or 0.0
+    print(
+        f"embedder alone, the same {alone['texts']} texts: {acpu['wall']:.2f} s "
+        f"({alone['texts'] / acpu['wall']:.0f} texts/s; in the run: {emb:.2f} s); CPU s: "
+        f"this process {acpu['process']:.1f}, fakes {acpu['fakes']:.1f}"
+    )
+    rerun = figures["rerun"]
+    print(
+        f"re-run on unchanged content: {rerun['cpu']['wall']:.2f} s, chunks embedded "
+        f"{rerun['chunks_embedded']}, documents changed {rerun['documents']}"
+    )
+    return rate
+
+
+def print_profile(path: str, top: int) -> None:
+    stats = pstats.Stats(path)
+    total = stats.total_tt  # type: ignore[attr-defined]
+    print(f"\n== profile of the ~0-cost run under cProfile ({total:.1f} s profiled; {path})")
+    for key, title in (("tottime", "own time"), ("cumulative", "cumulative time")):
+        print(f"top {top} by {title}:")
+        print(f"  {'own s':>8}{'cum s':>8}{'calls':>10}  function")
+        rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2 if key == "tottime" else 3])  # type: ignore[attr-defined]
+        for (file, line, func), (_, ncalls, tt, ct, _) in list(reversed(rows))[:top]:
+            where = file.replace(str(REPO) + "/", "").replace(sys.prefix + "/", "")
+            where = re.sub(r"^lib/python3\.\d+/site-packages/", "", where)
+            print(f"  {tt:8.2f}{ct:8.2f}{ncalls:10d}  {func} ({where}:{line})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--documents", type=int, default=5000, help="synthetic site size")
+    parser.add_argument(
+        "--local-documents", type=int, default=400, help="documents for the local model"
+    )
+    parser.add_argument("--profile", action="store_true", help="also profile a ~0-cost run")
+    parser.add_argument("--top", type=int, default=25, help="profile rows to print")
+    parser.add_argument("--keep", action="store_true", help="keep the homes and logs")
+    # Internal: the child processes.
+    parser.add_argument("--phase", choices=["zero", "local", "profile"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve-fakes", action="store_true", help=argparse.SUPPRESS)
+    for name in ("--home", "--out", "--wordpress", "--openai"):
+        parser.add_argument(name, help=argparse.SUPPRESS)
+    parser.add_argument("--fakes-pid", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_fakes:
+        serve_fakes(args.documents, args.local_documents)
+        return
+    if args.phase:
+        phase(args)
+        return
+
+    cores = os.cpu_count() or 1
+    load_before = os.getloadavg()
+    print(
+        f"machine: {cores} cores, load average {load_before[0]:.2f} {load_before[1]:.2f} "
+        f"{load_before[2]:.2f} (1/5/15 min) before"
+    )
+    work = Path(tempfile.mkdtemp(prefix="pressrag-scale-"))
+    fakes = subprocess.Popen(
+        [
+            *(sys.executable, __file__, "--serve-fakes", "--documents", str(args.documents)),
+            *("--local-documents", str(min(args.local_documents, args.documents))),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    results: dict[str, dict | None] = {}
+    try:
+        assert fakes.stdout is not None
+        urls = json.loads(fakes.stdout.readline())
+        print(
+            f"synthetic site: {args.documents} documents (~{urls['words_per_document']:.0f} "
+            f"words each) on a fake WordPress; the local model indexes the first "
+            f"{min(args.local_documents, args.documents)}"
+        )
+        results["zero"] = run_phase("zero", urls["big"], urls["openai"], fakes.pid, work)
+        if args.local_documents > 0:
+            results["local"] = run_phase("local", urls["small"], urls["openai"], fakes.pid, work)
+        if args.profile:
+            results["profile"] = run_phase("profile", urls["big"], urls["openai"], fakes.pid, work)
+    finally:
+        if fakes.stdin:
+            fakes.stdin.close()
+        fakes.wait(timeout=30)
+    zero_rate = None
+    if results.get("zero"):
+        zero_rate = print_phase("~0-cost embedder (fake OpenAI API)", results["zero"], cores)
+    if results.get("local"):
+        print_phase("local model", results["local"], cores)
+    print("\n== executors (documents/s, CPU efficiency)")
+    rows = [("in-process", results.get("zero"), results.get("local"))]
+    print(f"  {'executor':<22}{'~0-cost embedder':>28}{'local model':>28}")
+    for name, zero, local in rows:
+        cells = []
+        for figures in (zero, local):
+            if not figures:
+                cells.append(f"{'not run':>28}")
+                continue
+            cpu = figures["first"]["cpu"]
+            rate = figures["first"]["documents"] / cpu["wall"]
+            eff = (cpu["process"] + cpu["children"]) / (cpu["wall"] * cores)
+            cells.append(f"{f'{rate:.1f} docs/s, {eff:.0%}':>28}")
+        print(f"  {name:<22}" + "".join(cells))
+    for workers in (1, 2, 4):
+        print(f"  {f'Celery, {workers} worker(s)':<22}{'not built':>28}{'not built':>28}")
+    if zero_rate is not None:
+        met = "met" if zero_rate >= TARGET_DOCS_PER_SECOND else "NOT met"
+        print(f"\n≥ 200 docs/s with the ~0-cost embedder: {met} ({zero_rate:.1f} docs/s)")
+    if results.get("profile"):
+        print_profile(results["profile"]["profile"], args.top)
+    load_after = os.getloadavg()
+    print(f"\nload average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
+    if args.keep:
+        print(f"homes and logs kept in {work}")
+    else:
+        stop_servers(work)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def stop_servers(work: Path) -> None:
+    """The embedded servers stop with the phase that started them; make sure of it."""
+    from pressrag.resources.database import stop_embedded_server
+
+    for pgdata in work.glob("*/pgdata"):
+        if (pgdata / "postmaster.pid").exists():
+            stop_embedded_server(pgdata)
+
+
+if __name__ == "__main__":
+    main()
