@@ -27,6 +27,8 @@ built: there is no Celery executor in the project yet.
 
 `--profile` indexes the synthetic site once more with the ~0-cost embedder, in a fresh home,
 under cProfile, and prints the top functions by own time and by cumulative time.
+
+A run's figures, what each means and what did not meet the target: docs/performance.md.
 """
 
 from __future__ import annotations
