@@ -1,9 +1,11 @@
-"""Runs of `pressrag index` whose process died, found by the next `pressrag index`.
+"""Runs whose worker died while no daemon watched, found by the next `pressrag index`.
 
 Run monitoring (the daemon) fails such runs and frees their pool slots, but the CLI also
-works without a daemon: then a killed `pressrag index` left its run STARTED and its
-`embeddings` slot taken, and every later run of the instance waited for that slot forever.
-Before it starts, a CLI run does for its predecessors what the daemon would have done.
+works without a daemon: it serves the queue for its own run from a code server of its own, and
+a killed `pressrag index` takes that server and its run worker with it. The run stayed STARTED
+and its `embeddings` slot taken, and every later run of the instance waited for that slot
+forever. Before it submits, a CLI with no daemon around does for its predecessors what the
+daemon would have done, with the same worker check (orchestration/run_launcher.py).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import dagster as dg
 from dagster._core.launcher import WorkerStatus  # the run-monitoring protocol's verdicts
 
-from pressrag.orchestration.run_launcher import WORKER_TAG, local_worker_health
 from pressrag.orchestration.run_outcomes import failure_details
 from pressrag.resources.store import Store
 from pressrag.resources.store import status as status_sql
@@ -20,14 +21,13 @@ _UNFINISHED = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 
 
 def fail_orphaned_runs(instance: dg.DagsterInstance, store: Store) -> list[str]:
-    """Fail every unfinished CLI run whose process is gone on this host, free its concurrency
-    slots and close its `index_runs` row; the ids of the runs failed."""
-    failed = []
+    """Fail every unfinished run whose worker is gone, free its concurrency slots and close its
+    `index_runs` row; the ids of the runs failed."""
+    failed: list[str] = []
+    if not instance.run_launcher.supports_check_run_worker_health:
+        return failed  # e.g. an operator's own launcher: its monitoring is its own
     for run in instance.get_runs(dg.RunsFilter(statuses=_UNFINISHED)):
-        tag = run.tags.get(WORKER_TAG)
-        if not tag:
-            continue  # launched through a code server: the daemon's run monitoring judges it
-        health = local_worker_health(tag)
+        health = instance.run_launcher.check_run_worker_health(run)
         if health.status != WorkerStatus.FAILED:
             continue
         instance.report_run_failed(run, f"found by a later pressrag index: {health.msg}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from pressrag.orchestration.environment import prepare
 from pressrag.orchestration.jobs import index_run_config
@@ -16,6 +17,11 @@ from pressrag.resources.store.search import hybrid_search
 from pressrag.resources.store.sites import get_site, list_sites
 from pressrag.resources.store.spaces import active_space
 from pressrag.resources.store.status import site_status
+
+# A run still queued after this long gets a line saying what it waits for.
+QUEUE_REPORT_AFTER_SECONDS = 3
+# After Ctrl-C, how long to wait for the run to stop before handing back the terminal.
+CANCEL_WAIT_SECONDS = 30
 
 
 def _check_model(store: Store) -> None:
@@ -37,18 +43,14 @@ def index_site_now(
     reason: str = "manual",
     wp_ids: list[int] | None = None,
 ) -> bool:
-    """Materialize the indexing assets for one site partition on the persistent instance:
-    a full reconcile, or a targeted run of `wp_ids`."""
+    """Submit an `index_site` run of one site partition to the instance's run queue (a full
+    reconcile, or a targeted run of `wp_ids`), print its progress until it ends, and say
+    whether it succeeded."""
     import dagster as dg
 
-    from pressrag.assets.indexing.definitions import (
-        INDEXING_ASSETS,
-        INDEXING_CHECKS,
-        INDEXING_RESOURCES,
-    )
     from pressrag.orchestration.orphans import fail_orphaned_runs
-    from pressrag.orchestration.run_launcher import worker_tag
-    from pressrag.orchestration.schedules import CHECKS
+    from pressrag.orchestration.run_outcomes import record_run_end
+    from pressrag.orchestration.submission import code_location, daemon_alive, submit_index_run
 
     urls = prepare()
     instance = dg.DagsterInstance.get()
@@ -57,45 +59,72 @@ def index_site_now(
             if get_site(conn, site_id) is None:
                 raise ConfigError(f"unknown site {site_id!r}; add it with `pressrag sites add`")
         _check_model(store)
-        for run_id in fail_orphaned_runs(instance, store):
-            print(f"run {run_id} had lost its process: marked failed, its slots freed")
+        if not daemon_alive(instance):  # else the daemon's run monitoring does this
+            for run_id in fail_orphaned_runs(instance, store):
+                print(f"run {run_id} had lost its worker: marked failed, its slots freed")
     register_partition(site_id)
     run_config = index_run_config(wp_ids=wp_ids, force_reembed=force_reembed, reason=reason)
-    run_config["loggers"] = {"console": {"config": {"log_level": "INFO"}}}
-    result = dg.materialize(
-        # The drift check too: a full run from here is evaluated like one from the UI.
-        [*INDEXING_ASSETS, *INDEXING_CHECKS, *CHECKS],
-        partition_key=site_id,
-        instance=instance,
-        run_config=run_config,
-        resources=INDEXING_RESOURCES,
-        # Names this process as the run's worker, so run monitoring can fail the run if the
-        # process dies (orchestration/run_launcher.py).
-        tags={"pressrag/trigger": "cli", "pressrag/reason": reason, **worker_tag()},
-        raise_on_error=False,
-    )
-    summary = _summarise(result)
-    print(summary, file=sys.stderr if not result.success else sys.stdout)
-    return result.success
+    # The run worker's own console would repeat, with tracebacks, what is printed here from
+    # the run's events.
+    run_config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
+    tags = {"pressrag/trigger": "cli", "pressrag/reason": reason}
+    with code_location(instance) as context:
+        run = submit_index_run(context, site_id, run_config, tags)
+        print(f"run {run.run_id} queued for site {site_id} (also in the Dagster UI)")
+        run = _follow(context, run.run_id)
+    ended = {"FAILURE": "failed", "CANCELED": "canceled"}.get(run.status.value)
+    if ended:  # the run-status sensors do the same, when a daemon runs
+        record_run_end(instance, run.run_id, ended)
+    summary = _summarise(instance, run)
+    print(summary, file=sys.stdout if run.status == dg.DagsterRunStatus.SUCCESS else sys.stderr)
+    return run.status == dg.DagsterRunStatus.SUCCESS
 
 
-def _summarise(result) -> str:
-    lines = [f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}"]
-    for event in result.get_asset_materialization_events():
-        mat = event.step_materialization_data.materialization
-        # The figures only: lists, the column schema and the preview are for the Dagster UI.
-        meta = {
-            k: v.value
-            for k, v in mat.metadata.items()
-            if k != "failures" and isinstance(v.value, int | float | str | bool)
-        }
-        lines.append(f"  {mat.asset_key.to_user_string()}: {meta}")
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data:
-            error = event.step_failure_data.error
-            message = error.message.strip().splitlines()[0] if error else "failed"
-            lines.append(f"  step {event.step_key} failed: {message}")
-    return "\n".join(lines)
+def _follow(context, run_id: str):
+    """Follow the run to its end, taking it off the queue when no daemon does. Ctrl-C cancels
+    the run (as the UI's terminate button does) and waits a little for it to stop."""
+    import dagster as dg
+
+    from pressrag.orchestration.progress import follow_run
+    from pressrag.orchestration.submission import daemon_alive, dequeue_own_run, queue_report
+
+    instance = context.instance
+    reported = False
+    report_after = time.monotonic() + QUEUE_REPORT_AFTER_SECONDS
+
+    def while_queued() -> None:
+        nonlocal reported
+        if not daemon_alive(instance):
+            dequeue_own_run(context, run_id)
+        if reported or time.monotonic() < report_after:
+            return
+        if instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.QUEUED:
+            print(queue_report(instance, run_id))
+            reported = True
+
+    try:
+        return follow_run(instance, run_id, while_queued=while_queued)
+    except KeyboardInterrupt:
+        print(f"interrupted: canceling run {run_id}", file=sys.stderr)
+        instance.run_coordinator.cancel_run(run_id)
+        return follow_run(instance, run_id, timeout=CANCEL_WAIT_SECONDS)
+
+
+def _summarise(instance, run) -> str:
+    import dagster as dg
+
+    from pressrag.orchestration.run_outcomes import failure_details
+
+    if run.status == dg.DagsterRunStatus.SUCCESS:
+        return f"run {run.run_id}: succeeded"
+    if not run.is_finished:
+        return (
+            f"run {run.run_id}: still {run.status.value} after the cancel request; "
+            "the daemon or the next `pressrag index` settles it"
+        )
+    step, error = failure_details(instance, run.run_id)
+    where = f" in step {step}" if step else ""
+    return f"run {run.run_id}: {run.status.value}{where}: {error}"
 
 
 def search(site_id: str, query: str, *, k: int = 8) -> list[SearchHit]:

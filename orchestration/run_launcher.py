@@ -9,13 +9,12 @@ runs stayed STARTED for good, holding their site's place in the run queue and th
 - a run launched through a code server (its `.dagster/grpc_info` tag) is alive while that
   server still executes it (`CanCancelExecution`, the call the UI's terminate button uses);
   a server that is unreachable or does not know the run means the worker is gone;
-- a run executed in the `pressrag index` process (`dg.materialize`, tag `WORKER_TAG`) is alive
-  while that process is (pid plus its start time, so a reused pid does not count);
 - anything else cannot be judged and is reported running.
 
 A run worker killed while its code server lives is reported failed by that server itself
-within a second; this check covers the server's and the machine's death. On Kubernetes the
-dagster-k8s launcher does the same for pods.
+within a second; this check covers the server's and the machine's death (and `pressrag
+index`'s own code server, killed with its terminal: orchestration/orphans.py). On Kubernetes
+the dagster-k8s launcher does the same for pods.
 
 A site partition can be created outside `pressrag sites add`: the UI's launch dialog offers
 "Add a partition", so a typo there becomes a partition and a run. Such a run is failed here,
@@ -26,8 +25,6 @@ deleted, so nothing is left behind.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 
 import dagster as dg
@@ -42,37 +39,13 @@ from dagster._grpc.types import CanCancelExecutionRequest, CanCancelExecutionRes
 from dagster._serdes import deserialize_value
 
 from pressrag.assets.indexing.common import site_partitions
-from pressrag.orchestration.processes import process_start_ticks
 from pressrag.resources.dagster_resources import StoreResource
 from pressrag.resources.store.sites import get_site
 
-WORKER_TAG = "pressrag/worker"
 # A busy code server may be slow to answer; only a refused connection (or an answer) counts.
 GRPC_TIMEOUT_SECONDS = 10
 UNREACHABLE_ATTEMPTS = 3
 UNREACHABLE_PAUSE_SECONDS = 2.0
-
-
-def worker_tag() -> dict[str, str]:
-    """Tag naming this process as a run's worker (for runs executed in process)."""
-    identity = {
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "start": process_start_ticks(os.getpid()),
-    }
-    return {WORKER_TAG: json.dumps(identity, separators=(",", ":"))}
-
-
-def local_worker_health(tag: str) -> CheckRunHealthResult:
-    worker = json.loads(tag)
-    if worker.get("host") != socket.gethostname() or worker.get("start") is None:
-        # Another host's process, or one recorded without /proc: nothing here can tell.
-        return CheckRunHealthResult(WorkerStatus.RUNNING, "worker not judged from here")
-    if process_start_ticks(int(worker["pid"])) == worker.get("start"):
-        return CheckRunHealthResult(WorkerStatus.RUNNING)
-    return CheckRunHealthResult(
-        WorkerStatus.FAILED, f"the process that ran it (pid {worker['pid']}) is gone"
-    )
 
 
 def _code_server_health(run_id: str, grpc_info: str) -> CheckRunHealthResult:
@@ -149,6 +122,4 @@ class WorkerCheckingRunLauncher(dg.DefaultRunLauncher):
     def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
         if run.tags.get(GRPC_INFO_TAG):
             return _code_server_health(run.run_id, run.tags[GRPC_INFO_TAG])
-        if run.tags.get(WORKER_TAG):
-            return local_worker_health(run.tags[WORKER_TAG])
         return CheckRunHealthResult(WorkerStatus.RUNNING, "no worker recorded: not judged")

@@ -3,9 +3,9 @@
 Only the `embeddings` step of a successful run closes its own row; a run that failed, was
 canceled, or whose worker died (and was then failed by run monitoring) would otherwise stay
 "running" in `pressrag status` forever. These sensors close such rows with the step that was
-failing or running and the error, for every run on the instance (`index_site` runs launched
-by the daemon and `pressrag index` runs executed in the CLI alike). Run-status sensors keep a
-cursor, so runs that ended while the daemon was down are recorded when it is back.
+failing or running and the error, for every run on the instance. Run-status sensors keep a
+cursor, so runs that ended while the daemon was down are recorded when it is back; `pressrag
+index`, which may run with no daemon at all, records its own run's end with the same function.
 """
 
 from __future__ import annotations
@@ -64,15 +64,21 @@ def failure_details(instance: dg.DagsterInstance, run_id: str) -> tuple[str | No
     return (open_steps[-1] if open_steps else None), error
 
 
-def _close(context: dg.RunStatusSensorContext, status: str) -> None:
-    run = context.dagster_run
-    step, error = failure_details(context.instance, run.run_id)
+def record_run_end(instance: dg.DagsterInstance, run_id: str, status: str) -> str | None:
+    """Close the run's `index_runs` row as `status` with its failing step and error, if still
+    open; what was recorded, or None when the row was already closed."""
+    step, error = failure_details(instance, run_id)
     with StoreResource().get().connection() as conn:
         closed = status_sql.close_unfinished_run(
-            conn, run.run_id, status, failed_step=step, error=error
+            conn, run_id, status, failed_step=step, error=error
         )
-    if closed:
-        context.log.info(f"index run {run.run_id} {status} at {step or 'no step'}: {error}")
+    return f"index run {run_id} {status} at {step or 'no step'}: {error}" if closed else None
+
+
+def _close(context: dg.RunStatusSensorContext, status: str) -> None:
+    recorded = record_run_end(context.instance, context.dagster_run.run_id, status)
+    if recorded:
+        context.log.info(recorded)
 
 
 @dg.run_status_sensor(

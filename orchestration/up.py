@@ -31,6 +31,8 @@ from pressrag.orchestration.supervisor import Component, StateFile, Supervisor
 
 LOCATION_NAME = "pressrag"
 LOCATION_MODULE = "pressrag.orchestration.definitions"
+# In DAGSTER_HOME; `pressrag index` reaches the running code server through it.
+WORKSPACE_FILE = "workspace-up.yaml"
 BIN = Path(sys.executable).parent
 # The daemon logs three lines per sensor tick at INFO (every few seconds, for ever); what a
 # run or a tick did is in the UI. The terminal keeps warnings and errors.
@@ -45,7 +47,7 @@ def free_port() -> int:
 
 def write_workspace(dagster_home: Path, code_port: int) -> Path:
     """A workspace that points the daemon and the webserver at the supervised code server."""
-    path = dagster_home / "workspace-up.yaml"
+    path = dagster_home / WORKSPACE_FILE
     server = {"host": "127.0.0.1", "port": code_port, "location_name": LOCATION_NAME}
     path.write_text(yaml.safe_dump({"load_from": [{"grpc_server": server}]}))
     return path
@@ -170,7 +172,22 @@ def run_all(
             serve_port,
         )
 
-    return Supervisor(components, state=_state_file("up")).run(on_started=announce)
+    try:
+        return Supervisor(components, state=_state_file("up")).run(on_started=announce)
+    finally:
+        _forget_daemon()
+
+
+def _forget_daemon() -> None:
+    """Clear the stopped daemon's heartbeats: for a minute they would still read as a live
+    daemon, and `pressrag index` would leave its run on the queue for it."""
+    import dagster as dg
+
+    try:
+        with dg.DagsterInstance.get() as instance:
+            instance.wipe_daemon_heartbeats()
+    except Exception as exc:  # e.g. the database went first: the beats just age out
+        logging.getLogger("pressrag.up").warning("daemon heartbeats not cleared: %s", exc)
 
 
 def run_serving(*, port: int = 8000) -> int:

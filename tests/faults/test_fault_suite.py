@@ -19,6 +19,8 @@ b2. SIGKILL of the code server and its run workers during a run: the run is fail
     monitoring instead of staying STARTED (finding 2's "23 minutes");
 c. a PostgreSQL restart (`pg_ctl restart -m fast`) during a run;
 d. SIGKILL of serving while webhooks arrive;
+f. SIGKILL of `pressrag index` (and its process group) while its run works: the run belongs
+   to the queue and the daemon's code server, and succeeds anyway;
 e. poisoned documents (NUL, corrupt PDF, zip bomb, 100 MB file, off-site URL) among good ones:
    the run succeeds, each poisoned document has `last_error` and `last_error_stage`, every other
    document is indexed.
@@ -236,8 +238,9 @@ def wait_for(what: str, check: Callable[[], object], timeout: float, every: floa
     raise AssertionError(f"{what}: not within {timeout:.0f} s")
 
 
-def a_started_run(stack: Stack, *, with_worker_pid: bool = True) -> str:
-    """Wait for a STARTED run of the site (launched by a code server: with its worker's pid)."""
+def a_started_run(stack: Stack) -> str:
+    """Wait for a STARTED run of the site and its worker's pid (every run is launched by a
+    code server)."""
 
     def started() -> str | None:
         running = [
@@ -246,8 +249,7 @@ def a_started_run(stack: Stack, *, with_worker_pid: bool = True) -> str:
         return running[0] if running else None
 
     run_id = wait_for("a STARTED run of the site", started, timeout=180)
-    if with_worker_pid:
-        wait_for("the run worker's pid", lambda: Probe.worker_pid(run_id), timeout=60)
+    wait_for("the run worker's pid", lambda: Probe.worker_pid(run_id), timeout=60)
     return run_id
 
 
@@ -476,19 +478,21 @@ def test_d_serving_killed_while_webhooks_arrive(stack: Stack) -> None:
     assert postmaster_pid(embedded_pgdata()) == postmaster
 
 
-def test_f_cli_index_run_killed(stack: Stack) -> None:
-    """`pressrag index` executes its run in its own process, not in the code server: the worker
-    check knows that process by pid and start time."""
+def test_f_cli_index_killed(stack: Stack) -> None:
+    """`pressrag index` submits its run to the queue and only follows it: with the daemon of
+    `pressrag up` running, the run is launched in the code server like any other, so a killed
+    terminal leaves it going to the end, and its index_runs row is closed by the run itself."""
     cli = PressragIndex(SITE).start()
     try:
-        run_id = a_started_run(stack, with_worker_pid=False)
-        # Killed once its first step has opened the run's index_runs row.
+        run_id = a_started_run(stack)
         wait_for("the CLI run's index_runs row", lambda: stack.probe.index_run(run_id), 120)
         os.killpg(cli.pid, signal.SIGKILL)
         fault_at = time.time()
         cli.proc.wait()
         wait_for(
-            "the CLI's run failed", lambda: Probe.run_status(run_id) == "FAILURE", RELEASE_BOUND
+            "the CLI's run to finish",
+            lambda: Probe.run_status(run_id) in {"SUCCESS", "FAILURE", "CANCELED"},
+            RELEASE_BOUND,
         )
         ended = time.time() - fault_at
         settle(
@@ -496,10 +500,11 @@ def test_f_cli_index_run_killed(stack: Stack) -> None:
             "f. pressrag index SIGKILLed",
             [],
             fault_at,
-            note=f"run FAILURE after {ended:.0f} s",
+            note=f"its run went on: {Probe.run_status(run_id)} {ended:.0f} s later",
         )
-        status, stats = stack.probe.index_run(run_id)
-        assert status == "failed" and "is gone" in stats["error"], stats
+        assert Probe.run_status(run_id) == "SUCCESS"
+        status, _ = stack.probe.index_run(run_id)
+        assert status == "succeeded"
     finally:
         cli.stop()
 

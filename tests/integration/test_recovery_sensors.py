@@ -5,19 +5,16 @@ retried by Dagster on top of the inbox; a site's new events wait while its run i
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
 import uuid
 from collections.abc import Iterator
 
 import dagster as dg
 import pytest
 from dagster._core.events import DagsterEvent, DagsterEventType
+from dagster._core.storage.tags import GRPC_INFO_TAG
 
 from pressrag.orchestration.orphans import fail_orphaned_runs
-from pressrag.orchestration.processes import process_start_ticks
-from pressrag.orchestration.run_launcher import WORKER_TAG
 from pressrag.orchestration.run_outcomes import (
     failure_details,
     index_run_canceled,
@@ -193,39 +190,37 @@ def _started_run(instance: dg.DagsterInstance, tags: dict[str, str]) -> dg.Dagst
     return run
 
 
-def _worker(pid: int) -> dict[str, str]:
-    identity = {"host": socket.gethostname(), "pid": pid, "start": process_start_ticks(pid)}
-    return {WORKER_TAG: json.dumps(identity)}
+def _code_server(port: int) -> dict[str, str]:
+    return {GRPC_INFO_TAG: json.dumps({"host": "127.0.0.1", "port": port})}
 
 
-def test_a_cli_run_whose_process_died_is_failed_and_frees_its_slot(store: Store) -> None:
-    """Without a daemon, the next `pressrag index` does run monitoring's work: before this, a
-    SIGKILLed `pressrag index` kept the `embeddings` slot and every later run waited forever."""
+def test_a_run_whose_code_server_died_is_failed_and_frees_its_slot(store: Store) -> None:
+    """Without a daemon, the next `pressrag index` does run monitoring's work: a SIGKILLed
+    `pressrag index` takes its own code server and run worker with it, and its run would keep
+    the `embeddings` slot for ever, so every later run waited."""
     site_id = _site(store)
-    killed = subprocess.Popen(["sleep", "60"])
-    dead_worker = _worker(killed.pid)
-    killed.kill()
-    killed.wait()
-    with dg.DagsterInstance.local_temp() as instance:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    launcher = {
+        "module": "pressrag.orchestration.run_launcher",
+        "class": "WorkerCheckingRunLauncher",
+    }
+    with dg.DagsterInstance.local_temp(overrides={"run_launcher": launcher}) as instance:
         instance.event_log_storage.set_concurrency_slots("embeddings", 3)
-        dead = _started_run(instance, dead_worker)
-        alive = _started_run(instance, _worker(os.getpid()))
-        via_code_server = _started_run(instance, {})  # the daemon judges those
+        dead = _started_run(instance, _code_server(closed_port))
+        unjudged = _started_run(instance, {})  # no worker recorded: not failed on a guess
         with store.connection() as conn:
             status_sql.start_run(conn, dead.run_id, site_id, "manual")
 
         assert fail_orphaned_runs(instance, store) == [dead.run_id]
 
-        status = {r: instance.get_run_by_id(r).status for r in (dead.run_id, alive.run_id)}
-        assert status[dead.run_id] == dg.DagsterRunStatus.FAILURE
-        assert status[alive.run_id] == dg.DagsterRunStatus.STARTED
-        assert instance.get_run_by_id(via_code_server.run_id).status == (
-            dg.DagsterRunStatus.STARTED
-        )
+        assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(unjudged.run_id).status == dg.DagsterRunStatus.STARTED
         claimed = instance.event_log_storage.get_concurrency_info("embeddings").claimed_slots
-        assert sorted(s.run_id for s in claimed) == sorted([alive.run_id, via_code_server.run_id])
+        assert [s.run_id for s in claimed] == [unjudged.run_id]
         assert fail_orphaned_runs(instance, store) == []  # judged once
     with store.connection() as conn:
         last = status_sql.site_status(conn, site_id)["last_run"]
     assert last["status"] == "failed"
-    assert f"pid {killed.pid}" in last["stats"]["error"]
+    assert f"127.0.0.1:{closed_port}" in last["stats"]["error"]

@@ -149,7 +149,7 @@ class PressragUp(ManagedProcess):
 
 
 class PressragIndex(ManagedProcess):
-    """`pressrag index --site S`: a run executed in the CLI's own process."""
+    """`pressrag index --site S`: submits a run to the queue and follows it."""
 
     name = "pressrag-index"
 
