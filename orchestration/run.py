@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from pressrag.orchestration.environment import prepare
 from pressrag.orchestration.jobs import index_run_config
@@ -17,6 +18,10 @@ from pressrag.resources.store.search import hybrid_search
 from pressrag.resources.store.sites import get_site, list_sites
 from pressrag.resources.store.spaces import active_space
 from pressrag.resources.store.status import site_status
+
+if TYPE_CHECKING:
+    import dagster as dg
+    from dagster._core.workspace.context import WorkspaceProcessContext
 
 # A run still queued after this long gets a line saying what it waits for.
 QUEUE_REPORT_AFTER_SECONDS = 3
@@ -80,7 +85,7 @@ def index_site_now(
     return run.status == dg.DagsterRunStatus.SUCCESS
 
 
-def _follow(context, run_id: str):
+def _follow(context: WorkspaceProcessContext, run_id: str) -> dg.DagsterRun:
     """Follow the run to its end, taking it off the queue when no daemon does. Ctrl-C cancels
     the run (as the UI's terminate button does) and waits a little for it to stop."""
     import dagster as dg
@@ -110,7 +115,7 @@ def _follow(context, run_id: str):
         return follow_run(instance, run_id, timeout=CANCEL_WAIT_SECONDS)
 
 
-def _summarise(instance, run) -> str:
+def _summarise(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
     import dagster as dg
 
     from pressrag.orchestration.run_outcomes import failure_details

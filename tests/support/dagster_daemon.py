@@ -130,6 +130,16 @@ class ManagedProcess:
         self.stop()
 
 
+def forget_daemon_heartbeats() -> None:
+    """What `pressrag up` does when it stops: a stopped daemon's heartbeats would read as a
+    live daemon for a minute, and `pressrag index` would leave its run queued for it."""
+    import dagster as dg
+
+    # A test that stopped PostgreSQL first has nothing to clear: the beats age out.
+    with contextlib.suppress(Exception), dg.DagsterInstance.get() as instance:
+        instance.wipe_daemon_heartbeats()
+
+
 class DagsterDaemon(ManagedProcess):
     """`dagster-daemon run` on the code location in workspace.yaml."""
 
@@ -156,6 +166,11 @@ class DagsterDaemon(ManagedProcess):
 
         self.wait_until(beating, timeout, "sensor daemon heartbeat")
         return self
+
+    def stop(self, grace: float = 20.0) -> int | None:
+        code = super().stop(grace)
+        forget_daemon_heartbeats()
+        return code
 
 
 class DagsterDev(ManagedProcess):
@@ -201,6 +216,11 @@ class DagsterDev(ManagedProcess):
 
         self.wait_until(ready, timeout, "webserver and sensor daemon")
         return self
+
+    def stop(self, grace: float = 20.0) -> int | None:
+        code = super().stop(grace)
+        forget_daemon_heartbeats()
+        return code
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         response = httpx.post(
