@@ -15,7 +15,9 @@ setup(
     packages=[
         f"pressrag.{package}"
         for package in find_packages(include=[f"{folder}*" for folder in FOLDERS])
-    ],
+    ]
+    # SQL only, no module: named here so setuptools ships it as data without a warning.
+    + ["pressrag.resources.migrations"],
     package_dir={f"pressrag.{folder}": folder for folder in FOLDERS},
     # SQL read at run time, and the Dagster instance template (orchestration/dagster.yaml is
     # a link to the repository's dagster.yaml; the wheel holds a copy).
