@@ -1,4 +1,5 @@
-"""Runs whose worker died while no daemon watched, found by the next `pressrag index`.
+"""Runs whose worker died, or whose end nobody recorded, while no daemon watched: found by the
+next `pressrag index`.
 
 Run monitoring (the daemon) fails such runs and frees their pool slots, but the CLI also
 works without a daemon: it serves the queue for its own run from a code server of its own, and
@@ -13,7 +14,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster._core.launcher import WorkerStatus  # the run-monitoring protocol's verdicts
 
-from pressrag.orchestration.run_outcomes import failure_details
+from pressrag.orchestration.run_outcomes import failure_details, record_run_end
 from pressrag.resources.store import Store
 from pressrag.resources.store import status as status_sql
 
@@ -39,3 +40,21 @@ def fail_orphaned_runs(instance: dg.DagsterInstance, store: Store) -> list[str]:
             )
         failed.append(run.run_id)
     return failed
+
+
+_ENDED = {dg.DagsterRunStatus.FAILURE: "failed", dg.DagsterRunStatus.CANCELED: "canceled"}
+
+
+def close_ended_runs(instance: dg.DagsterInstance, store: Store) -> list[str]:
+    """Close `index_runs` rows still "running" whose run failed or was canceled while nothing
+    recorded it (no daemon's run-status sensor, and the CLI that followed it killed); the ids
+    of the rows closed."""
+    with store.connection() as conn:
+        open_ids = status_sql.open_run_ids(conn)
+    closed = []
+    for run_id in open_ids:
+        run = instance.get_run_by_id(run_id)
+        ended = _ENDED.get(run.status) if run is not None else None
+        if ended and record_run_end(instance, run_id, ended):
+            closed.append(run_id)
+    return closed

@@ -53,7 +53,7 @@ def index_site_now(
     whether it succeeded."""
     import dagster as dg
 
-    from pressrag.orchestration.orphans import fail_orphaned_runs
+    from pressrag.orchestration.orphans import close_ended_runs, fail_orphaned_runs
     from pressrag.orchestration.run_outcomes import record_run_end
     from pressrag.orchestration.submission import code_location, daemon_alive, submit_index_run
 
@@ -64,9 +64,11 @@ def index_site_now(
             if get_site(conn, site_id) is None:
                 raise ConfigError(f"unknown site {site_id!r}; add it with `pressrag sites add`")
         _check_model(store)
-        if not daemon_alive(instance):  # else the daemon's run monitoring does this
+        if not daemon_alive(instance):  # else the daemon's monitoring and sensors do this
             for run_id in fail_orphaned_runs(instance, store):
                 print(f"run {run_id} had lost its worker: marked failed, its slots freed")
+            for run_id in close_ended_runs(instance, store):
+                print(f"run {run_id} had ended unrecorded: its status says so now")
     register_partition(site_id)
     run_config = index_run_config(wp_ids=wp_ids, force_reembed=force_reembed, reason=reason)
     # The run worker's own console would repeat, with tracebacks, what is printed here from

@@ -127,6 +127,12 @@ def indexed_before(conn: psycopg.Connection, site_id: str, run_id: str) -> bool:
     return row is not None
 
 
+def open_run_ids(conn: psycopg.Connection) -> list[str]:
+    """Runs whose row still says "running"."""
+    rows = conn.execute("SELECT run_id FROM index_runs WHERE status = 'running'").fetchall()
+    return [row[0] for row in rows]
+
+
 def close_unfinished_run(
     conn: psycopg.Connection, run_id: str, status: str, *, failed_step: str | None, error: str
 ) -> bool:

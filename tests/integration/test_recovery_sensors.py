@@ -14,7 +14,7 @@ import pytest
 from dagster._core.events import DagsterEvent, DagsterEventType
 from dagster._core.storage.tags import GRPC_INFO_TAG
 
-from pressrag.orchestration.orphans import fail_orphaned_runs
+from pressrag.orchestration.orphans import close_ended_runs, fail_orphaned_runs
 from pressrag.orchestration.run_outcomes import (
     failure_details,
     index_run_canceled,
@@ -224,3 +224,26 @@ def test_a_run_whose_code_server_died_is_failed_and_frees_its_slot(store: Store)
         last = status_sql.site_status(conn, site_id)["last_run"]
     assert last["status"] == "failed"
     assert f"127.0.0.1:{closed_port}" in last["stats"]["error"]
+
+
+def test_rows_of_runs_that_ended_unrecorded_are_closed(store: Store) -> None:
+    """A run canceled while no daemon's sensor watched, and whose CLI was killed before it
+    recorded the end, kept its row "running": the next `pressrag index` closes it."""
+    site_id = _site(store)
+    with dg.DagsterInstance.local_temp() as instance:
+        canceled = _started_run(instance, {})
+        instance.report_run_canceled(canceled)
+        going = _started_run(instance, {})
+        with store.connection() as conn:
+            for run in (canceled, going):
+                status_sql.start_run(conn, run.run_id, site_id, "manual")
+
+        assert close_ended_runs(instance, store) == [canceled.run_id]
+        assert close_ended_runs(instance, store) == []
+    with store.connection() as conn:
+        rows = dict(
+            conn.execute(
+                "SELECT run_id, status FROM index_runs WHERE site_id = %s", (site_id,)
+            ).fetchall()
+        )
+    assert rows == {canceled.run_id: "canceled", going.run_id: "running"}
