@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,7 @@ import pytest
 from pressrag.resources.settings import get_settings
 from pressrag.resources.store import Store
 from tests.conftest import REPO_ROOT, PressragEnv, private_pressrag_env
+from tests.support.celery_workers import celery_workers
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.fake_wordpress import FakeWordPress
 from tests.support.indexing import materialize_site
@@ -64,42 +65,6 @@ def _post(n: int) -> dict:
     return {"title": f"Lesson {n}", "content": sections}
 
 
-@contextmanager
-def _workers(names: tuple[str, ...], env: dict[str, str], logs: Path) -> Iterator[dict[str, int]]:
-    """`pressrag celery-worker` processes (one pool process each), started together and
-    ready to take steps; their pids by name."""
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        for name in names:
-            cli = [sys.executable, "-m", "pressrag.orchestration.cli"]
-            with (logs / f"{name}.log").open("wb") as log:
-                processes[name] = subprocess.Popen(
-                    [*cli, "celery-worker", "--name", f"{name}@%h"],
-                    env=env,
-                    cwd=REPO_ROOT,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-        deadline = time.monotonic() + 90
-        for name, process in processes.items():
-            log_path = logs / f"{name}.log"
-            while b" ready." not in log_path.read_bytes():
-                tail = log_path.read_text(errors="replace")[-3000:]
-                assert process.poll() is None and time.monotonic() < deadline, tail
-                time.sleep(0.2)
-        yield {name: p.pid for name, p in processes.items()}
-    finally:
-        for process in processes.values():
-            os.killpg(process.pid, signal.SIGTERM)  # its own session: worker and pool
-        for process in processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryStack]:
     logs = tmp_path_factory.mktemp("celery-logs")
@@ -127,7 +92,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryStack]:
             "PRESSRAG_DAGSTER_DATABASE_URL": env.dagster_url,
             "PRESSRAG_EMBEDDED_DATABASE": "0",
         }
-        pids = stack.enter_context(_workers(WORKERS, worker_env, logs))
+        pids = stack.enter_context(celery_workers(WORKERS, worker_env, logs))
         site_urls = []
         for _ in range(3):  # one WordPress per site, all with the same content
             wordpress = stack.enter_context(FakeWordPress())
