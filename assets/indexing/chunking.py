@@ -12,6 +12,7 @@ from pressrag.assets.indexing.shards import (
     Shard,
     ShardResult,
     plan_op,
+    result_out,
     stage_config,
     summed,
     where_it_ran,
@@ -24,7 +25,7 @@ from pressrag.resources.store import documents as docs_sql
 plan_chunking = plan_op("plan_chunking", "chunk")
 
 
-@dg.op
+@dg.op(out=result_out())
 def chunk_shard(
     context: dg.OpExecutionContext,
     config: IndexConfig,

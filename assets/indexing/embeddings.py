@@ -25,6 +25,8 @@ from pressrag.assets.indexing.failures import DATABASE_GONE, StageFailures, desc
 from pressrag.assets.indexing.shards import (
     Shard,
     ShardResult,
+    result_out,
+    shard_out,
     shard_outputs,
     stage_config,
     summed,
@@ -190,7 +192,7 @@ def _space(store: Store, model: Embedder) -> EmbeddingSpace:
         raise dg.Failure(str(exc)) from exc
 
 
-@dg.op(ins={"after": dg.In(dg.Nothing)}, out=dg.DynamicOut(Shard))
+@dg.op(ins={"after": dg.In(dg.Nothing)}, out=shard_out())
 def plan_embedding(
     context: dg.OpExecutionContext,
     config: IndexConfig,
@@ -203,7 +205,7 @@ def plan_embedding(
     yield from shard_outputs(context, db, site.id, "embed", config.force_reembed)
 
 
-@dg.op(pool="embeddings")
+@dg.op(pool="embeddings", out=result_out())
 def embed_shard(
     context: dg.OpExecutionContext,
     config: IndexConfig,

@@ -29,6 +29,10 @@ from pressrag.resources.store import Store
 from pressrag.resources.store import documents as docs_sql
 from pressrag.resources.store.documents import IdRange
 
+# The I/O manager of shards and shard results (resources: PostgresIOManager): our PostgreSQL,
+# which every worker reaches, not files under one machine's DAGSTER_HOME.
+STEP_OUTPUTS = "step_outputs"
+
 
 class Shard(NamedTuple):
     """The pending documents of a stage whose ids are in `id_range` (None: all of them)."""
@@ -102,10 +106,18 @@ def shard_outputs(
         yield dg.DynamicOutput(shard, mapping_key=shard.key)
 
 
+def shard_out() -> dg.DynamicOut:
+    return dg.DynamicOut(Shard, io_manager_key=STEP_OUTPUTS)
+
+
+def result_out() -> dg.Out:
+    return dg.Out(ShardResult, io_manager_key=STEP_OUTPUTS)
+
+
 def plan_op(name: str, stage: str) -> dg.OpDefinition:
     """The op that cuts `stage`'s queue into shards."""
 
-    @dg.op(name=name, ins={"after": dg.In(dg.Nothing)}, out=dg.DynamicOut(Shard))
+    @dg.op(name=name, ins={"after": dg.In(dg.Nothing)}, out=shard_out())
     def plan(
         context: dg.OpExecutionContext, config: IndexConfig, store: StoreResource
     ) -> Iterator[dg.DynamicOutput[Shard]]:

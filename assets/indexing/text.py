@@ -18,6 +18,7 @@ from pressrag.assets.indexing.shards import (
     Shard,
     ShardResult,
     plan_op,
+    result_out,
     stage_config,
     summed,
     where_it_ran,
@@ -93,7 +94,7 @@ def _extract(
 plan_extraction = plan_op("plan_extraction", "extract")
 
 
-@dg.op
+@dg.op(out=result_out())
 def extract_shard(
     context: dg.OpExecutionContext,
     config: IndexConfig,
