@@ -1,9 +1,10 @@
 """The Celery app that PressRAG's workers run: dagster-celery's step task, our settings.
 
-`PRESSRAG_EXECUTOR=celery` makes every run send its steps to the broker; a worker started
-with `pressrag celery-worker` (or `celery -A pressrag.orchestration.celery_app worker -Q
-dagster`) takes them. Its settings are the executor's own (`orchestration/settings.py`:
-`celery_config`), so both sides agree on late acknowledgement and the visibility timeout.
+`PRESSRAG_RUN_EXECUTOR=celery` (or `PRESSRAG_EXECUTOR`) makes every run send its steps to
+the broker; a worker started with `pressrag celery-worker` (or `celery -A
+pressrag.orchestration.celery_app worker -Q dagster`) takes them. Its settings are the
+executor's own (`orchestration/settings.py`: `celery_config`), so both sides agree on late
+acknowledgement and the visibility timeout.
 
 Importing this module prepares the process as every entry point does (database URLs,
 DAGSTER_HOME): the steps it runs connect to the database and the Dagster instance.

@@ -33,7 +33,8 @@ class OrchestrationSettings(BaseSettings):
     # shards run on many machines. Set once on `Definitions`, so UI launches use it too.
     run_executor: Literal["in_process", "multiprocess", "celery"] = Field(
         default="in_process",
-        validation_alias=AliasChoices("PRESSRAG_EXECUTOR", "PRESSRAG_RUN_EXECUTOR"),
+        # PRESSRAG_EXECUTOR is the name for it (#11); an error names the first.
+        validation_alias=AliasChoices("PRESSRAG_RUN_EXECUTOR", "PRESSRAG_EXECUTOR"),
     )
     # Read by the executor and the workers from the environment, never copied into run
     # config or definitions: a URL may carry the broker's password.
@@ -47,7 +48,8 @@ class OrchestrationSettings(BaseSettings):
     def _celery_needs_a_broker(self) -> OrchestrationSettings:
         if self.run_executor == "celery" and not self.celery_broker_url:
             raise ValueError(
-                "PRESSRAG_EXECUTOR=celery needs PRESSRAG_CELERY_BROKER_URL "
+                "the celery executor (PRESSRAG_RUN_EXECUTOR=celery) needs "
+                "PRESSRAG_CELERY_BROKER_URL "
                 "(e.g. redis://127.0.0.1:6379/0)"
             )
         return self
