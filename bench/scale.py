@@ -1,6 +1,7 @@
 """Platform throughput benchmark (issue #11): documents/s through Dagster, CPU, where time goes.
 
     .venv/bin/python bench/scale.py [--documents 5000] [--local-documents 400] [--profile]
+                                    [--celery-documents 1000]
 
 A synthetic site (`--documents` posts and pages of 2–6 sections, each a heading and one or
 two paragraphs of English words drawn at random, so every chunk is new text and the
@@ -22,8 +23,14 @@ CPU efficiency = CPU seconds / (wall × cores); where the time goes, per step, f
 assets' own `duration_seconds` / `embedding_duration_seconds` metadata, the Dagster event
 log's step start/end and the time spent in PostgreSQL calls (psycopg's `Connection.wait`:
 round trips, server work and parameter adaptation); the embedder alone on the same texts;
-and a re-run on unchanged content (must embed nothing). Celery rows are printed as not
-built: there is no Celery executor in the project yet.
+and a re-run on unchanged content (must embed nothing).
+
+Celery rows (`--celery-documents`, default 1000, 0 skips them): the first N documents of the
+same site, each row in a home of its own, indexed in process and then with 1, 2 and 4
+`pressrag celery-worker` processes on a real Redis (`redis-server` on a loopback port), the
+run's process submitting the steps as a code location's run does; shards of a quarter of
+the documents (`--celery-shard-documents`), the `embeddings` pool set to the number of
+workers. Docs/s are over the Dagster run (start to success).
 
 `--profile` indexes the synthetic site once more with the ~0-cost embedder, in a fresh home,
 under cProfile, and prints the top functions by own time and by cumulative time.
@@ -101,15 +108,20 @@ def synthetic_post(wp_id: int, words: list[str]) -> dict:
     }
 
 
-def serve_fakes(documents: int, local_documents: int) -> None:
+def serve_fakes(documents: int, local_documents: int, celery_documents: int) -> None:
     """Child process: a fake WordPress with `documents` posts, one with the first
-    `local_documents` of them, and the fake OpenAI API; prints their URLs, serves until
-    stdin closes."""
+    `local_documents` of them, one with the first `celery_documents`, and the fake OpenAI
+    API; prints their URLs, serves until stdin closes."""
     from tests.support.fake_openai import FakeOpenAI
     from tests.support.fake_wordpress import FakeWordPress
 
     words = vocabulary()
-    with FakeWordPress() as big, FakeWordPress() as small, FakeOpenAI() as openai:
+    with (
+        FakeWordPress() as big,
+        FakeWordPress() as small,
+        FakeWordPress() as mid,
+        FakeOpenAI() as openai,
+    ):
         # The request log would grow with every embeddings request (bodies included).
         openai.requests = _Discard()
         words_total = 0
@@ -119,11 +131,14 @@ def serve_fakes(documents: int, local_documents: int) -> None:
             big.upsert(post)
             if wp_id <= local_documents:
                 small.upsert(post)
+            if wp_id <= celery_documents:
+                mid.upsert(post)
         print(
             json.dumps(
                 {
                     "big": big.base_url,
                     "small": small.base_url,
+                    "celery": mid.base_url,
                     "openai": openai.base_url,
                     "words_per_document": words_total / max(documents, 1),
                 }
@@ -288,6 +303,18 @@ def step_windows(run_id: str) -> dict[str, tuple[float, float]]:
     return {k: (v[0], v[1]) for k, v in windows.items()}
 
 
+def asset_windows(windows: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """A sharded asset's steps (`chunks.plan_chunking`, `chunks.chunk_shard[all]`, …) as one
+    window, from its first step's start to its last step's end, keyed by the asset."""
+    merged: dict[str, tuple[float, float]] = {}
+    for key, (start, end) in windows.items():
+        asset = key.split(".")[0]
+        if asset in merged:
+            start, end = min(start, merged[asset][0]), max(end, merged[asset][1])
+        merged[asset] = (start, end)
+    return merged
+
+
 def index_once(
     meter_args: tuple[Path, int], sql: SqlClock, timers: AssetTimers, profile: Path | None
 ) -> dict:
@@ -308,7 +335,7 @@ def index_once(
     if profiler and profile:
         profiler.dump_stats(str(profile))
     meta = {s: asset_metadata(result, s) for s in STEPS}
-    windows = step_windows(result.run_id)
+    windows = asset_windows(step_windows(result.run_id))
     steps = {}
     for key, (start, end) in sorted(windows.items(), key=lambda kv: kv[1][0]):
         sql_seconds, sql_calls = sql.within(start, end)
@@ -412,14 +439,119 @@ def phase(args: argparse.Namespace) -> None:
     Path(args.out).write_text(json.dumps(out), encoding="utf-8")
 
 
+def worker_cpu(pids: list[int]) -> float:
+    """CPU seconds of the workers and every process under them (their pool processes)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    family, grew = set(pids), True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in family} - family
+        family |= more
+        grew = bool(more)
+    return sum(sum(proc_cpu(pid)) for pid in family)
+
+
+def celery_phase(args: argparse.Namespace) -> None:
+    """Child process: the Celery-row site indexed with `args.workers` Celery workers (0: in
+    process, the same site and shards, for comparison); figures as JSON to `args.out`."""
+    home = Path(args.home)
+    os.environ["PRESSRAG_HOME"] = str(home)
+    for name in ("DATABASE_URL", "PRESSRAG_APP_DB_URL", "PRESSRAG_DAGSTER_PG_URL", "DAGSTER_HOME"):
+        os.environ.pop(name, None)
+    os.environ.update(
+        PRESSRAG_EMBEDDER="openai",
+        PRESSRAG_OPENAI_BASE_URL=args.openai,
+        PRESSRAG_OPENAI_API_KEY="sk-bench-not-a-key",
+        PRESSRAG_OPENAI_EMBED_DIMENSIONS=str(DIMENSION),
+        PRESSRAG_INDEX_SHARD_DOCUMENTS=str(args.shard_documents),
+    )
+    import dagster as dg
+
+    from pressrag.orchestration.environment import prepare
+    from pressrag.orchestration.sites import add_site
+    from pressrag.resources.settings import get_settings
+    from pressrag.resources.store import Store
+    from tests.support.celery_workers import celery_workers
+    from tests.support.indexing import materialize_site
+    from tests.support.redis_server import redis_server
+
+    get_settings.cache_clear()
+    urls = prepare()
+    add_site(SITE, url=args.wordpress)
+    meter_args = (home / "pgdata", args.fakes_pid)
+    workers_cpu = 0.0
+    if args.workers == 0:
+        with Meter(*meter_args) as meter:
+            result = materialize_site(SITE)
+        if not result.success:
+            raise SystemExit(f"indexing {SITE} failed")
+        run_id = result.run_id
+    else:
+        names = tuple(f"w{n}" for n in range(1, args.workers + 1))
+        with redis_server(home / "redis") as broker:
+            celery = {"PRESSRAG_EXECUTOR": "celery", "PRESSRAG_CELERY_BROKER_URL": broker}
+            worker_env = {
+                **os.environ,
+                **celery,
+                "DATABASE_URL": urls.app,
+                "PRESSRAG_DAGSTER_DATABASE_URL": urls.dagster,
+                "PRESSRAG_EMBEDDED_DATABASE": "0",
+            }
+            with celery_workers(names, worker_env, home) as pids:
+                with dg.DagsterInstance.get() as instance:
+                    # One embedding shard per worker at once: the ~0-cost embedder is no
+                    # scarce resource (the pool's default of 1 is for the local model).
+                    instance.event_log_storage.set_concurrency_slots("embeddings", args.workers)
+                before = worker_cpu(list(pids.values()))
+                with Meter(*meter_args) as meter:
+                    run = subprocess.run(
+                        [sys.executable, "-m", "tests.support.celery_run", SITE],
+                        env={**os.environ, **celery},
+                        cwd=REPO,
+                        capture_output=True,
+                        text=True,
+                    )
+                workers_cpu = worker_cpu(list(pids.values())) - before
+            if run.returncode != 0:
+                raise SystemExit(f"celery run failed:\n{run.stdout[-2000:]}\n{run.stderr[-4000:]}")
+            run_id = run.stdout.split()[-1]
+    with dg.DagsterInstance.get() as instance:
+        stats = instance.get_run_stats(run_id)
+    with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store, store.connection() as c:
+        documents, indexed = c.execute(
+            "SELECT count(*), count(*) FILTER (WHERE indexed_hash = content_hash) "
+            "FROM documents WHERE site_id = %s",
+            (SITE,),
+        ).fetchone()
+        chunks = c.execute("SELECT count(*) FROM chunks WHERE site_id = %s", (SITE,)).fetchone()[0]
+    out = {
+        "workers": args.workers,
+        "documents": documents,
+        "indexed": indexed,
+        "chunks": chunks,
+        "run_seconds": stats.end_time - stats.start_time,
+        "cpu": meter.delta,
+        "workers_cpu": workers_cpu,
+    }
+    Path(args.out).write_text(json.dumps(out), encoding="utf-8")
+
+
 # ------------------------------------------------------------------ the parent: report
-def run_phase(name: str, wordpress: str, openai: str, fakes_pid: int, work: Path) -> dict | None:
+def run_phase(
+    name: str, wordpress: str, openai: str, fakes_pid: int, work: Path, *extra: str
+) -> dict | None:
     home = work / name
     home.mkdir()
     out = work / f"{name}.json"
     log = work / f"{name}.log"
-    cmd = [sys.executable, __file__, "--phase", name, "--home", str(home), "--out", str(out)]
-    cmd += ["--wordpress", wordpress, "--openai", openai, "--fakes-pid", str(fakes_pid)]
+    phase = name.split("-")[0]
+    cmd = [sys.executable, __file__, "--phase", phase, "--home", str(home), "--out", str(out)]
+    cmd += ["--wordpress", wordpress, "--openai", openai, "--fakes-pid", str(fakes_pid), *extra]
     print(f"… {name}: indexing (log: {log})", flush=True)
     with log.open("w") as handle:
         code = subprocess.call(cmd, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO)
@@ -565,18 +697,36 @@ def main() -> None:
     parser.add_argument(
         "--local-documents", type=int, default=400, help="documents for the local model"
     )
+    parser.add_argument(
+        "--celery-documents",
+        type=int,
+        default=1000,
+        help="documents for the Celery rows (0: skip them)",
+    )
+    parser.add_argument(
+        "--celery-shard-documents",
+        type=int,
+        help="PRESSRAG_INDEX_SHARD_DOCUMENTS of the Celery rows (default: a quarter of them)",
+    )
     parser.add_argument("--profile", action="store_true", help="also profile a ~0-cost run")
     parser.add_argument("--top", type=int, default=25, help="profile rows to print")
     parser.add_argument("--keep", action="store_true", help="keep the homes and logs")
     # Internal: the child processes.
-    parser.add_argument("--phase", choices=["zero", "local", "profile"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--phase", choices=["zero", "local", "profile", "celery"], help=argparse.SUPPRESS
+    )
+    parser.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--shard-documents", type=int, default=500, help=argparse.SUPPRESS)
     parser.add_argument("--serve-fakes", action="store_true", help=argparse.SUPPRESS)
     for name in ("--home", "--out", "--wordpress", "--openai"):
         parser.add_argument(name, help=argparse.SUPPRESS)
     parser.add_argument("--fakes-pid", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_fakes:
-        serve_fakes(args.documents, args.local_documents)
+        serve_fakes(args.documents, args.local_documents, args.celery_documents)
+        return
+    if args.phase == "celery":
+        celery_phase(args)
         return
     if args.phase:
         phase(args)
@@ -593,6 +743,7 @@ def main() -> None:
         [
             *(sys.executable, __file__, "--serve-fakes", "--documents", str(args.documents)),
             *("--local-documents", str(min(args.local_documents, args.documents))),
+            *("--celery-documents", str(min(args.celery_documents, args.documents))),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -613,6 +764,17 @@ def main() -> None:
             results["local"] = run_phase("local", urls["small"], urls["openai"], fakes.pid, work)
         if args.profile:
             results["profile"] = run_phase("profile", urls["big"], urls["openai"], fakes.pid, work)
+        celery_documents = min(args.celery_documents, args.documents)
+        shard = args.celery_shard_documents or max(1, -(-celery_documents // 4))
+        for workers in (0, 1, 2, 4) if celery_documents else ():
+            results[f"celery-{workers}"] = run_phase(
+                f"celery-{workers}",
+                urls["celery"],
+                urls["openai"],
+                fakes.pid,
+                work,
+                *("--workers", str(workers), "--shard-documents", str(shard)),
+            )
     finally:
         if fakes.stdin:
             fakes.stdin.close()
@@ -636,8 +798,28 @@ def main() -> None:
             eff = (cpu["process"] + cpu["children"]) / (cpu["wall"] * cores)
             cells.append(f"{f'{rate:.1f} docs/s, {eff:.0%}':>28}")
         print(f"  {name:<22}" + "".join(cells))
-    for workers in (1, 2, 4):
-        print(f"  {f'Celery, {workers} worker(s)':<22}{'not built':>28}{'not built':>28}")
+    if celery_documents:
+        print(
+            f"\n== Celery rows: the first {celery_documents} documents, shards of {shard} "
+            "documents, ~0-cost embedder, `embeddings` pool = workers; docs/s over the Dagster "
+            "run (RUN_START→RUN_SUCCESS); CPU s of the run's process (+ children), the workers "
+            "(+ their pool processes) and PostgreSQL"
+        )
+        print(f"  {'executor':<26}{'docs/s':>8}{'run s':>8}{'run CPU':>9}{'workers':>9}{'PG':>7}")
+        for workers in (0, 1, 2, 4):
+            figures = results.get(f"celery-{workers}")
+            name = f"Celery, {workers} worker(s)" if workers else "in-process (same site)"
+            if not figures:
+                print(f"  {name:<26}{'failed':>8}")
+                continue
+            cpu = figures["cpu"]
+            rate = figures["indexed"] / figures["run_seconds"]
+            print(
+                f"  {name:<26}{rate:8.1f}{figures['run_seconds']:8.1f}"
+                f"{cpu['process'] + cpu['children']:9.1f}{figures['workers_cpu']:9.1f}"
+                f"{cpu['postgres']:7.1f}"
+                + ("" if figures["indexed"] == figures["documents"] else "  (not all indexed)")
+            )
     if zero_rate is not None:
         met = "met" if zero_rate >= TARGET_DOCS_PER_SECOND else "NOT met"
         print(f"\n≥ 200 docs/s with the ~0-cost embedder: {met} ({zero_rate:.1f} docs/s)")

@@ -288,6 +288,13 @@ def _cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_celery_worker(args: argparse.Namespace) -> int:
+    from pressrag.orchestration.celery_app import run_worker
+
+    run_worker(concurrency=args.concurrency, name=args.name)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pressrag", description="Make a WordPress site answerable."
@@ -417,6 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("env", help="print shell exports for dagster CLI use").set_defaults(
         func=_cmd_env
     )
+    worker = sub.add_parser("celery-worker", help="run index steps sent to Celery (one machine)")
+    worker.add_argument("--concurrency", type=int, default=1, help="steps at once (processes)")
+    worker.add_argument("--name", help="worker node name (default celery@<hostname>)")
+    worker.set_defaults(func=_cmd_celery_worker)
     return parser
 
 

@@ -12,7 +12,7 @@ from functools import cache
 from typing import Literal
 
 import dagster as dg
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pressrag.resources.store.inbox import DEFAULT_MAX_ATTEMPTS
@@ -27,10 +27,32 @@ class OrchestrationSettings(BaseSettings):
     inbox_max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1)
     reconcile_cron: str = "0 3 * * *"
     reconcile_timezone: str = "UTC"
-    # In-process by default: a run's five steps share one process, so it loads the model
-    # once (~5–8 s) instead of once per step — what keeps webhook-to-searchable within
-    # seconds. Set once on `Definitions`, so UI launches ("Materialize all") use it too.
-    run_executor: Literal["in_process", "multiprocess"] = "in_process"
+    # In-process by default: a run's steps share one process, so it loads the model once
+    # (~5–8 s) instead of once per step — what keeps webhook-to-searchable within seconds.
+    # `celery` sends every step to Celery workers (`pressrag celery-worker`), so one site's
+    # shards run on many machines. Set once on `Definitions`, so UI launches use it too.
+    run_executor: Literal["in_process", "multiprocess", "celery"] = Field(
+        default="in_process",
+        # PRESSRAG_EXECUTOR is the issue's name for it (#11); an error names the first.
+        validation_alias=AliasChoices("PRESSRAG_RUN_EXECUTOR", "PRESSRAG_EXECUTOR"),
+    )
+    # Read by the executor and the workers from the environment, never copied into run
+    # config or definitions: a URL may carry the broker's password.
+    celery_broker_url: SecretStr | None = None
+    celery_backend_url: SecretStr | None = None  # default: the broker (Redis keeps results)
+    # A task whose worker vanished (machine lost, not just its process) is handed to another
+    # worker after this long; it must exceed the longest step, or a slow step runs twice.
+    celery_visibility_timeout_seconds: int = Field(default=3600, ge=60)
+
+    @model_validator(mode="after")
+    def _celery_needs_a_broker(self) -> OrchestrationSettings:
+        if self.run_executor == "celery" and not self.celery_broker_url:
+            raise ValueError(
+                "the celery executor (PRESSRAG_RUN_EXECUTOR=celery) needs "
+                "PRESSRAG_CELERY_BROKER_URL "
+                "(e.g. redis://127.0.0.1:6379/0)"
+            )
+        return self
 
 
 @cache
@@ -39,6 +61,41 @@ def get_orchestration_settings() -> OrchestrationSettings:
 
 
 def run_executor() -> dg.ExecutorDefinition:
-    if get_orchestration_settings().run_executor == "multiprocess":
+    settings = get_orchestration_settings()
+    if settings.run_executor == "celery":
+        from dagster_celery import celery_executor  # the `celery` extra
+
+        return celery_executor.configured(
+            {
+                "broker": {"env": BROKER_ENV},
+                "backend": {"env": BACKEND_ENV if settings.celery_backend_url else BROKER_ENV},
+                "config_source": celery_config(settings),
+            }
+        )
+    if settings.run_executor == "multiprocess":
         return dg.multiprocess_executor
     return dg.in_process_executor
+
+
+BROKER_ENV = "PRESSRAG_CELERY_BROKER_URL"
+BACKEND_ENV = "PRESSRAG_CELERY_BACKEND_URL"
+
+
+def celery_config(settings: OrchestrationSettings) -> dict[str, object]:
+    """Celery settings shared by the executor and the workers (`orchestration/celery_worker.py`).
+
+    dagster-celery acknowledges a task when a worker takes it: a worker killed mid-step then
+    loses the step, and the run fails with WorkerLostError. Acknowledging late, and
+    rejecting (requeueing) a task whose worker process died, gives the step to another
+    worker instead; the stages are idempotent per document, so the second attempt finishes
+    what the first left and doubles nothing.
+    """
+    return {
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
+            "visibility_timeout": settings.celery_visibility_timeout_seconds
+        },
+    }

@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import logging
 import os
+import pickle
 import threading
 from functools import cache, partial
 from pathlib import Path
@@ -58,6 +59,32 @@ class StoreResource(dg.ConfigurableResource):
 
     def get(self) -> Store:
         return _store(app_database_url(get_settings()))
+
+
+class PostgresIOManager(dg.ConfigurableIOManager):
+    """Step outputs, pickled, in our PostgreSQL (`step_outputs`, migration 0013).
+
+    Only small values go through it — an indexing stage's shards (ranges of document ids)
+    and each shard's counts; documents never do. Dagster's default keeps outputs in files
+    under DAGSTER_HOME, which Celery workers on different machines would have to share.
+    """
+
+    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
+        key = "/".join(context.get_identifier())
+        with StoreResource().get().connection() as conn:
+            conn.execute(
+                "INSERT INTO step_outputs (key, run_id, value) VALUES (%s, %s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, created_at = now()",
+                (key, context.run_id, pickle.dumps(obj)),
+            )
+
+    def load_input(self, context: dg.InputContext) -> object:
+        key = "/".join(context.upstream_output.get_identifier())
+        with StoreResource().get().connection() as conn:
+            row = conn.execute("SELECT value FROM step_outputs WHERE key = %s", (key,)).fetchone()
+        if row is None:
+            raise dg.Failure(f"no stored output {key!r} (its step did not finish)")
+        return pickle.loads(row[0])
 
 
 class ModelPreload:

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     # it again until its content changes or `pressrag retry` releases it.
     quarantine_after_failures: int = Field(default=3, ge=1)
 
+    # A stage's changed documents are cut into shards of at most this many, each its own
+    # Dagster step (assets/indexing/shards.py): on the Celery executor they run on different
+    # workers. A site with fewer changes is one shard, so a webhook's run has no extra steps.
+    index_shard_documents: int = Field(default=500, ge=1)
+
     @property
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

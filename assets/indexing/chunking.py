@@ -1,38 +1,46 @@
 """`chunks`: heading-aware chunk drafts within the embedder's real token limit.
 
 A document that cannot be chunked is recorded and taken out of the index; the rest go on.
+The changed documents are chunked in shards, each its own step (assets/indexing/shards.py).
 """
 
 import dagster as dg
 
 from pressrag.assets.indexing.common import IndexConfig, Progress, site_of, site_partitions, timed
 from pressrag.assets.indexing.failures import StageFailures
-from pressrag.assets.indexing.text import extracted_text
+from pressrag.assets.indexing.shards import (
+    Shard,
+    ShardResult,
+    plan_op,
+    result_out,
+    stage_config,
+    summed,
+    where_it_ran,
+)
 from pressrag.assets.transforms.chunking import chunk_document
 from pressrag.resources.dagster_resources import EmbedderResource, StoreResource
 from pressrag.resources.settings import get_settings
 from pressrag.resources.store import documents as docs_sql
 
+plan_chunking = plan_op("plan_chunking", "chunk")
 
-@dg.asset(
-    partitions_def=site_partitions,
-    group_name="indexing",
-    kinds={"python", "postgres"},
-    deps=[extracted_text],
-    description="Chunk drafts (heading path, text, token count) of changed documents.",
-)
-def chunks(
-    context: dg.AssetExecutionContext,
+
+@dg.op(out=result_out())
+def chunk_shard(
+    context: dg.OpExecutionContext,
     config: IndexConfig,
     store: StoreResource,
     embedder: EmbedderResource,
-) -> dg.MaterializeResult:
+    shard: Shard,
+) -> dg.Output[ShardResult]:
     db = store.get()
     site = site_of(context, db)
     settings = get_settings()
     model = embedder.get()
     with db.connection() as conn:
-        pending = docs_sql.pending_chunking(conn, site.id, force=config.force_reembed)
+        pending = docs_sql.pending_chunking(
+            conn, site.id, force=config.force_reembed, id_range=shard.id_range
+        )
     progress = Progress(context, "chunking", len(pending))
     failures = StageFailures(context, "chunk", settings.quarantine_after_failures)
     made = tokens = 0
@@ -51,13 +59,27 @@ def chunks(
                     made += len(drafts)
                     tokens += sum(d.token_count for d in drafts)
             progress.advance()
-    return dg.MaterializeResult(
-        metadata={
-            "documents": len(pending),
-            "chunks": made,
-            "tokens": tokens,
-            "max_tokens": model.max_tokens,
-            **failures.metadata(),
-            "duration_seconds": clock["seconds"],
-        }
+    counts = {"documents": len(pending), "chunks": made, "tokens": tokens}
+    result = ShardResult.of(
+        {**counts, "duration_seconds": clock["seconds"]}, failures, max_tokens=model.max_tokens
     )
+    return dg.Output(result, metadata=where_it_ran())
+
+
+@dg.op(out=dg.Out(dg.Nothing))
+def sum_chunking(
+    context: dg.OpExecutionContext, config: IndexConfig, shards: list[ShardResult]
+) -> None:
+    context.add_output_metadata(summed(shards))
+
+
+@dg.graph_asset(
+    partitions_def=site_partitions,
+    group_name="indexing",
+    kinds={"python", "postgres"},
+    ins={"extracted_text": dg.AssetIn(dagster_type=dg.Nothing)},
+    config=stage_config("plan_chunking", "chunk_shard", "sum_chunking"),
+    description="Chunk drafts (heading path, text, token count) of changed documents.",
+)
+def chunks(extracted_text):
+    return sum_chunking(plan_chunking(after=extracted_text).map(chunk_shard).collect())

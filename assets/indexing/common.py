@@ -18,6 +18,9 @@ site_partitions = dg.DynamicPartitionsDefinition(name="sites")
 # Runs of one site queue behind each other (dagster.yaml limits this tag to 1 per value).
 SITE_TAG = "pressrag/site"
 
+# An asset's context, or an op's inside a graph-backed asset (assets/indexing/shards.py).
+StepContext = dg.OpExecutionContext | dg.AssetExecutionContext
+
 
 class IndexConfig(dg.Config):
     """Run config shared by the indexing assets.
@@ -32,7 +35,7 @@ class IndexConfig(dg.Config):
     reason: str = "manual"  # manual | webhook | reconcile | backfill
 
 
-def site_of(context: dg.AssetExecutionContext, store: Store) -> Site:
+def site_of(context: StepContext, store: Store) -> Site:
     site_id = context.partition_key
     with store.connection() as conn:
         site = get_site(conn, site_id)
@@ -58,7 +61,7 @@ def run_kind(config: IndexConfig) -> str:
 class Progress:
     """Logs "n/total" at most every few seconds, so long runs show they are alive."""
 
-    def __init__(self, context: dg.AssetExecutionContext, label: str, total: int) -> None:
+    def __init__(self, context: StepContext, label: str, total: int) -> None:
         self.context, self.label, self.total = context, label, total
         self.done = 0
         self._last = time.monotonic()

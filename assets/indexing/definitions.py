@@ -11,8 +11,14 @@ from pressrag.assets.indexing.chunking import chunks
 from pressrag.assets.indexing.documents import wp_documents, wp_media
 from pressrag.assets.indexing.embeddings import embeddings
 from pressrag.assets.indexing.quality import search_quality
+from pressrag.assets.indexing.shards import STEP_OUTPUTS
 from pressrag.assets.indexing.text import extracted_text
-from pressrag.resources.dagster_resources import EmbedderResource, StoreResource, WordPressResource
+from pressrag.resources.dagster_resources import (
+    EmbedderResource,
+    PostgresIOManager,
+    StoreResource,
+    WordPressResource,
+)
 
 INDEXING_ASSETS = [wp_documents, wp_media, extracted_text, chunks, embeddings]
 
@@ -26,6 +32,7 @@ INDEXING_RESOURCES = {
     "store": StoreResource(),
     "embedder": EmbedderResource(),
     "wordpress": WordPressResource(),
+    STEP_OUTPUTS: PostgresIOManager(),
 }
 
 defs = dg.Definitions(

@@ -1,8 +1,10 @@
 """`embeddings`: vectors for chunk drafts, then the atomic swap into live chunks.
 
-Vectors come from the embedding cache when (model, chunk hash) was embedded before, so an
-unchanged chunk is never embedded twice; only misses go to the model. Each document's live
-chunks are replaced in one transaction (invariant 1).
+The changed documents are embedded in shards, each its own step (assets/indexing/shards.py):
+a shard puts its vectors into the embedding cache; `publish` then swaps every document that
+got its vectors into the live index. Vectors come from the embedding cache when (model,
+chunk hash) was embedded before, so an unchanged chunk is never embedded twice; only misses
+go to the model. Each document's live chunks are replaced in one transaction (invariant 1).
 
 A batch whose embedding call fails is embedded again one document at a time, so one bad
 input costs only its document, which is recorded as failed; the others are published. A
@@ -12,19 +14,29 @@ which Dagster retries, rather than quarantining a whole site.
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import dagster as dg
 import numpy as np
 import psycopg
 
-from pressrag.assets.indexing.chunking import chunks
 from pressrag.assets.indexing.common import IndexConfig, Progress, site_of, site_partitions, timed
 from pressrag.assets.indexing.failures import DATABASE_GONE, StageFailures, describe_failure
+from pressrag.assets.indexing.shards import (
+    Shard,
+    ShardResult,
+    result_out,
+    shard_out,
+    shard_outputs,
+    stage_config,
+    summed,
+    where_it_ran,
+)
 from pressrag.resources.dagster_resources import EmbedderResource, StoreResource
 from pressrag.resources.embedders import Embedder
 from pressrag.resources.errors import ConfigError
 from pressrag.resources.settings import get_settings
+from pressrag.resources.store import Store
 from pressrag.resources.store import chunks as chunks_sql
 from pressrag.resources.store import documents as docs_sql
 from pressrag.resources.store import status as status_sql
@@ -170,30 +182,45 @@ def publish_batch(
     return done
 
 
-@dg.asset(
-    partitions_def=site_partitions,
-    group_name="indexing",
-    kinds={"pgvector"},
-    deps=[chunks],
-    pool="embeddings",
-    description="Chunk vectors, swapped into the live index one document at a time.",
-)
-def embeddings(
-    context: dg.AssetExecutionContext,
+def _space(store: Store, model: Embedder) -> EmbeddingSpace:
+    """The model's embedding space (registered on a first index); a configured model that is
+    not the active space's is refused with both names."""
+    try:
+        with store.connection() as conn:
+            return ensure_space(conn, model.model_id, model.dimension)
+    except ConfigError as exc:
+        raise dg.Failure(str(exc)) from exc
+
+
+@dg.op(ins={"after": dg.In(dg.Nothing)}, out=shard_out())
+def plan_embedding(
+    context: dg.OpExecutionContext,
     config: IndexConfig,
     store: StoreResource,
     embedder: EmbedderResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.DynamicOutput[Shard]]:
+    db = store.get()
+    site = site_of(context, db)
+    _space(db, embedder.get())  # once, before shards would race to register it
+    yield from shard_outputs(context, db, site.id, "embed", config.force_reembed)
+
+
+@dg.op(pool="embeddings", out=result_out())
+def embed_shard(
+    context: dg.OpExecutionContext,
+    config: IndexConfig,
+    store: StoreResource,
+    embedder: EmbedderResource,
+    shard: Shard,
+) -> dg.Output[ShardResult]:
+    """Vectors for the shard's chunk drafts, into the embedding cache; `publish` swaps them in."""
     db = store.get()
     site = site_of(context, db)
     model = embedder.get()
-    try:
-        with db.connection() as conn:
-            space = ensure_space(conn, model.model_id, model.dimension)
-            pending = docs_sql.pending_embedding(conn, site.id, force=config.force_reembed)
-    except ConfigError as exc:
-        raise dg.Failure(str(exc)) from exc
     with db.connection() as conn:
+        pending = docs_sql.pending_embedding(
+            conn, site.id, force=config.force_reembed, id_range=shard.id_range
+        )
         total_drafts = conn.execute(
             "SELECT count(*) FROM chunk_drafts WHERE document_id = ANY(%s)",
             ([d["id"] for d in pending],),
@@ -201,8 +228,9 @@ def embeddings(
     progress = Progress(context, "embedding chunks", total_drafts)
     failures = StageFailures(context, "embed", get_settings().quarantine_after_failures)
     isolating = IsolatingEmbedder(model, progress.advance)
-    published = chunk_count = embedded = cache_hits = tokens = 0
+    embedded = cache_hits = tokens = 0
     embed_seconds = 0.0
+    failed_ids: list[int] = []
     with timed() as clock:
         for start in range(0, len(pending), DOCS_PER_BATCH):
             batch = pending[start : start + DOCS_PER_BATCH]
@@ -226,37 +254,87 @@ def embeddings(
             cache_hits += len(wanted) - len(misses)
             with db.connection() as conn:
                 chunks_sql.store_vectors(conn, model.model_id, fresh)
-                vectors_by_hash = {**cached, **fresh}
                 for doc in batch:
                     if doc["id"] in broken:
                         failures.record(conn, doc, broken[doc["id"]])
-                ready = [d for d in batch if d["id"] not in broken]
-                done = publish_batch(conn, site, space, ready, drafts, vectors_by_hash, failures)
-                published += len(done)
-                chunk_count += sum(len(drafts[i]) for i in done)
-                docs_sql.clear_failures(conn, [d["id"] for d in batch])
-    stats = {
-        "documents_indexed": published,
-        "chunks_written": chunk_count,
+            failed_ids += broken
+    counts = {
         "chunks_embedded": embedded,
         "cache_hits": cache_hits,
         "tokens_embedded": tokens,
         "embedding_duration_seconds": round(embed_seconds, 3),
         "duration_seconds": clock["seconds"],
+    }
+    result = ShardResult.of(counts, failures, model=model.model_id)
+    result.failed_ids = failed_ids
+    return dg.Output(result, metadata=where_it_ran())
+
+
+@dg.op(out=dg.Out(dg.Nothing))
+def publish(
+    context: dg.OpExecutionContext,
+    config: IndexConfig,
+    store: StoreResource,
+    embedder: EmbedderResource,
+    shards: list[ShardResult],
+) -> None:
+    """Swap every document whose vectors the shards made into the live index, a batch of
+    documents per statement, and record the run's outcome."""
+    db = store.get()
+    site = site_of(context, db)
+    model = embedder.get()
+    space = _space(db, model)
+    failed_ids = {i for r in shards for i in r.failed_ids}
+    with db.connection() as conn:
+        pending = [
+            d
+            for d in docs_sql.pending_embedding(conn, site.id, force=config.force_reembed)
+            if d["id"] not in failed_ids
+        ]
+    progress = Progress(context, "publishing documents", len(pending))
+    failures = StageFailures(context, "embed", get_settings().quarantine_after_failures)
+    published = chunk_count = 0
+    with timed() as clock:
+        for start in range(0, len(pending), DOCS_PER_BATCH):
+            batch = pending[start : start + DOCS_PER_BATCH]
+            with db.connection() as conn:
+                drafts = docs_sql.drafts_for(conn, [d["id"] for d in batch])
+                hashes = {r["content_hash"] for rows in drafts.values() for r in rows}
+                vectors = chunks_sql.cached_vectors(conn, model.model_id, hashes)
+                done = publish_batch(conn, site, space, batch, drafts, vectors, failures)
+                published += len(done)
+                chunk_count += sum(len(drafts[i]) for i in done)
+                docs_sql.clear_failures(conn, [d["id"] for d in batch])
+            progress.advance(len(batch))
+    published_result = ShardResult.of({"duration_seconds": clock["seconds"]}, failures)
+    totals = summed([*shards, published_result])
+    stats = {
+        "documents_indexed": published,
+        "chunks_written": chunk_count,
+        **{k: v for k, v in totals.items() if k != "failures"},
+        "shards": len(shards),
         "model": model.model_id,
     }
-    failure_metadata = failures.metadata()
     with db.connection() as conn:
-        stats["failed"] = failure_metadata["failed"]
-        stats["quarantined"] = failure_metadata["quarantined"]
         # What no run will try again until its content changes or `pressrag retry`.
         stats["quarantined_total"] = status_sql.quarantined_count(conn, site.id)
         status_sql.finish_run(conn, context.run.run_id, "succeeded", stats)
         live, preview = chunks_sql.live_sample(conn, site.id, space.id, PREVIEW_ROWS)
     context.log.info(f"embeddings of {site.id}: {stats}")
-    return dg.MaterializeResult(
-        metadata={**failure_metadata, **stats, **_table_metadata(live, preview)}
-    )
+    failures_md = {"failures": totals["failures"]} if "failures" in totals else {}
+    context.add_output_metadata({**failures_md, **stats, **_table_metadata(live, preview)})
+
+
+@dg.graph_asset(
+    partitions_def=site_partitions,
+    group_name="indexing",
+    kinds={"pgvector"},
+    ins={"chunks": dg.AssetIn(dagster_type=dg.Nothing)},
+    config=stage_config("plan_embedding", "embed_shard", "publish"),
+    description="Chunk vectors, swapped into the live index one document at a time.",
+)
+def embeddings(chunks):
+    return publish(plan_embedding(after=chunks).map(embed_shard).collect())
 
 
 def _table_metadata(live: int, preview: list[tuple[str, list[str], int]]) -> dict:

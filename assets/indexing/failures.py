@@ -19,6 +19,7 @@ from contextlib import contextmanager
 import dagster as dg
 import psycopg
 
+from pressrag.assets.indexing.common import StepContext
 from pressrag.resources.store import documents as docs_sql
 
 # The connection is gone (server restart, network): not any document's fault.
@@ -52,7 +53,7 @@ def describe_failure(exc: BaseException) -> tuple[str, str]:
 class StageFailures:
     """The failures of one stage in one run: recorded per document, summarised as metadata."""
 
-    def __init__(self, context: dg.AssetExecutionContext, stage: str, quarantine_after: int):
+    def __init__(self, context: StepContext, stage: str, quarantine_after: int):
         self.context = context
         self.stage = stage
         self.quarantine_after = quarantine_after
@@ -90,12 +91,16 @@ class StageFailures:
         self.context.log.warning(f"{self.stage} failed for document {label}")
 
     def metadata(self) -> dict[str, object]:
-        """`failed` and `quarantined` (by this run) counts, and `failures`, one line each
-        (left out when nothing failed: the catalog shows no empty block)."""
-        counts: dict[str, object] = {"failed": len(self.failed), "quarantined": self.quarantined}
-        if not self.failed:
-            return counts
-        shown = [f"- {line}" for line in self.failed[:MAX_LISTED]]
-        if len(self.failed) > MAX_LISTED:
-            shown.append(f"- … and {len(self.failed) - MAX_LISTED} more")
-        return {**counts, "failures": dg.MetadataValue.md("\n".join(shown))}
+        return failure_metadata(self.failed, self.quarantined)
+
+
+def failure_metadata(failed: list[str], quarantined: int) -> dict[str, object]:
+    """`failed` and `quarantined` (by this run) counts, and `failures`, one line each (left
+    out when nothing failed: the catalog shows no empty block)."""
+    counts: dict[str, object] = {"failed": len(failed), "quarantined": quarantined}
+    if not failed:
+        return counts
+    shown = [f"- {line}" for line in failed[:MAX_LISTED]]
+    if len(failed) > MAX_LISTED:
+        shown.append(f"- … and {len(failed) - MAX_LISTED} more")
+    return {**counts, "failures": dg.MetadataValue.md("\n".join(shown))}

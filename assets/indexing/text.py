@@ -13,8 +13,16 @@ from urllib.parse import urlsplit
 import dagster as dg
 
 from pressrag.assets.indexing.common import IndexConfig, Progress, site_of, site_partitions, timed
-from pressrag.assets.indexing.documents import wp_documents, wp_media
 from pressrag.assets.indexing.failures import StageFailures
+from pressrag.assets.indexing.shards import (
+    Shard,
+    ShardResult,
+    plan_op,
+    result_out,
+    stage_config,
+    summed,
+    where_it_ran,
+)
 from pressrag.assets.transforms.cleaning import clean_post_html
 from pressrag.resources.dagster_resources import StoreResource, WordPressResource
 from pressrag.resources.extractors.bounded import BoundedExtractor, ExtractionLimits
@@ -43,24 +51,14 @@ def media_text(
     return f"{body}\n\n{description}".strip()
 
 
-@dg.asset(
-    partitions_def=site_partitions,
-    group_name="indexing",
-    kinds={"python", "postgres"},
-    deps=[wp_documents, wp_media],
-    description="Text of every public document whose content changed since it was extracted.",
-)
-def extracted_text(
-    context: dg.AssetExecutionContext,
-    config: IndexConfig,
-    store: StoreResource,
-    wordpress: WordPressResource,
-) -> dg.MaterializeResult:
+def _extract(
+    context: dg.OpExecutionContext, store: StoreResource, wordpress: WordPressResource, shard: Shard
+) -> ShardResult:
     db = store.get()
     site = site_of(context, db)
     settings = get_settings()
     with db.connection() as conn:
-        pending = docs_sql.pending_extraction(conn, site.id)
+        pending = docs_sql.pending_extraction(conn, site.id, id_range=shard.id_range)
     media = [r for r in pending if r["doc_type"] == "attachment"]
     source = wordpress.source_for(site) if media else None
     # Posts first: the extraction worker loads its parsers meanwhile.
@@ -89,11 +87,42 @@ def extracted_text(
             if n % COMMIT_EVERY == 0:
                 conn.commit()  # keep progress if the run dies
             progress.advance()
-    return dg.MaterializeResult(
-        metadata={
-            "extracted": extracted,
-            "changed_documents": len(pending),
-            **failures.metadata(),
-            "duration_seconds": clock["seconds"],
-        }
-    )
+    counts = {"extracted": extracted, "changed_documents": len(pending)}
+    return ShardResult.of({**counts, "duration_seconds": clock["seconds"]}, failures)
+
+
+plan_extraction = plan_op("plan_extraction", "extract")
+
+
+@dg.op(out=result_out())
+def extract_shard(
+    context: dg.OpExecutionContext,
+    config: IndexConfig,
+    store: StoreResource,
+    wordpress: WordPressResource,
+    shard: Shard,
+) -> dg.Output[ShardResult]:
+    return dg.Output(_extract(context, store, wordpress, shard), metadata=where_it_ran())
+
+
+@dg.op(out=dg.Out(dg.Nothing))
+def sum_extraction(
+    context: dg.OpExecutionContext, config: IndexConfig, shards: list[ShardResult]
+) -> None:
+    context.add_output_metadata(summed(shards))
+
+
+@dg.graph_asset(
+    partitions_def=site_partitions,
+    group_name="indexing",
+    kinds={"python", "postgres"},
+    ins={
+        "wp_documents": dg.AssetIn(dagster_type=dg.Nothing),
+        "wp_media": dg.AssetIn(dagster_type=dg.Nothing),
+    },
+    config=stage_config("plan_extraction", "extract_shard", "sum_extraction"),
+    description="Text of every public document whose content changed since it was extracted.",
+)
+def extracted_text(wp_documents, wp_media):
+    shards = plan_extraction(after=[wp_documents, wp_media])
+    return sum_extraction(shards.map(extract_shard).collect())

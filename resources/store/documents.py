@@ -225,17 +225,73 @@ def known_versions(conn: psycopg.Connection, site_id: str) -> dict[int, tuple[st
 # ---- stage queues -------------------------------------------------------------------------
 
 
-def pending_extraction(
-    conn: psycopg.Connection, site_id: str, *, force: bool = False
+# What each stage still has to do for a site: public, not quarantined, and the stage's hash
+# behind the content (or everything, with force). Stages run in this order, so each one's
+# queue holds only documents the previous stage finished.
+_PENDING = {
+    "extract": "text_hash IS DISTINCT FROM content_hash",
+    "chunk": "text_hash = content_hash AND chunked_hash IS DISTINCT FROM content_hash",
+    "embed": "chunked_hash = content_hash AND indexed_hash IS DISTINCT FROM content_hash",
+}
+_FORCED = {
+    "extract": "TRUE",
+    "chunk": "text_hash = content_hash",
+    "embed": "chunked_hash = content_hash",
+}
+
+# A shard of a stage's queue: the documents whose ids lie in [first, last] (assets/indexing/
+# shards.py). None is the whole queue.
+IdRange = tuple[int, int]
+
+
+def _pending_where(stage: str, force: bool, id_range: IdRange | None) -> str:
+    cond = _FORCED[stage] if force else _PENDING[stage]
+    in_range = "AND id BETWEEN %(first)s AND %(last)s" if id_range else ""
+    return (
+        "site_id = %(site)s AND visibility = 'public' AND quarantined_at IS NULL "
+        f"AND {cond} {in_range}"
+    )
+
+
+def _pending(
+    conn: psycopg.Connection,
+    columns: str,
+    site_id: str,
+    stage: str,
+    force: bool,
+    id_range: IdRange | None,
 ) -> list[dict]:
-    cond = "TRUE" if force else "text_hash IS DISTINCT FROM content_hash"
+    first, last = id_range or (None, None)
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            f"SELECT id, wp_id, doc_type, title, url, content_html, content_hash, mime_type, "
-            f"media_url FROM documents WHERE site_id = %s AND visibility = 'public' AND {cond} "
-            "AND quarantined_at IS NULL ORDER BY id",
-            (site_id,),
+            f"SELECT {columns} FROM documents WHERE {_pending_where(stage, force, id_range)} "
+            "ORDER BY id",
+            {"site": site_id, "first": first, "last": last},
         ).fetchall()
+
+
+def pending_ids(
+    conn: psycopg.Connection, site_id: str, stage: str, *, force: bool = False
+) -> list[int]:
+    """The ids in a stage's queue, ascending: what its shards are cut from."""
+    return [r["id"] for r in _pending(conn, "id", site_id, stage, force, None)]
+
+
+def pending_extraction(
+    conn: psycopg.Connection,
+    site_id: str,
+    *,
+    force: bool = False,
+    id_range: IdRange | None = None,
+) -> list[dict]:
+    return _pending(
+        conn,
+        "id, wp_id, doc_type, title, url, content_html, content_hash, mime_type, media_url",
+        site_id,
+        "extract",
+        force,
+        id_range,
+    )
 
 
 def save_extracted_text(
@@ -338,15 +394,16 @@ def release_quarantine(
     return sorted(r[0] for r in rows)
 
 
-def pending_chunking(conn: psycopg.Connection, site_id: str, *, force: bool = False) -> list[dict]:
-    cond = "TRUE" if force else "chunked_hash IS DISTINCT FROM content_hash"
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            "SELECT id, wp_id, title, extracted_text, content_hash FROM documents "
-            "WHERE site_id = %s AND visibility = 'public' AND text_hash = content_hash "
-            f"AND quarantined_at IS NULL AND {cond} ORDER BY id",
-            (site_id,),
-        ).fetchall()
+def pending_chunking(
+    conn: psycopg.Connection,
+    site_id: str,
+    *,
+    force: bool = False,
+    id_range: IdRange | None = None,
+) -> list[dict]:
+    return _pending(
+        conn, "id, wp_id, title, extracted_text, content_hash", site_id, "chunk", force, id_range
+    )
 
 
 def save_drafts(
@@ -380,16 +437,15 @@ def save_drafts(
     return True
 
 
-def pending_embedding(conn: psycopg.Connection, site_id: str, *, force: bool = False) -> list[dict]:
+def pending_embedding(
+    conn: psycopg.Connection,
+    site_id: str,
+    *,
+    force: bool = False,
+    id_range: IdRange | None = None,
+) -> list[dict]:
     """Documents whose drafts are ready and whose live chunks are older (or all, with force)."""
-    cond = "TRUE" if force else "indexed_hash IS DISTINCT FROM content_hash"
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            "SELECT id, wp_id, title, content_hash FROM documents WHERE site_id = %s "
-            "AND visibility = 'public' AND chunked_hash = content_hash "
-            f"AND quarantined_at IS NULL AND {cond} ORDER BY id",
-            (site_id,),
-        ).fetchall()
+    return _pending(conn, "id, wp_id, title, content_hash", site_id, "embed", force, id_range)
 
 
 def drafts_for(conn: psycopg.Connection, doc_ids: Sequence[int]) -> dict[int, list[dict]]:

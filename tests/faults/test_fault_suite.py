@@ -375,7 +375,7 @@ def test_a_run_worker_killed_while_holding_the_embeddings_slot(stack: Stack) -> 
     )
     # The dead run's row says how it ended, and where (settled: no row is "running").
     status, stats = stack.probe.index_run(run_id)
-    assert status == "failed" and stats["failed_step"] == "embeddings", stats
+    assert status == "failed" and stats["failed_step"] == "embeddings.embed_shard[all]", stats
     assert row.lost == 0
 
 

@@ -14,7 +14,7 @@ It speaks what the official `openai` client sends and parses:
   input it will not embed (the whole request fails, as with OpenAI).
 
 Misbehaviour on cue: `enqueue(*cues)` queues behaviours consumed one per request (embeddings
-requests honour `"rate_limit"` and `"error"`):
+requests honour `"rate_limit"`, `"error"` and `"slow"`):
 `"ok"`, `"rate_limit"` (429 with `Retry-After`), `"error"` (500), `"slow"` (sleeps
 `slow_seconds` before answering, to trip a client timeout), `"bad_citation"` (cites `[9]`,
 which was never provided, and `[1]`), `"not_found"` (the not-found sentence) and `"empty"`
@@ -191,6 +191,8 @@ class FakeOpenAI:
                     elif cue == "error":
                         self._json(500, {"error": {"message": "boom", "type": "server"}})
                     else:
+                        if cue == "slow":
+                            time.sleep(fake.slow_seconds)
                         self._embeddings(body)
                 else:
                     self._json(404, {"error": {"message": "not found", "type": "invalid"}})

@@ -93,4 +93,26 @@ def test_a_bad_value_is_refused_naming_it(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValidationError) as refused:
         OrchestrationSettings(_env_file=None)
-    assert variable.removeprefix("PRESSRAG_").lower() in str(refused.value)
+    assert variable.removeprefix("PRESSRAG_").lower() in str(refused.value).lower()
+
+
+def test_the_celery_executor_without_a_broker_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PRESSRAG_EXECUTOR", "celery")
+    monkeypatch.delenv("PRESSRAG_CELERY_BROKER_URL", raising=False)
+    with pytest.raises(ValidationError, match="PRESSRAG_CELERY_BROKER_URL"):
+        OrchestrationSettings(_env_file=None)
+
+
+def test_celery_runs_every_job_on_the_broker_from_the_environment() -> None:
+    """The broker URL (it may hold a password) is read from the environment where the
+    executor starts; the definitions only name the variable."""
+    done = _load_definitions(
+        PRESSRAG_EXECUTOR="celery",
+        PRESSRAG_CELERY_BROKER_URL="redis://:hunter2-secret@127.0.0.1:6390/0",
+    )
+    assert done.returncode == 0, done.stderr
+    described = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(described["executors"].values()) == {"celery"}, described
+    assert "hunter2" not in done.stdout + done.stderr

@@ -1,0 +1,140 @@
+"""A stage's changed documents cut into shards, each shard its own Dagster step.
+
+`extracted_text`, `chunks` and `embeddings` are graph-backed assets of the same shape: a plan
+op lists the ids in the stage's queue and yields one dynamic output per shard (a range of
+document ids, never the documents), a shard op does the stage's work for the pending
+documents in its range, and a last op sums the shards into the asset's materialization. On
+the Celery executor the shard steps of a stage run on different workers at once; in process
+they run one after another. A queue no longer than `PRESSRAG_INDEX_SHARD_DOCUMENTS` is one
+shard, "all", so a webhook's run costs two small steps more per stage, not more work.
+
+A shard re-reads its queue when it starts, so a retried shard (a killed worker) finds only
+what the killed attempt left: every stage records what it finished per document.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the ops' config annotations.
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import dagster as dg
+
+from pressrag.assets.indexing.common import IndexConfig, site_of
+from pressrag.assets.indexing.failures import StageFailures, failure_metadata
+from pressrag.resources.dagster_resources import StoreResource
+from pressrag.resources.settings import get_settings
+from pressrag.resources.store import Store
+from pressrag.resources.store import documents as docs_sql
+from pressrag.resources.store.documents import IdRange
+
+# The I/O manager of shards and shard results (resources: PostgresIOManager): our PostgreSQL,
+# which every worker reaches, not files under one machine's DAGSTER_HOME.
+STEP_OUTPUTS = "step_outputs"
+
+
+class Shard(NamedTuple):
+    """The pending documents of a stage whose ids are in `id_range` (None: all of them)."""
+
+    id_range: IdRange | None
+
+    @property
+    def key(self) -> str:
+        """The dynamic mapping key, so step names say which documents: `chunk_shard[ids_1_500]`."""
+        if self.id_range is None:
+            return "all"
+        return f"ids_{self.id_range[0]}_{self.id_range[1]}"
+
+
+def cut_shards(ids: Sequence[int], size: int) -> list[Shard]:
+    """Consecutive runs of at most `size` of the ascending `ids`; one whole shard if they fit."""
+    if len(ids) <= size:
+        return [Shard(None)]
+    return [Shard((ids[i], ids[min(i + size, len(ids)) - 1])) for i in range(0, len(ids), size)]
+
+
+@dataclass
+class ShardResult:
+    """What a shard step hands to the stage's last step (a few numbers, not documents)."""
+
+    counts: dict[str, float] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+    quarantined: int = 0
+    # Documents whose embedding failed: `publish` must not swap them in.
+    failed_ids: list[int] = field(default_factory=list)
+    # The same in every shard (the model, its token limit): shown once, not added up.
+    facts: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, counts: dict[str, float], failures: StageFailures, **facts: object
+    ) -> "ShardResult":
+        return cls(
+            counts=counts, failed=failures.failed, quarantined=failures.quarantined, facts=facts
+        )
+
+
+def where_it_ran() -> dict[str, str | int]:
+    """Shown on every shard step's output: which machine and process did the work."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def summed(results: Sequence[ShardResult]) -> dict[str, object]:
+    """The shards' counts added up, their failures listed, and how many shards there were."""
+    totals: dict[str, float] = {}
+    for result in results:
+        for name, value in result.counts.items():
+            totals[name] = totals.get(name, 0) + value
+    if "duration_seconds" in totals:
+        totals["duration_seconds"] = round(totals["duration_seconds"], 3)
+    failed = [line for r in results for line in r.failed]
+    quarantined = sum(r.quarantined for r in results)
+    facts = {k: v for r in results for k, v in r.facts.items()}
+    return {**totals, **facts, **failure_metadata(failed, quarantined), "shards": len(results)}
+
+
+def shard_outputs(
+    context: dg.OpExecutionContext, store: Store, site_id: str, stage: str, force: bool
+) -> Iterator[dg.DynamicOutput[Shard]]:
+    """One dynamic output per shard of `stage`'s queue (docs_sql stage name)."""
+    with store.connection() as conn:
+        ids = docs_sql.pending_ids(conn, site_id, stage, force=force)
+    shards = cut_shards(ids, get_settings().index_shard_documents)
+    context.log.info(f"{stage}: {len(ids)} documents of {site_id} in {len(shards)} shard(s)")
+    for shard in shards:
+        yield dg.DynamicOutput(shard, mapping_key=shard.key)
+
+
+def shard_out() -> dg.DynamicOut:
+    return dg.DynamicOut(Shard, io_manager_key=STEP_OUTPUTS)
+
+
+def result_out() -> dg.Out:
+    return dg.Out(ShardResult, io_manager_key=STEP_OUTPUTS)
+
+
+def plan_op(name: str, stage: str) -> dg.OpDefinition:
+    """The op that cuts `stage`'s queue into shards."""
+
+    @dg.op(name=name, ins={"after": dg.In(dg.Nothing)}, out=shard_out())
+    def plan(
+        context: dg.OpExecutionContext, config: IndexConfig, store: StoreResource
+    ) -> Iterator[dg.DynamicOutput[Shard]]:
+        db = store.get()
+        site = site_of(context, db)
+        force = config.force_reembed and stage != "extract"
+        yield from shard_outputs(context, db, site.id, stage, force)
+
+    return plan
+
+
+def stage_config(*op_names: str) -> dg.ConfigMapping:
+    """The stage asset takes the same `IndexConfig` as the other assets (run config
+    `ops: {extracted_text: {config: …}}`) and hands it to each of its ops."""
+
+    @dg.config_mapping
+    def to_ops(config: IndexConfig) -> dict:
+        return {name: {"config": config.model_dump()} for name in op_names}
+
+    return to_ops
