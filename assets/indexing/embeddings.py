@@ -186,7 +186,7 @@ def embeddings(
 ) -> dg.MaterializeResult:
     db = store.get()
     site = site_of(context, db)
-    model = embedder.get()
+    model = embedder.for_site(site.id)  # every call counted in the usage ledger
     try:
         with db.connection() as conn:
             space = ensure_space(conn, model.model_id, model.dimension)
@@ -198,6 +198,11 @@ def embeddings(
             "SELECT count(*) FROM chunk_drafts WHERE document_id = ANY(%s)",
             ([d["id"] for d in pending],),
         ).fetchone()[0]
+        overrun = model.budget_overrun(
+            conn, site.settings, [d["id"] for d in pending], force=config.force_reembed
+        )
+    if overrun:
+        raise dg.Failure(f"{overrun}; nothing was embedded (pressrag budget --site {site.id})")
     progress = Progress(context, "embedding chunks", total_drafts)
     failures = StageFailures(context, "embed", get_settings().quarantine_after_failures)
     isolating = IsolatingEmbedder(model, progress.advance)
@@ -245,6 +250,7 @@ def embeddings(
         "duration_seconds": clock["seconds"],
         "model": model.model_id,
     }
+    model.flush()
     failure_metadata = failures.metadata()
     with db.connection() as conn:
         stats["failed"] = failure_metadata["failed"]
