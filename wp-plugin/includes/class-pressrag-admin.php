@@ -551,7 +551,7 @@ final class PressRAG_Admin
             'token_expired'    => __('The clocks of this server and the backend differ.', 'pressrag'),
         );
         $hint = $hints[ $code ] ?? ('admin_api_key' === $key
-            ? __('Use the value of PRESSRAG_ADMIN_API_KEY on the backend.', 'pressrag')
+            ? __('Use the site\'s admin API key printed by "pressrag sites add", or make one with "pressrag keys create --site SITE --scope admin".', 'pressrag')
             : __('It does not match the backend: paste the value printed by "pressrag sites add" again.', 'pressrag'));
         return self::line(
             'error',

@@ -38,7 +38,7 @@ final class PressRAG_Backend
             return self::failure(__('No site id is configured.', 'pressrag'));
         }
         if ('' === PressRAG_Settings::admin_api_key()) {
-            return self::failure(__('No admin API key is configured, so the index status cannot be read.', 'pressrag'));
+            return self::failure(__('No admin API key is configured, so the index status cannot be read: paste the key "pressrag sites add" printed (or "pressrag keys create").', 'pressrag'));
         }
         return self::get('/v1/sites/' . rawurlencode($site) . '/status', true);
     }
