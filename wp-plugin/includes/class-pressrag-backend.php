@@ -44,6 +44,21 @@ final class PressRAG_Backend
     }
 
     /**
+     * `GET /v1/sites/{site}/usage` with the admin key: this month's requests, model calls,
+     * tokens and cost per day, and the budget state.
+     *
+     * @return array{ok:bool,status:int,data:mixed,error:string}
+     */
+    public static function site_usage(): array
+    {
+        $site = PressRAG_Settings::site_id();
+        if ('' === $site || '' === PressRAG_Settings::admin_api_key()) {
+            return self::failure(__('The usage needs the site id and the admin API key.', 'pressrag'));
+        }
+        return self::get('/v1/sites/' . rawurlencode($site) . '/usage', true);
+    }
+
+    /**
      * `POST /v1/sites/{site}/connection-test`: one request proving all three credentials. The
      * body (a fresh browser token) is signed with the webhook secret like a webhook, the admin
      * key rides in `Authorization`, and the backend's answer must come back signed with the
