@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     # The ledger's writer: records wait in memory at most this long before a batch is written;
     # past `usage_queue_size` waiting records new ones are dropped (and counted), never waited
     # for. Raw events older than `usage_retention_days` are pruned by `usage_daily`.
+    usage_ledger: bool = True  # false: nothing is recorded (for measuring its overhead)
     usage_flush_seconds: float = Field(default=1.0, gt=0)
     usage_queue_size: int = Field(default=10_000, ge=100)
     usage_retention_days: int = Field(default=90, ge=1)

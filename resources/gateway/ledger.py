@@ -65,11 +65,13 @@ class UsageLedger:
         queue_size: int = 10_000,
         flush_seconds: float = 0.5,
         on_drop: Callable[[], None] | None = None,
+        enabled: bool = True,
     ) -> None:
         self._conninfo = conninfo
         self.prices = prices or PriceTable()
         self.flush_seconds = flush_seconds
         self.on_drop = on_drop
+        self.enabled = enabled  # False: records nothing (PRESSRAG_USAGE_LEDGER=false)
         self.dropped = 0
         self.written = 0
         self.write_failures = 0
@@ -94,7 +96,7 @@ class UsageLedger:
         return self._queue.qsize()
 
     def _put(self, item: _Item) -> None:
-        if self._closed:
+        if self._closed or not self.enabled:
             return
         self._ensure_thread()
         try:
@@ -331,6 +333,7 @@ def process_ledger() -> UsageLedger:
                 prices=PriceTable(settings.prices),
                 queue_size=settings.usage_queue_size,
                 flush_seconds=settings.usage_flush_seconds,
+                enabled=settings.usage_ledger,
             )
             atexit.register(_process_ledger.close)
         return _process_ledger
