@@ -14,8 +14,8 @@ site's key on another site's route gets the same 403 whether that site exists or
 The per-visitor rate limit keys on the `sub` claim: the plugin's keyed hash of the visitor's
 id cookie and the address WordPress saw. A token without one (or a malformed one) keys on
 the client address. Nothing else in a token (a `jti`, say) chooses the bucket, so minting
-more tokens buys no more requests: the plugin limits minting per address. A site key's calls
-share one bucket per key.
+more tokens buys no more requests: the plugin limits minting per address. A site key is a
+server integration, not a visitor: its calls count in its site's bucket only.
 """
 
 from __future__ import annotations

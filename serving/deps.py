@@ -80,7 +80,10 @@ def authorize(
         return entry
     limits = services.limits
     site_limit = limits.for_site(Budgets.of(entry.site.settings).requests_per_minute)
-    refusal = limits.acquire((limits.client, principal.client_key), (site_limit, entry.id))
+    if principal.kind == "site_key":  # a server integration, not a visitor: its site's bucket
+        refusal = limits.acquire((site_limit, entry.id))
+    else:
+        refusal = limits.acquire((limits.client, principal.client_key), (site_limit, entry.id))
     if refusal is not None:
         ledger.count_request(entry.id, scope, refused=True)
         raise ApiError(
