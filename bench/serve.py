@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/serve.py [--home DIR] [--duration 6] [--clients 1,8,32]
                                     [--scale 100000] [--no-scale] [--reuse-scale]
-                                    [--backends onnx-int8,onnx,torch]
+                                    [--backends onnx-int8,onnx,torch] [--gateway]
 
 Two data sets, each served by a real `python -m pressrag.serving` process on 127.0.0.1:
 
@@ -24,6 +24,10 @@ ONNX Runtime exact; ONNX Runtime int8, serving's default) make the serving overh
 visible. The scale set is served once per `--backends` entry. Load generator and server
 share the machine's two cores; the generator is a bare keep-alive HTTP/1.1 client (~0.3 ms
 of CPU a request, where httpx took ~4) so that the figures measure the server.
+
+`--gateway` (issue 13) measures, on the sample set: the usage ledger's overhead on
+`/v1/search` (servers with `PRESSRAG_USAGE_LEDGER` on and off, alternated), and `/v1/ask`
+answered from the answer cache (every question asked once before, so each request is a hit).
 """
 
 from __future__ import annotations
@@ -174,6 +178,38 @@ async def load(
         for connection in connections:
             connection.close()
     return run
+
+
+def bench_gateway(logs: Path, clients: list[int], duration: float, env: dict[str, str]) -> None:
+    """The ledger's overhead on /v1/search, and cached answers of /v1/ask."""
+    print("\n== gateway: usage ledger on/off, /v1/search, new questions ==", flush=True)
+    for ledger in ("true", "false", "true", "false"):
+        with ServingServer(
+            logs / f"gateway-ledger-{ledger}.log", PRESSRAG_USAGE_LEDGER=ledger, **env
+        ) as server:
+            for n in clients:
+                label = f"ledger={ledger:5} /v1/search c={n}"
+                run = asyncio.run(load(server.base_url, "/v1/search", n, duration, True, label))
+                print(run.line(), flush=True)
+    print("\n== gateway: answer cache, /v1/ask, questions asked before ==", flush=True)
+    with ServingServer(logs / "gateway-cache.log", **env) as server:
+        import httpx
+
+        with httpx.Client(base_url=server.base_url, timeout=60) as client:
+            for question in QUERIES:  # each answer cached once
+                client.post(
+                    "/v1/ask",
+                    json={"site": "demo", "question": question},
+                    headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+                )
+        for n in clients:
+            label = f"cached /v1/ask c={n}"
+            run = asyncio.run(load(server.base_url, "/v1/ask", n, duration, False, label))
+            print(run.line(), flush=True)
+        for n in clients[:1]:
+            label = f"uncached /v1/ask c={n}"
+            run = asyncio.run(load(server.base_url, "/v1/ask", n, duration, True, label))
+            print(run.line(), flush=True)
 
 
 def bench_server(base_url: str, name: str, clients: list[int], duration: float) -> None:
@@ -477,6 +513,11 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=100_000, help="chunks in the scale set")
     parser.add_argument("--no-scale", action="store_true")
     parser.add_argument(
+        "--gateway",
+        action="store_true",
+        help="only the gateway's figures (ledger overhead, cached answers) on the sample set",
+    )
+    parser.add_argument(
         "--backends",
         default="onnx-int8,onnx,torch",
         help="serving's question embedders to measure (the first is serving's default)",
@@ -489,6 +530,11 @@ def main() -> None:
     home = args.home or Path(tempfile.mkdtemp(prefix="pressrag-bench-"))
     home.mkdir(parents=True, exist_ok=True)
     app_url = ensure_sample(home.resolve())
+    if args.gateway:
+        (home / "bench-logs").mkdir(exist_ok=True)
+        quiet = {"PRESSRAG_LOG_LEVEL": "warning"}
+        bench_gateway(home / "bench-logs", clients, args.duration, quiet)
+        return
 
     from pressrag.resources.embedders.local import LocalEmbedder
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pressrag.orchestration import gateway_cli
 from pressrag.resources.errors import PressRAGError
 
 log = logging.getLogger("pressrag")
@@ -38,6 +39,11 @@ def _cmd_sites_add(args: argparse.Namespace) -> int:
         print("Secrets for the WordPress plugin (shown once; stored under PRESSRAG_HOME/secrets):")
         for purpose, secret in result.new_secrets.items():
             print(f"  {purpose}: {secret}")
+    if result.new_admin_key:
+        print(
+            f"  admin API key ({result.new_admin_key_id}; shown once, stored hashed): "
+            f"{result.new_admin_key}"
+        )
     return 0
 
 
@@ -185,10 +191,12 @@ def _cmd_golden(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from pressrag.orchestration.gateway_cli import add_budget_state, budget_status_lines
     from pressrag.orchestration.run import status
     from pressrag.orchestration.sites import export_status_lines
 
     report = status(args.site)
+    add_budget_state(report)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0
@@ -220,7 +228,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print(f"    retry them: pressrag retry --site {entry['site']} [--doc WP_ID]")
         if entry["refused_urls"]:
             print(f"    {entry['refused_urls']} documents had an unsafe URL, dropped from results")
-        for line in export_status_lines(entry.get("export")):
+        for line in export_status_lines(entry.get("export")) + budget_status_lines(entry):
             print(line)
     return 0
 
@@ -394,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     summaries.add_argument("--run", action="store_true", help="summarise and deliver now first")
     summaries.add_argument("--json", action="store_true")
     summaries.set_defaults(func=_cmd_summaries)
+
+    gateway_cli.register(sub)  # keys, budget, usage
 
     up = sub.add_parser("up", help="embedded Postgres + Dagster (UI, daemon) + serving API")
     up.add_argument("--dagster-port", type=int, default=3000)

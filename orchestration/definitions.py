@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from pressrag.assets.gateway import definitions as gateway
 from pressrag.assets.indexing import definitions as indexing
 from pressrag.assets.writeback import definitions as writeback
 from pressrag.orchestration.jobs import index_site
@@ -14,6 +15,7 @@ from pressrag.orchestration.writeback import WRITEBACK_JOBS, WRITEBACK_SENSORS
 defs = dg.Definitions.merge(
     indexing.defs,  # a module reference: one Definitions object at module scope
     writeback.defs,
+    gateway.defs,
     dg.Definitions(
         jobs=[index_site],
         sensors=[*SENSORS, *RUN_OUTCOME_SENSORS],

@@ -42,6 +42,7 @@ from pressrag.assets.indexing.common import site_partitions
 from pressrag.resources.dagster_resources import StoreResource
 from pressrag.resources.store.sites import get_site
 
+USAGE_DAILY_JOB = "usage_daily_job"  # assets/gateway: partitioned by day
 # A busy code server may be slow to answer; only a refused connection (or an answer) counts.
 GRPC_TIMEOUT_SECONDS = 10
 UNREACHABLE_ATTEMPTS = 3
@@ -87,13 +88,22 @@ def _code_server_health(run_id: str, grpc_info: str) -> CheckRunHealthResult:
 def unregistered_site(run: dg.DagsterRun) -> str | None:
     """The site partition a run targets when no such site is registered, else None.
 
-    Every partitioned asset of PressRAG is partitioned by site, so a run's partition is a site.
+    Every partitioned asset of PressRAG is partitioned by site, so a run's partition is a site,
+    except the gateway's usage rollup, partitioned by day.
     """
     site_id = run.tags.get(PARTITION_NAME_TAG)
-    if not site_id:
+    if not site_id or _by_day(run):
         return None
     with StoreResource().get().connection() as conn:
         return None if get_site(conn, site_id) else site_id
+
+
+def _by_day(run: dg.DagsterRun) -> bool:
+    """A run of the usage rollup (its job, or only its asset): a day partition, not a site."""
+    if run.job_name == USAGE_DAILY_JOB:
+        return True
+    selected = run.asset_selection or set()
+    return bool(selected) and all(key.path[-1] == "usage_daily" for key in selected)
 
 
 class WorkerCheckingRunLauncher(dg.DefaultRunLauncher):

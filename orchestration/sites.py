@@ -1,4 +1,5 @@
-"""Registering a site: its row, its secrets, its Dagster partition, and its WXR export."""
+"""Registering a site: its row, its secrets, its first admin API key, its Dagster partition,
+and its WXR export."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import psycopg
 
 from pressrag.orchestration.environment import prepare
 from pressrag.resources.errors import ConfigError
+from pressrag.resources.gateway.keys import create_key, has_active_key
 from pressrag.resources.secrets import SecretStore, new_key_id, new_secret
 from pressrag.resources.settings import get_settings
 from pressrag.resources.store import Store
@@ -28,6 +30,9 @@ class AddedSite:
     site: Site
     new_secrets: dict[str, str] = field(default_factory=dict)
     export: ExportFile | None = None
+    # The site's first admin API key (for the plugin's status panel), when it had none.
+    new_admin_key: str | None = None
+    new_admin_key_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,8 +158,17 @@ def add_site(
         upsert_site(conn, site)
         if export:
             _register(conn, site_id, export)
+        first_key = None
+        if not has_active_key(conn, site_id, "admin"):
+            first_key = create_key(conn, site_id, ["admin"], name="first admin key (sites add)")
     register_partition(site_id)
-    return AddedSite(site=site, new_secrets=new, export=export)
+    return AddedSite(
+        site=site,
+        new_secrets=new,
+        export=export,
+        new_admin_key=first_key.key if first_key else None,
+        new_admin_key_id=first_key.info.id if first_key else None,
+    )
 
 
 def update_export(

@@ -22,6 +22,7 @@ from pydantic import PrivateAttr
 from pressrag.resources.database import app_database_url
 from pressrag.resources.embedders import Embedder, make_embedder
 from pressrag.resources.errors import ConfigError
+from pressrag.resources.gateway.metering import MeteredEmbedder
 from pressrag.resources.secrets import SecretStore
 from pressrag.resources.settings import get_settings
 from pressrag.resources.store import Store
@@ -155,6 +156,10 @@ class EmbedderResource(dg.ConfigurableResource):
         return _embedder(
             settings.embedder, settings.openai_embed_model, settings.index_embed_backend
         )
+
+    def for_site(self, site_id: str) -> MeteredEmbedder:
+        """The embedder, each call of it counted in the usage ledger as one of `site_id`."""
+        return MeteredEmbedder(self.get(), site_id)
 
 
 class WordPressResource(dg.ConfigurableResource):

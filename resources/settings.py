@@ -86,6 +86,31 @@ class Settings(BaseSettings):
     # workers. A site with fewer changes is one shard, so a webhook's run has no extra steps.
     index_shard_documents: int = Field(default=500, ge=1)
 
+    # The gateway (docs/operations.md, "Keys, usage, budgets"). USD per million tokens, per
+    # model: {"gpt-4o-mini": {"input": 0.15, "output": 0.6}}; a key is a model name, or
+    # "provider:model" to price one endpoint apart. Extends and overrides the defaults in
+    # resources/gateway/prices.py (PRESSRAG_PRICES, as JSON).
+    prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # The ledger's writer: records wait in memory at most this long before a batch is written;
+    # past `usage_queue_size` waiting records new ones are dropped (and counted), never waited
+    # for. Raw events older than `usage_retention_days` are pruned by `usage_daily`.
+    usage_ledger: bool = True  # false: nothing is recorded (for measuring its overhead)
+    usage_flush_seconds: float = Field(default=1.0, gt=0)
+    usage_queue_size: int = Field(default=10_000, ge=100)
+    usage_retention_days: int = Field(default=90, ge=1)
+    # The answerer's chain (resources/gateway/failover.py): with PRESSRAG_ANSWERER=openai, an
+    # optional second OpenAI-compatible endpoint, then the extractive answerer on the local
+    # model (unless answer_local_fallback is false). A provider that failed breaker_failures
+    # times in a row is skipped for breaker_cooldown_seconds.
+    secondary_base_url: str | None = None
+    secondary_api_key: SecretStr | None = None
+    secondary_chat_model: str | None = None  # default: openai_chat_model
+    secondary_timeout: float = Field(default=20.0, gt=0)
+    secondary_max_retries: int = Field(default=1, ge=0, le=10)
+    answer_local_fallback: bool = True
+    breaker_failures: int = Field(default=3, ge=1)
+    breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
+
     @property
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

@@ -1,10 +1,9 @@
 """The seam for the usage ledger: every model call is reported to one `UsageRecorder`.
 
-The ledger itself (issue 13: tokens, cost, latency per site and purpose, written off the request
-path) does not exist yet. Until it does, `usage_recorder()` returns a recorder that drops the
-record; the ledger replaces that one function and every caller starts being counted.
-Callers report after each call, failed ones included (`outcome`), and never let recording fail
-their own work.
+`usage_recorder()` returns this process's ledger (resources/gateway/ledger.py): a record is
+queued in memory and written to PostgreSQL in batches by a background thread, with its cost
+from the price table, so reporting never waits on the database. Callers report after each
+call, failed ones included (`outcome`), and never let recording fail their own work.
 """
 
 from __future__ import annotations
@@ -24,13 +23,13 @@ class ModelCall:
     """One call to a model: what for, whose, which model, how big, how long, how it ended."""
 
     site_id: str
-    purpose: str  # e.g. "summary", "draft", "summary_embedding"
-    provider: str  # "openai" (any OpenAI-compatible endpoint) | "local"
+    purpose: str  # "index_embedding", "question_embedding", "answer", "rewrite", "summary", …
+    provider: str  # "openai" (any OpenAI-compatible endpoint), "secondary", … | "local"
     model: str
     input_tokens: int = 0
     output_tokens: int = 0
     latency_ms: float = 0.0
-    outcome: str = "ok"  # "ok" | "error"
+    outcome: str = "ok"  # "ok" | "error" | "timeout" | "rate_limited" | …
 
 
 class UsageRecorder(Protocol):
@@ -38,15 +37,17 @@ class UsageRecorder(Protocol):
 
 
 class NoUsageRecorder:
-    """The default until the ledger exists: records nothing."""
+    """Records nothing (tools that must not write, and tests of the parts that report)."""
 
     def record(self, call: ModelCall) -> None:
         return None
 
 
 def usage_recorder() -> UsageRecorder:
-    """The recorder every model caller reports to (the one place the ledger plugs in)."""
-    return NoUsageRecorder()
+    """The recorder every model caller reports to: this process's ledger."""
+    from pressrag.resources.gateway.ledger import process_ledger
+
+    return process_ledger()
 
 
 @dataclass

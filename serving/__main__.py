@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         print(f"python -m pressrag.serving: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    trusted = settings.trusted_proxies.strip() or os.environ.get("FORWARDED_ALLOW_IPS", "")
     uvicorn.run(
         "pressrag.serving.app:create_app",
         factory=True,
@@ -40,7 +41,10 @@ def main(argv: list[str] | None = None) -> None:
         log_config=log_config(args.log_level.upper()),
         log_level=args.log_level.lower(),
         server_header=False,
-        proxy_headers=True,  # honours X-Forwarded-For only from --forwarded-allow-ips
+        # X-Forwarded-For names the visitor only when it comes from a configured proxy
+        # (PRESSRAG_TRUSTED_PROXIES, or uvicorn's own FORWARDED_ALLOW_IPS); else it is ignored.
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
         timeout_graceful_shutdown=5,
     )
 

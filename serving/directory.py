@@ -1,8 +1,9 @@
-"""Sites as the serving layer needs them: the row, its token keys, its origins — cached.
+"""Sites and API keys as the serving layer needs them — cached.
 
-Every authenticated request needs its site's token keys and origins; reading them from the
-database and the secret store each time would cost a round trip per request. Entries live
-for `ttl` seconds, so a rotated key or a new origin takes effect within that time.
+Every authenticated request needs its site's token keys and origins, or its API key's row;
+reading them from the database and the secret store each time would cost a round trip per
+request. Entries live for `ttl` seconds, so a rotated secret, a new origin or a revoked key
+takes effect within that time. API keys are cached by their SHA-256, never by the secret.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from pressrag.resources.gateway.keys import ApiKey, find_active_key, key_hash
 from pressrag.resources.secrets import SecretStore, secret_bytes
 from pressrag.resources.store import Store
 from pressrag.resources.store.sites import Site, get_site, list_sites
@@ -41,6 +43,7 @@ class SiteDirectory:
         self.ttl = ttl
         self._entries: dict[str, tuple[float, SiteEntry | None]] = {}
         self._origins: tuple[float, frozenset[str]] | None = None
+        self._keys: dict[bytes, tuple[float, ApiKey | None]] = {}
         self._lock = threading.Lock()
 
     def _entry(self, site: Site) -> SiteEntry:
@@ -76,3 +79,18 @@ class SiteDirectory:
         origins = frozenset(normalize_origin(o) for s in sites for o in s.origins)
         self._origins = (now, origins)
         return origins
+
+    def api_key(self, key: str) -> ApiKey | None:
+        """The active API key with this secret, or None (unknown or revoked)."""
+        digest = key_hash(key)
+        now = time.monotonic()
+        cached = self._keys.get(digest)
+        if cached and now - cached[0] < self.ttl:
+            return cached[1]
+        with self.store.connection() as conn:
+            found = find_active_key(conn, key)
+        with self._lock:
+            if len(self._keys) > 10_000:  # unknown keys are cached too; keep that bounded
+                self._keys.clear()
+            self._keys[digest] = (now, found)
+        return found

@@ -18,7 +18,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -48,22 +48,38 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
     error: str
     message: str
 
 
 class ApiError(StarletteHTTPException):
+    """An error answered as `{"error": code, "message": …}`, plus `extra` fields when a client
+    needs more (which budget is exhausted, when it resets)."""
+
     def __init__(
-        self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, str] | None = None,
     ) -> None:
         super().__init__(status_code=status_code, detail=message, headers=headers)
         self.code = code
+        self.extra = extra or {}
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+    body = {"error": code, "message": message, **(extra or {})}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict]:
@@ -75,7 +91,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = getattr(exc, "code", None) or _CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
+    return error_response(
+        exc.status_code, code, message, getattr(exc, "headers", None), getattr(exc, "extra", None)
+    )
 
 
 def _describe(error: dict) -> str:

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
+
+
+class _Ledger(Protocol):
+    queued: int
+    dropped: int
+
+
+class _Chain(Protocol):
+    def breakers(self) -> dict[str, str]: ...
 
 
 class Metrics:
@@ -57,6 +70,44 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32),
             registry=self.registry,
         )
+        self.answer_cache = Counter(
+            "pressrag_answer_cache_total",
+            "Answer cache lookups by result (hit, miss).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.answer_cache_entries = Gauge(
+            "pressrag_answer_cache_entries",
+            "Answers in the shared cache (all replicas), as of the last housekeeping.",
+            registry=self.registry,
+        )
+        self.answer_breaker = Gauge(
+            "pressrag_answer_provider_breaker",
+            "Circuit breaker of each answer provider: 0 closed, 1 half-open, 2 open.",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.usage_queued = Gauge(
+            "pressrag_usage_ledger_queued",
+            "Usage records waiting to be written to the ledger.",
+            registry=self.registry,
+        )
+        self.usage_dropped = Gauge(
+            "pressrag_usage_ledger_dropped",
+            "Usage records dropped because the ledger's queue was full (database slow or down).",
+            registry=self.registry,
+        )
+
+    def watch_answerer(self, chain: _Chain) -> None:
+        """The breaker of each of the answerer's providers, read when scraped."""
+        for name in chain.breakers():
+            self.answer_breaker.labels(name).set_function(
+                lambda name=name: BREAKER_STATES[chain.breakers()[name]]
+            )
+
+    def watch_ledger(self, ledger: _Ledger) -> None:
+        self.usage_queued.set_function(lambda: ledger.queued)
+        self.usage_dropped.set_function(lambda: ledger.dropped)
 
 
 class MetricsMiddleware:

@@ -68,6 +68,8 @@ class RateLimits:
             limit: RateLimiter(limit.per_minute, limit.burst, clock=clock)
             for limit in (client, site)
         }
+        # Slower than the defaults: a site's own requests_per_minute budget (`for_site`).
+        self._slowest = min(client.per_second, site.per_second)
         self._pool: ConnectionPool | None = None
         self._shared_from = 0.0  # clock time from which the database is tried again
         self._closed = threading.Event()
@@ -86,6 +88,16 @@ class RateLimits:
             name="pressrag-rate-limits",
         )
         threading.Thread(target=self._prune_forever, name="rate-limit-prune", daemon=True).start()
+
+    def for_site(self, per_minute: float | None) -> Limit:
+        """The site family's limit for a site with its own requests_per_minute budget (its
+        burst at most a minute's worth), else the default."""
+        if not per_minute:
+            return self.site
+        burst = max(1, min(self.site.burst, int(per_minute)))
+        limit = Limit(self.site.name, per_minute, burst)
+        self._slowest = min(self._slowest, limit.per_second)
+        return limit
 
     def acquire(self, *claims: tuple[Limit, str]) -> Refusal | None:
         """Count one request in the bucket of each (limit, key), in order, up to the first
@@ -116,7 +128,12 @@ class RateLimits:
 
     def _acquire_local(self, claims: tuple[tuple[Limit, str], ...]) -> Refusal | None:
         for limit, key in claims:
-            wait = self._local[limit].acquire(key)
+            local = self._local.get(limit)
+            if local is None:  # a site's own limit, met while the database is out of reach
+                local = self._local.setdefault(
+                    limit, RateLimiter(limit.per_minute, limit.burst, clock=self._clock)
+                )
+            wait = local.acquire(key)
             if wait is not None:
                 return Refusal(limit, wait)
         return None
@@ -125,9 +142,8 @@ class RateLimits:
         """Forget the buckets that have drained; returns how many."""
         if self._pool is None:
             return 0
-        slowest = min(self.client.per_second, self.site.per_second)
         with self._pool.connection() as conn:
-            return rate_limits.prune(conn, slowest)
+            return rate_limits.prune(conn, self._slowest)
 
     def _prune_forever(self) -> None:
         while not self._closed.wait(PRUNE_SECONDS):

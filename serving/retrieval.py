@@ -1,4 +1,5 @@
-"""Query embedding (cached) and hybrid search for one site, with timings.
+"""Query embedding (cached, batched, counted in the usage ledger) and hybrid search for one
+site, with timings.
 
 Embedding a query is CPU-bound and searching is a blocking database call: both run in
 worker threads (FastAPI runs sync endpoints there), never on the event loop.
@@ -6,12 +7,13 @@ worker threads (FastAPI runs sync endpoints there), never on the event loop.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,10 +22,25 @@ from pressrag.resources.models import SearchHit
 from pressrag.resources.store import Store
 from pressrag.resources.store.search import SearchFilters, hybrid_search
 from pressrag.resources.store.spaces import EmbeddingSpace, active_space
+from pressrag.resources.usage import ModelCall, NoUsageRecorder, UsageRecorder
 from pressrag.serving.errors import ApiError
 from pressrag.serving.metrics import Metrics
 
+log = logging.getLogger("serving.retrieval")
+
 SPACE_TTL_SECONDS = 5.0
+
+
+def provider_of(model_id: str) -> str:
+    """The ledger's provider of an embedding model id (`local:…`, `openai:…`)."""
+    return "local" if model_id.startswith("local:") else model_id.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class _Request:
+    text: str
+    site_id: str
+    future: Future[np.ndarray] = field(default_factory=Future)
 
 
 class EmbeddingBatcher:
@@ -31,23 +48,30 @@ class EmbeddingBatcher:
 
     A transformer embeds 16 short queries in little more time than one, so under concurrent
     load batching multiplies throughput; at low load a batch is a single query and adds no
-    wait (nothing is held back for a batch to fill).
+    wait (nothing is held back for a batch to fill). Each question embedded is one model call
+    of its site in the ledger, recorded after the vectors are handed out.
     """
 
     def __init__(
-        self, embedder: Embedder, *, max_batch: int = 32, metrics: Metrics | None = None
+        self,
+        embedder: Embedder,
+        *,
+        max_batch: int = 32,
+        metrics: Metrics | None = None,
+        recorder: UsageRecorder | None = None,
     ) -> None:
         self.embedder = embedder
         self.max_batch = max_batch
         self.metrics = metrics
-        self._queue: queue.Queue[tuple[str, Future[np.ndarray]] | None] = queue.Queue()
+        self.recorder = recorder or NoUsageRecorder()
+        self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="query-embedder", daemon=True)
         self._thread.start()
 
-    def embed(self, text: str, timeout: float = 60.0) -> np.ndarray:
-        future: Future[np.ndarray] = Future()
-        self._queue.put((text, future))
-        return future.result(timeout=timeout)
+    def embed(self, text: str, site_id: str = "", timeout: float = 60.0) -> np.ndarray:
+        request = _Request(text, site_id)
+        self._queue.put(request)
+        return request.future.result(timeout=timeout)
 
     def _run(self) -> None:
         while True:
@@ -64,17 +88,41 @@ class EmbeddingBatcher:
                     self._queue.put(None)  # finish this batch, then stop
                     break
                 batch.append(item)
-            texts = list(dict.fromkeys(text for text, _ in batch))
+            texts = list(dict.fromkeys(r.text for r in batch))
             if self.metrics is not None:
                 self.metrics.query_embedding_batch.observe(len(texts))
+            t0 = time.perf_counter()
             try:
                 vectors = dict(zip(texts, self.embedder.embed(texts), strict=True))
             except Exception as exc:
-                for _, future in batch:
-                    future.set_exception(exc)
+                for request in batch:
+                    request.future.set_exception(exc)
+                self._record(batch, time.perf_counter() - t0, "error")
                 continue
-            for text, future in batch:
-                future.set_result(vectors[text])
+            for request in batch:
+                request.future.set_result(vectors[request.text])
+            self._record(batch, time.perf_counter() - t0, "ok")
+
+    def _record(self, batch: list[_Request], seconds: float, outcome: str) -> None:
+        """One ledger call per distinct (site, question) of the batch; never raises."""
+        try:
+            model = self.embedder.model_id
+            latency = round(seconds * 1000, 3)
+            for site_id, text in dict.fromkeys((r.site_id, r.text) for r in batch if r.site_id):
+                tokens = self.embedder.count_tokens(text) if outcome == "ok" else 0
+                self.recorder.record(
+                    ModelCall(
+                        site_id=site_id,
+                        purpose="question_embedding",
+                        provider=provider_of(model),
+                        model=model,
+                        input_tokens=tokens,
+                        latency_ms=latency,
+                        outcome=outcome,
+                    )
+                )
+        except Exception:  # counting must never break the search it counts
+            log.warning("recording question embeddings failed", exc_info=True)
 
     def close(self) -> None:
         self._queue.put(None)
@@ -119,21 +167,27 @@ def _ms(seconds: float) -> float:
 
 class Retriever:
     def __init__(
-        self, store: Store, embedder: Embedder, metrics: Metrics, *, cache_size: int
+        self,
+        store: Store,
+        embedder: Embedder,
+        metrics: Metrics,
+        *,
+        cache_size: int,
+        recorder: UsageRecorder | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.metrics = metrics
         self.cache = QueryVectorCache(cache_size)
-        self.batcher = EmbeddingBatcher(embedder, metrics=metrics)
+        self.batcher = EmbeddingBatcher(embedder, metrics=metrics, recorder=recorder)
         self._space: tuple[float, EmbeddingSpace | None] | None = None
 
-    def embed_query(self, text: str) -> np.ndarray:
+    def embed_query(self, text: str, site_id: str = "") -> np.ndarray:
         key = " ".join(text.split())
         vector = self.cache.get(key)
         self.metrics.query_embedding_cache.labels("hit" if vector is not None else "miss").inc()
         if vector is None:
-            vector = self.batcher.embed(key)
+            vector = self.batcher.embed(key, site_id)
             self.cache.put(key, vector)
         return vector
 
@@ -166,7 +220,7 @@ class Retriever:
     ) -> Retrieval:
         space = self.space()
         t0 = time.perf_counter()
-        vector = self.embed_query(query)
+        vector = self.embed_query(query, site_id)
         t1 = time.perf_counter()
         with self.store.search_connection() as conn:
             hits = hybrid_search(

@@ -134,6 +134,15 @@ class AskResponse(BaseModel):
         "rewrite when `history` made it a follow-up."
     )
     timings: Timings = Field(description="Milliseconds: embed_ms, search_ms, answer_ms, total_ms.")
+    provider: str | None = Field(
+        default=None,
+        description="Who answered: `local` (the extractive answerer), `openai` (the configured "
+        "OpenAI-compatible endpoint); none for a not-found answer.",
+    )
+    cached: bool = Field(
+        default=False,
+        description="Served from the answer cache: every passage it cites is unchanged since.",
+    )
 
 
 class SiteStatus(BaseModel):

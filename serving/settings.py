@@ -29,6 +29,12 @@ class ServingSettings(Settings):
     rate_limit_site_burst: int = Field(default=60, ge=1)
     rate_limit_client_per_minute: float = Field(default=30, gt=0)
     rate_limit_client_burst: int = Field(default=10, ge=1)
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For names the visitor (uvicorn's forwarded-allow-ips); empty: the header "
+        "is ignored and the peer address is the client.",
+    )
     rate_limit_admin: bool = Field(
         default=False, description="Rate-limit admin-key calls too (off: trusted callers)."
     )
@@ -53,6 +59,14 @@ class ServingSettings(Settings):
         "PostgreSQL is down the pool has none to give: psycopg_pool's default made it 30 s).",
     )
     site_cache_seconds: float = Field(default=10.0, ge=0)
+    # How long a site's budget state is reused before the ledger's totals are read again.
+    budget_cache_seconds: float = Field(default=2.0, ge=0)
+    # Answers of /v1/ask, shared by replicas in PostgreSQL, served while the chunks they cite
+    # are unchanged; at most `answer_cache_max_entries` (least recently used go first).
+    answer_cache: bool = True
+    answer_cache_max_entries: int = Field(default=10_000, ge=1)
+    answer_cache_ttl_seconds: float = Field(default=7 * 86400, gt=0)
+    housekeeping_seconds: float = Field(default=60.0, gt=0)
     ready_wait_seconds: float = Field(
         default=20.0, ge=0, description="How long a request waits for start-up before a 503."
     )

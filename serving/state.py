@@ -15,13 +15,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from pressrag.resources.answerers import Answerer, make_answerer
 from pressrag.resources.database import app_database_url
 from pressrag.resources.embedders import Embedder, make_embedder
+from pressrag.resources.gateway.failover import AnswererChain, make_answer_chain
+from pressrag.resources.gateway.ledger import UsageLedger, process_ledger
 from pressrag.resources.secrets import SecretStore
 from pressrag.resources.store import Store
+from pressrag.serving.budgets import BudgetGate
 from pressrag.serving.directory import SiteDirectory
 from pressrag.serving.errors import ApiError
+from pressrag.serving.housekeeping import Housekeeper
 from pressrag.serving.metrics import Metrics
 from pressrag.serving.ratelimit import Limit, RateLimits
 from pressrag.serving.retrieval import Retriever
@@ -34,9 +37,11 @@ log = logging.getLogger("serving")
 class Components:
     store: Store
     embedder: Embedder
-    answerer: Answerer
+    answerer: AnswererChain
     directory: SiteDirectory
     retriever: Retriever
+    ledger: UsageLedger
+    budgets: BudgetGate
 
 
 @dataclass
@@ -48,6 +53,7 @@ class Services:
     components: Components | None = None
     startup_error: str | None = None
     closing: threading.Event = field(default_factory=threading.Event)
+    housekeeper: Housekeeper | None = None
 
     @classmethod
     def create(cls, settings: ServingSettings) -> Services:
@@ -106,12 +112,20 @@ class Services:
                 t0 = time.perf_counter()
                 load()
                 log.info("embedding model loaded in %.1f s", time.perf_counter() - t0)
-            answerer = make_answerer(settings, embedder, max_tokens=settings.answer_max_tokens)
+            answerer = make_answer_chain(
+                settings,
+                embedder,
+                max_tokens=settings.answer_max_tokens,
+                recorder=process_ledger(),
+            )
         except Exception as exc:
             self.startup_error = f"start-up failed: {type(exc).__name__}: {exc}"
             log.error("%s", self.startup_error)
             store.close()
             return
+        ledger = process_ledger()
+        self.metrics.watch_ledger(ledger)
+        self.metrics.watch_answerer(answerer)
         self.components = Components(
             store=store,
             embedder=embedder,
@@ -120,9 +134,17 @@ class Services:
                 store, SecretStore(settings.resolved_home), ttl=settings.site_cache_seconds
             ),
             retriever=Retriever(
-                store, embedder, self.metrics, cache_size=settings.query_cache_size
+                store,
+                embedder,
+                self.metrics,
+                cache_size=settings.query_cache_size,
+                recorder=ledger,
             ),
+            ledger=ledger,
+            budgets=BudgetGate(store, ttl=settings.budget_cache_seconds),
         )
+        self.housekeeper = Housekeeper(settings, store, self.metrics)
+        self.housekeeper.start()
         self.startup_error = None
         self.ready.set()
         log.info("ready (answerer: %s, embedder: %s)", answerer.mode, embedder.model_id)
@@ -130,6 +152,9 @@ class Services:
     def close(self) -> None:
         self.closing.set()
         self.limits.close()
+        if self.housekeeper is not None:
+            self.housekeeper.stop()
         if self.components is not None:
             self.components.retriever.batcher.close()
+            self.components.ledger.close()  # writes what is queued (a few seconds at most)
             self.components.store.close()

@@ -201,7 +201,16 @@ def plan_embedding(
 ) -> Iterator[dg.DynamicOutput[Shard]]:
     db = store.get()
     site = site_of(context, db)
-    _space(db, embedder.get())  # once, before shards would race to register it
+    model = embedder.for_site(site.id)
+    _space(db, model)  # once, before shards would race to register it
+    # The whole queue against the site's budget, before any shard spends it.
+    with db.connection() as conn:
+        pending = docs_sql.pending_embedding(conn, site.id, force=config.force_reembed)
+        overrun = model.budget_overrun(
+            conn, site.settings, [d["id"] for d in pending], force=config.force_reembed
+        )
+    if overrun:
+        raise dg.Failure(f"{overrun}; nothing was embedded (pressrag budget --site {site.id})")
     yield from shard_outputs(context, db, site.id, "embed", config.force_reembed)
 
 
@@ -216,7 +225,7 @@ def embed_shard(
     """Vectors for the shard's chunk drafts, into the embedding cache; `publish` swaps them in."""
     db = store.get()
     site = site_of(context, db)
-    model = embedder.get()
+    model = embedder.for_site(site.id)  # every call counted in the usage ledger
     with db.connection() as conn:
         pending = docs_sql.pending_embedding(
             conn, site.id, force=config.force_reembed, id_range=shard.id_range
@@ -265,6 +274,7 @@ def embed_shard(
         "embedding_duration_seconds": round(embed_seconds, 3),
         "duration_seconds": clock["seconds"],
     }
+    model.flush()  # the shard's calls are in the ledger when its step ends
     result = ShardResult.of(counts, failures, model=model.model_id)
     result.failed_ids = failed_ids
     return dg.Output(result, metadata=where_it_ran())

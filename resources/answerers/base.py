@@ -86,9 +86,17 @@ class Final:
     mode: str  # "extractive" | "openai" | "not_found"
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    provider: str | None = None  # set by a chain of providers (resources/gateway/failover.py)
 
 
-AnswerEvent = Delta | Final
+@dataclass(frozen=True)
+class Reset:
+    """The text streamed so far is void: `provider` broke mid-answer, the next one starts over."""
+
+    provider: str
+
+
+AnswerEvent = Delta | Reset | Final
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,7 @@ class Answer:
     mode: str = "extractive"
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    provider: str | None = None  # set by a chain of providers (resources/gateway/failover.py)
 
 
 class Answerer(Protocol):
@@ -120,6 +129,8 @@ def collect(events: Iterator[AnswerEvent]) -> Answer:
     for event in events:
         if isinstance(event, Delta):
             parts.append(event.text)
+        elif isinstance(event, Reset):
+            parts.clear()
         else:
             return Answer(
                 text="".join(parts).strip(),
@@ -127,6 +138,7 @@ def collect(events: Iterator[AnswerEvent]) -> Answer:
                 mode=event.mode,
                 prompt_tokens=event.prompt_tokens,
                 completion_tokens=event.completion_tokens,
+                provider=event.provider,
             )
     raise AnswerUnavailable("upstream_error", "the answer ended without a final event")
 

@@ -7,13 +7,22 @@ ordered by their number (= retrieval rank).
 
 A follow-up ("and how long does it take?") is answered in its conversation: with `history`,
 the answerer first rewrites it into the standalone question that is searched and answered.
+
+Answers are cached in PostgreSQL (shared by replicas, resources/gateway/answer_cache.py) per
+site, normalised question, earlier turns, k and answerer; a cached answer is served only while
+every chunk it cites is unchanged, and says so (`cached`). Every model call (rewrite, answer) is
+a ledger row of the site; the request itself is counted once, cache hits apart.
+
+The answerer is a chain of providers (resources/gateway/failover.py): the response's
+`provider` names the one that answered; a stream whose provider broke mid-answer carries a
+`reset` event before the next provider's text.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Header
@@ -21,11 +30,11 @@ from fastapi.responses import StreamingResponse
 
 from pressrag.resources.answerers import (
     Answer,
-    Answerer,
     AnswerUnavailable,
     Delta,
     Passage,
     Question,
+    Reset,
     Rewrite,
     Turn,
     collect,
@@ -33,12 +42,16 @@ from pressrag.resources.answerers import (
     retrieval_too_weak,
 )
 from pressrag.resources.answerers.base import AnswerEvent, not_found_events
+from pressrag.resources.gateway import answer_cache
+from pressrag.resources.gateway.failover import AnswererChain
+from pressrag.resources.models import SearchHit
 from pressrag.serving.deps import ComponentsDep, PrincipalDep, ServicesDep, authorize
 from pressrag.serving.errors import ApiError, error_responses
 from pressrag.serving.metrics import Metrics
 from pressrag.serving.routers.search import check_caps, snippet
 from pressrag.serving.schemas import AskRequest, AskResponse, Citation
 from pressrag.serving.sse import SSE_HEADERS, sse_event, wants_event_stream
+from pressrag.serving.state import Components
 
 log = logging.getLogger("serving.ask")
 router = APIRouter(prefix="/v1", tags=["ask"])
@@ -47,8 +60,8 @@ _UPSTREAM_STATUS = {"upstream_timeout": 504, "upstream_rate_limited": 503}
 
 SSE_DESCRIPTION = (
     "With `Accept: text/event-stream`: events `delta` ({text}) repeated, then `citations` "
-    "({citations}), then `done` ({mode, timings, retrieval_question}); on failure an "
-    "`error` event ({error, message})."
+    "({citations}), then `done` ({mode, timings, retrieval_question, provider, cached}); on "
+    "failure an `error` event ({error, message})."
 )
 
 
@@ -81,6 +94,43 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
 
+class Cacher:
+    """Looks answers up in the shared cache and keeps the ones worth keeping."""
+
+    def __init__(self, components: Components, metrics: Metrics, key: bytes | None, site: str):
+        self.components = components
+        self.primary = components.answerer.providers[0].name
+        self.metrics = metrics
+        self.key = key
+        self.site = site
+
+    def lookup(self, ttl_seconds: float) -> dict | None:
+        if self.key is None:
+            return None
+        try:
+            with self.components.store.connection() as conn:
+                found = answer_cache.serve(conn, self.key, self.site, ttl_seconds)
+        except Exception as exc:  # no cache is better than no answer
+            log.warning("answer cache lookup failed (%s)", type(exc).__name__)
+            return None
+        self.metrics.answer_cache.labels("hit" if found else "miss").inc()
+        return found.payload if found else None
+
+    def keep(self, payload: dict, cited: Sequence[int], hits: Sequence[SearchHit]) -> None:
+        """Answers that cite something (a not-found would outlive the content that answers it),
+        from the chain's first provider (a fallback's answer must not stand in for it later)."""
+        if self.key is None or payload["mode"] == "not_found" or not cited:
+            return
+        if payload["provider"] != self.primary:
+            return
+        chunk_ids = [hits[n - 1].chunk_id for n in cited if 0 < n <= len(hits)]
+        try:
+            with self.components.store.connection() as conn:
+                answer_cache.store(conn, self.key, self.site, payload, chunk_ids)
+        except Exception as exc:  # the answer is given either way
+            log.warning("could not cache an answer (%s)", type(exc).__name__)
+
+
 def event_stream(
     events: Iterator[AnswerEvent],
     passages: Sequence[Passage],
@@ -89,13 +139,20 @@ def event_stream(
     started: float,
     metrics: Metrics,
     mode: str,
+    on_done: Callable[[dict, Sequence[int]], None] | None = None,
 ) -> Iterator[bytes]:
     """SSE frames for an answer; failures after the stream started become an `error` event."""
     t0 = time.perf_counter()
+    parts: list[str] = []
     try:
         for event in events:
             if isinstance(event, Delta):
+                parts.append(event.text)
                 yield sse_event("delta", {"text": event.text})
+                continue
+            if isinstance(event, Reset):  # that provider broke mid-answer: the next starts over
+                parts.clear()
+                yield sse_event("reset", {"failed_provider": event.provider})
                 continue
             citations = citations_for(event.cited, passages, question)
             yield sse_event("citations", {"citations": [c.model_dump() for c in citations]})
@@ -104,9 +161,25 @@ def event_stream(
                 "answer_ms": _ms(time.perf_counter() - t0),
                 "total_ms": _ms(time.perf_counter() - started),
             }
-            done = {"mode": event.mode, "timings": timings, "retrieval_question": question}
+            answered_by = event.provider if event.mode != "not_found" else None
+            done = {
+                "mode": event.mode,
+                "timings": timings,
+                "retrieval_question": question,
+                "provider": answered_by,
+                "cached": False,
+            }
             yield sse_event("done", done)
             _record(metrics, event.mode, "ok", event.prompt_tokens, event.completion_tokens)
+            if on_done is not None:
+                payload = {
+                    "answer": "".join(parts).strip(),
+                    "citations": [c.model_dump() for c in citations],
+                    "mode": event.mode,
+                    "retrieval_question": question,
+                    "provider": answered_by,
+                }
+                on_done(payload, event.cited)
             return
         raise AnswerUnavailable("upstream_error", "the answer ended early")
     except AnswerUnavailable as exc:
@@ -118,12 +191,27 @@ def event_stream(
         yield sse_event("error", {"error": "internal", "message": "internal error"})
 
 
-def standalone(answerer: Answerer, body: AskRequest, metrics: Metrics) -> Rewrite:
+def cached_stream(payload: dict, started: float) -> Iterator[bytes]:
+    yield sse_event("delta", {"text": payload["answer"]})
+    yield sse_event("citations", {"citations": payload["citations"]})
+    yield sse_event(
+        "done",
+        {
+            "mode": payload["mode"],
+            "timings": {"total_ms": _ms(time.perf_counter() - started)},
+            "retrieval_question": payload["retrieval_question"],
+            "provider": payload["provider"],
+            "cached": True,
+        },
+    )
+
+
+def standalone(chain: AnswererChain, body: AskRequest, metrics: Metrics, site_id: str) -> Rewrite:
     """The question to search and answer: the one asked, or its rewrite as a follow-up."""
     if not body.question or not body.history:
         return Rewrite(body.question, rewritten=False)
     history = [Turn(turn.question, turn.answer) for turn in body.history]
-    rewrite = answerer.rewrite(body.question, history)
+    rewrite = chain.rewrite(body.question, history, site_id=site_id)
     for kind, tokens in (
         ("prompt", rewrite.prompt_tokens),
         ("completion", rewrite.completion_tokens),
@@ -131,6 +219,16 @@ def standalone(answerer: Answerer, body: AskRequest, metrics: Metrics) -> Rewrit
         if tokens:
             metrics.llm_tokens.labels(kind).inc(tokens)
     return rewrite
+
+
+def _cache_key(body: AskRequest, site_id: str, k: int, chain: AnswererChain) -> bytes:
+    return answer_cache.cache_key(
+        site_id=site_id,
+        question=body.question,
+        history=[(turn.question, turn.answer) for turn in body.history],
+        k=k,
+        answerer=chain.identity,
+    )
 
 
 @router.post(
@@ -155,9 +253,28 @@ def ask(
     started = time.perf_counter()
     settings = services.settings
     k = check_caps(settings, body.question, body.k)
-    entry = authorize(services, components, principal, body.site)
+    entry = authorize(services, components, principal, body.site, scope="ask", count=False)
     answerer = components.answerer
-    rewrite = standalone(answerer, body, services.metrics)
+    use_cache = settings.answer_cache and bool(body.question)
+    cacher = Cacher(
+        components,
+        services.metrics,
+        _cache_key(body, entry.id, k, answerer) if use_cache else None,
+        entry.id,
+    )
+    cached = cacher.lookup(settings.answer_cache_ttl_seconds)
+    components.ledger.count_request(entry.id, "ask", cache_hit=cached is not None)
+    if cached is not None:
+        if wants_event_stream(accept):
+            return StreamingResponse(
+                cached_stream(cached, started), media_type="text/event-stream", headers=SSE_HEADERS
+            )
+        return _response(
+            cached, cached=True, timings={"total_ms": _ms(time.perf_counter() - started)}
+        )
+
+    rewrite = standalone(answerer, body, services.metrics, entry.id)
+    hits: list[SearchHit] = []
     if rewrite.text:
         found = components.retriever.retrieve(
             site_id=entry.id,
@@ -167,7 +284,8 @@ def ask(
             filters=None,
             endpoint="ask",
         )
-        passages = passages_from_hits(found.hits)
+        hits = found.hits
+        passages = passages_from_hits(hits)
         question = Question(rewrite.text, found.query_vector)
         timings = {"embed_ms": found.embed_ms, "search_ms": found.search_ms}
     else:  # nothing left after cleaning control characters: nothing to find
@@ -175,10 +293,23 @@ def ask(
     weak = retrieval_too_weak(passages, settings.not_found_distance)
 
     if wants_event_stream(accept):
-        events = not_found_events() if weak else answerer.stream(question, passages)
+
+        def done(payload: dict, cited: Sequence[int]) -> None:
+            cacher.keep(payload, cited, hits)
+
+        events = (
+            not_found_events() if weak else answerer.stream(question, passages, site_id=entry.id)
+        )
         return StreamingResponse(
             event_stream(
-                events, passages, rewrite.text, timings, started, services.metrics, answerer.mode
+                events,
+                passages,
+                rewrite.text,
+                timings,
+                started,
+                services.metrics,
+                answerer.mode,
+                on_done=done,
             ),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
@@ -187,20 +318,41 @@ def ask(
     t0 = time.perf_counter()
     try:
         answer: Answer = (
-            collect(not_found_events()) if weak else answerer.answer(question, passages)
+            collect(not_found_events())
+            if weak
+            else answerer.answer(question, passages, site_id=entry.id)
         )
     except AnswerUnavailable as exc:
         _record(services.metrics, answerer.mode, exc.kind)
         raise ApiError(_UPSTREAM_STATUS.get(exc.kind, 502), exc.kind, str(exc)) from None
     _record(services.metrics, answer.mode, "ok", answer.prompt_tokens, answer.completion_tokens)
-    return AskResponse(
-        answer=answer.text,
-        citations=citations_for(answer.cited, passages, rewrite.text),
-        mode=answer.mode,  # type: ignore[arg-type]
-        retrieval_question=rewrite.text,
+    citations = citations_for(answer.cited, passages, rewrite.text)
+    payload = {
+        "answer": answer.text,
+        "citations": [c.model_dump() for c in citations],
+        "mode": answer.mode,
+        "retrieval_question": rewrite.text,
+        "provider": answer.provider if answer.mode != "not_found" else None,
+    }
+    cacher.keep(payload, answer.cited, hits)
+    return _response(
+        payload,
+        cached=False,
         timings={
             **timings,
             "answer_ms": _ms(time.perf_counter() - t0),
             "total_ms": _ms(time.perf_counter() - started),
         },
+    )
+
+
+def _response(payload: dict, *, cached: bool, timings: dict[str, float]) -> AskResponse:
+    return AskResponse(
+        answer=payload["answer"],
+        citations=[Citation(**c) for c in payload["citations"]],
+        mode=payload["mode"],
+        retrieval_question=payload["retrieval_question"],
+        provider=payload["provider"],
+        cached=cached,
+        timings=timings,
     )

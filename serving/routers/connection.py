@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -25,6 +26,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 
+from pressrag.resources.gateway.keys import ApiKey, looks_like_key
 from pressrag.resources.secrets import secret_bytes
 from pressrag.resources.webhooks import WebhookError, sign, verify
 from pressrag.serving.auth import bearer_token, is_admin_key, verify_token
@@ -115,15 +117,30 @@ def check_token(token: str, site_id: str, entry: SiteEntry | None) -> Credential
     return OK
 
 
-def check_admin_key(authorization: str | None, admin_key: str | None) -> CredentialCheck:
+def check_admin_key(
+    authorization: str | None,
+    admin_key: str | None,
+    site_id: str,
+    lookup_key: Callable[[str], ApiKey | None],
+) -> CredentialCheck:
+    """The site's admin API key (or the operator key) works for this site."""
     if not authorization:
         return _failed("missing", "no admin API key was sent")
     try:
         token = bearer_token(authorization)
     except ApiError as exc:
         return _failed(exc.code, str(exc.detail))
-    if not is_admin_key(token, admin_key):
-        return _failed("invalid", "the backend does not accept this admin API key")
+    if is_admin_key(token, admin_key):
+        return OK
+    key = lookup_key(token) if looks_like_key(token) else None
+    if key is None or key.site_id != site_id:
+        return _failed(
+            "invalid",
+            "the backend does not accept this admin API key for this site (create one with "
+            f"`pressrag keys create --site {site_id} --scope admin`)",
+        )
+    if "admin" not in key.scopes:
+        return _failed("insufficient_scope", "this API key lacks the admin scope")
     return OK
 
 
@@ -165,7 +182,9 @@ def _report(services: Services, site: str, headers: dict[str, str | None], body:
     """Runs in a worker thread: site look-up (database), HMACs, JWT."""
     components = services.require()
     entry = components.directory.get(site)
-    admin = check_admin_key(headers["authorization"], services.admin_key)
+    admin = check_admin_key(
+        headers["authorization"], services.admin_key, site, components.directory.api_key
+    )
     if admin.ok and entry is None:
         raise ApiError(404, "unknown_site", f"no site {site!r}")
     keys = webhook_keys(components, entry)

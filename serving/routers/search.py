@@ -79,7 +79,7 @@ def search(
 ) -> SearchResponse:
     t0 = time.perf_counter()
     k = check_caps(services.settings, body.query, body.k)
-    entry = authorize(services, components, principal, body.site)
+    entry = authorize(services, components, principal, body.site, scope="search")
     if not body.query:  # empty, blank, or nothing left after cleaning control characters
         raise ApiError(422, "invalid_request", "the query is empty")
     found = components.retriever.retrieve(

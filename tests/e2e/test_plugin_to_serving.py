@@ -1,7 +1,9 @@
 """Plugin and backend together: the plugin in a real WordPress talks to the real serving app.
 
 Webhooks from content changes land in the backend's inbox; the plugin's browser token is
-accepted by /v1/ask from the site's origin; the plugin's status panel reads the status API.
+accepted by /v1/ask from the site's origin; the plugin's status panel reads the status API with
+the site's own admin API key (printed by `sites add`), and its usage panel shows what the usage
+ledger holds after a few chat questions.
 Nothing here is faked: embedded Postgres, `python -m pressrag.serving`, Debian's WordPress.
 """
 
@@ -19,7 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import PressragEnv, SiteInfo, site_info
-from tests.support.dagster_daemon import ADMIN_KEY, ServingProcess, serving_fixture_env
+from tests.support.dagster_daemon import ServingProcess, serving_fixture_env
 from tests.support.wordpress import WordPress, php_string
 
 pytestmark = pytest.mark.e2e
@@ -34,6 +36,7 @@ class Stack:
     serving: ServingProcess
     site: SiteInfo
     app_url: str
+    admin_key: str  # the site's first admin API key, from `sites add`
 
     def inbox(self) -> list[dict[str, Any]]:
         from pressrag.resources.store import Store
@@ -72,9 +75,11 @@ def stack(pressrag_env: PressragEnv, tmp_path_factory: pytest.TempPathFactory) -
 
     with WordPress(tmp_path_factory.mktemp("plugin-live") / "wp") as wordpress:
         wordpress.activate_plugin(REPO_ROOT / "wp-plugin", "pressrag.php")
-        add_site(SITE, url=wordpress.base_url)
+        added = add_site(SITE, url=wordpress.base_url)
+        assert added.new_admin_key, "sites add makes the site's first admin key"
         site = site_info(SITE)
-        serving = ServingProcess(env=serving_fixture_env()).start()
+        env = {**serving_fixture_env(), "PRESSRAG_USAGE_FLUSH_SECONDS": "0.2"}
+        serving = ServingProcess(env=env).start()
         try:
             serving.wait_ready(timeout=120)
             settings = {
@@ -82,13 +87,15 @@ def stack(pressrag_env: PressragEnv, tmp_path_factory: pytest.TempPathFactory) -
                 "site_id": SITE,
                 "webhook_secret": site.webhook_secret,
                 "token_secret": site.token_secret,
-                "admin_api_key": ADMIN_KEY,
+                "admin_api_key": added.new_admin_key,  # not the operator key
                 "post_types": ["post", "page", "attachment"],
                 "outbox_enabled": True,
             }
             encoded = php_string(json.dumps(settings))
             wordpress.php(f"update_option('pressrag_settings', json_decode({encoded}, true));")
-            yield Stack(wordpress, serving, site, os.environ["PRESSRAG_APP_DB_URL"])
+            yield Stack(
+                wordpress, serving, site, os.environ["PRESSRAG_APP_DB_URL"], added.new_admin_key
+            )
         finally:
             serving.stop()
             forget_site(os.environ["PRESSRAG_APP_DB_URL"])
@@ -176,3 +183,72 @@ def test_status_panel_reads_the_backend_with_the_admin_key(stack: Stack) -> None
     assert status["data"]["site"] == SITE
     health = json.loads(stack.wordpress.php("echo wp_json_encode(PressRAG_Backend::health());"))
     assert health["ok"], health
+
+
+def ledger_totals(app_url: str) -> tuple[int, int]:
+    """(requests served, tokens of model calls) of this module's site this month, as the
+    usage ledger's running totals hold them."""
+    from pressrag.resources.store import Store
+
+    with Store(app_url, max_size=1) as store, store.connection() as conn:
+        requests = conn.execute(
+            "SELECT coalesce(sum(requests), 0) FROM usage_requests WHERE site_id = %s "
+            "AND day >= date_trunc('month', now() AT TIME ZONE 'UTC')::date",
+            (SITE,),
+        ).fetchone()[0]
+        tokens = conn.execute(
+            "SELECT coalesce(sum(input_tokens + output_tokens), 0) FROM usage_counters "
+            "WHERE site_id = %s AND day >= date_trunc('month', now() AT TIME ZONE 'UTC')::date",
+            (SITE,),
+        ).fetchone()[0]
+    return int(requests), int(tokens)
+
+
+def test_usage_panel_shows_what_the_ledger_holds_after_chat_questions(stack: Stack) -> None:
+    from pressrag.orchestration.run import index_site_now
+
+    stack.wordpress.rest(
+        "POST",
+        "/wp/v2/posts",
+        json={
+            "title": "Pressing quince cheese",
+            "content": "<p>Cook the quince pulp with sugar for two hours, then press it into "
+            "a lined tin and let it set for a day before slicing.</p>",
+            "status": "publish",
+        },
+    )
+    assert index_site_now(SITE), "indexing the WordPress site failed"
+    base = stack.wordpress.base_url
+    before = ledger_totals(stack.app_url)
+    for question in (
+        "How long is quince cheese cooked?",
+        "How is quince cheese set?",
+        "What goes into quince cheese?",
+    ):
+        minted = httpx.get(f"{base}/wp-json/pressrag/v1/token", timeout=10).json()
+        headers = {"Authorization": f"Bearer {minted['token']}", "Origin": base}
+        asked = httpx.post(
+            f"{stack.serving.url}/v1/ask",
+            json={"site": SITE, "question": question},
+            headers=headers,
+            timeout=120,
+        )
+        assert asked.status_code == 200, asked.text
+
+    deadline = time.monotonic() + 15
+    while ledger_totals(stack.app_url)[0] < before[0] + 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)  # the last batch (question embeddings, answers) written too
+    requests, tokens = ledger_totals(stack.app_url)
+    assert requests >= before[0] + 3 and tokens > before[1]
+    rows = json.loads(
+        stack.wordpress.php(
+            "$usage = PressRAG_Backend::site_usage();"
+            "echo wp_json_encode(array('ok' => $usage['ok'], "
+            "'rows' => PressRAG_Admin::usage_rows((array) $usage['data'])));"
+        )
+    )
+    assert rows["ok"], rows
+    shown = rows["rows"]
+    assert shown["Requests"] == f"{requests:,}" and shown["Tokens"] == f"{tokens:,}", shown
+    assert shown["Budget"] == "no budget set"

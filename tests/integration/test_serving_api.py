@@ -283,7 +283,7 @@ def test_status_needs_the_admin_key(http: httpx.Client, indexed_sites: IndexedSi
     assert report["site"] == "demo" and report["documents"] > 20 and report["chunks"] > 50
     assert {"excluded", "failures", "pending_events", "dead_events", "last_run"} <= set(report)
     token = bearer(token_for(indexed_sites, "demo"))
-    assert_error(http.get("/v1/sites/demo/status", headers=token), 403, "admin_only")
+    assert_error(http.get("/v1/sites/demo/status", headers=token), 403, "insufficient_scope")
     assert_error(http.get("/v1/sites/demo/status"), 401)
     assert_error(http.get("/v1/sites/nosuch/status", headers=ADMIN), 404, "unknown_site")
 

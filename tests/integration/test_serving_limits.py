@@ -61,3 +61,20 @@ def test_client_then_site_limits(server: ServingServer, indexed_sites: IndexedSi
         for _ in range(4):
             ok = client.post("/v1/search", json={"site": "demo", "query": "x"}, headers=admin)
             assert ok.status_code == 200
+
+
+def test_a_site_key_counts_in_its_site_bucket_only(server: ServingServer) -> None:
+    """A site API key is a server integration, not a visitor: no per-client bucket (3 here),
+    its site's (5) only."""
+    from pressrag.orchestration.gateway import create_key
+
+    key = create_key("other", ["search"], "limits test").key
+    headers = {"Authorization": f"Bearer {key}"}
+    with server.client() as client:
+        statuses = [
+            client.post(
+                "/v1/search", json={"site": "other", "query": "sourdough"}, headers=headers
+            ).status_code
+            for _ in range(6)
+        ]
+    assert statuses == [200] * 5 + [429]

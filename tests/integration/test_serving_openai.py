@@ -45,6 +45,12 @@ def server(
         PRESSRAG_OPENAI_TIMEOUT="1.5",
         PRESSRAG_OPENAI_MAX_RETRIES="1",
         PRESSRAG_ANSWER_MAX_TOKENS="256",
+        # These tests ask the same questions again to see each upstream behaviour: the answer
+        # cache (tests/integration/test_gateway.py) would answer them without the model.
+        PRESSRAG_ANSWER_CACHE="false",
+        # How one provider's failures surface: no fallback to the local answerer here
+        # (the chain of providers: tests/integration/test_failover.py).
+        PRESSRAG_ANSWER_LOCAL_FALLBACK="false",
     ) as running:
         yield running
 

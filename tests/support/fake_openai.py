@@ -17,8 +17,10 @@ Misbehaviour on cue: `enqueue(*cues)` queues behaviours consumed one per request
 requests honour `"rate_limit"`, `"error"` and `"slow"`):
 `"ok"`, `"rate_limit"` (429 with `Retry-After`), `"error"` (500), `"slow"` (sleeps
 `slow_seconds` before answering, to trip a client timeout), `"bad_citation"` (cites `[9]`,
-which was never provided, and `[1]`), `"not_found"` (the not-found sentence) and `"empty"`
-(no content). `enqueue_reply(text)` makes the next chat completion answer exactly `text`.
+which was never provided, and `[1]`), `"not_found"` (the not-found sentence), `"empty"`
+(no content) and `"break"` (a stream sends its first pieces of content, then the connection
+drops; a JSON answer is cut off half-way through its body). `enqueue_reply(text)` makes the
+next chat completion answer exactly `text`.
 `requests` logs every request (path, headers, JSON body).
 
 Usage::
@@ -34,6 +36,7 @@ import base64
 import hashlib
 import json
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -44,7 +47,7 @@ from typing import Any
 import numpy as np
 
 NOT_FOUND_TEXT = "I could not find this on the site."
-CUES = ("ok", "rate_limit", "error", "slow", "bad_citation", "not_found", "empty")
+CUES = ("ok", "rate_limit", "error", "slow", "bad_citation", "not_found", "empty", "break")
 _PASSAGE = re.compile(r"^\[(\d+)\][^\n]*\n(.+?)(?=\n\n\[\d+\]|\n\nQuestion:|\Z)", re.S | re.M)
 
 
@@ -229,7 +232,10 @@ class FakeOpenAI:
                 }
                 usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
                 if body.get("stream"):
-                    self._stream(body, text, usage)
+                    self._stream(body, text, usage, broken=cue == "break")
+                    return
+                if cue == "break":
+                    self._cut_json()
                     return
                 self._json(
                     200,
@@ -249,11 +255,19 @@ class FakeOpenAI:
                     },
                 )
 
-            def _stream(self, body: dict, text: str, usage: dict) -> None:
+            def _cut_json(self) -> None:
+                """Headers promising a body, half of it, then the connection drops."""
+                data = b'{"id": "chatcmpl-fake", "object": "chat.completion", "choices": ['
                 self.send_response(200)
-                self.send_header("content-type", "text/event-stream")
-                self.send_header("cache-control", "no-cache")
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data) * 4))
                 self.end_headers()
+                self.wfile.write(data)
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+            def _stream(self, body: dict, text: str, usage: dict, broken: bool = False) -> None:
                 base = {
                     "id": "chatcmpl-fake",
                     "object": "chat.completion.chunk",
@@ -262,20 +276,30 @@ class FakeOpenAI:
                 }
                 pieces = [text[i : i + 5] for i in range(0, len(text), 5)]
                 deltas = [{"role": "assistant", "content": ""}] + [{"content": p} for p in pieces]
-                for delta in deltas:
-                    choice = {"index": 0, "delta": delta, "finish_reason": None}
-                    self._event({**base, "choices": [choice]})
-                self._event(
+                frames = [
+                    {**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]}
+                    for d in deltas
+                ]
+                frames.append(
                     {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
                 )
                 if (body.get("stream_options") or {}).get("include_usage"):
-                    self._event({**base, "choices": [], "usage": usage})
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
-
-            def _event(self, payload: dict) -> None:
-                self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
-                self.wfile.flush()
+                    frames.append({**base, "choices": [], "usage": usage})
+                events = [f"data: {json.dumps(f)}\n\n".encode() for f in frames]
+                events.append(b"data: [DONE]\n\n")
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("cache-control", "no-cache")
+                if broken:  # a declared length the body never reaches: a broken stream
+                    self.send_header("content-length", str(sum(map(len, events))))
+                self.end_headers()
+                for i, event in enumerate(events):
+                    self.wfile.write(event)
+                    self.wfile.flush()
+                    if broken and i == 3:  # some content reached the client, then it drops
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
 
             def _embeddings(self, body: dict) -> None:
                 inputs = body.get("input", [])

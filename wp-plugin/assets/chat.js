@@ -274,6 +274,9 @@
 				var payload = parseJson( data ) || {};
 				if ( name === 'delta' ) {
 					view.delta( typeof payload.text === 'string' ? payload.text : '' );
+				} else if ( name === 'reset' ) {
+					// The backend's provider broke mid-answer; the next one starts over.
+					view.reset();
 				} else if ( name === 'citations' ) {
 					view.citations( payload.citations );
 				} else if ( name === 'done' ) {
@@ -420,6 +423,10 @@
 		return {
 			delta: function ( chunk ) {
 				received += chunk;
+				render();
+			},
+			reset: function () {
+				received = '';
 				render();
 			},
 			citations: function ( list ) {

@@ -303,6 +303,7 @@ final class PressRAG_Admin
         <?php
         self::render_actions();
         self::render_index_status();
+        self::render_usage();
         self::render_outbox_panel();
         ?>
 </div>
@@ -350,6 +351,115 @@ final class PressRAG_Admin
         }
         echo '</tbody></table>';
         self::render_last_run($data['last_run'] ?? null);
+    }
+
+    /**
+     * This month's usage from the backend's ledger: requests, tokens, cost, a small per-day
+     * chart, and the budget state.
+     */
+    private static function render_usage(): void
+    {
+        if ('' === PressRAG_Settings::backend_url()) {
+            return;
+        }
+        echo '<h2>' . esc_html__('Usage this month', 'pressrag') . '</h2>';
+        $result = PressRAG_Backend::site_usage();
+        if (! $result['ok'] || ! is_array($result['data'])) {
+            echo '<p>' . esc_html($result['error']) . '</p>';
+            return;
+        }
+        echo '<table class="widefat striped pressrag-usage" style="max-width:40em"><tbody>';
+        foreach (self::usage_rows($result['data']) as $label => $value) {
+            printf('<tr><th scope="row">%1$s</th><td>%2$s</td></tr>', esc_html($label), esc_html($value));
+        }
+        echo '</tbody></table>';
+        $days = $result['data']['days'] ?? array();
+        echo self::usage_chart(is_array($days) ? $days : array()); // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped -- built from escaped parts.
+    }
+
+    /**
+     * Label => text of a usage report (`GET /v1/sites/{site}/usage`).
+     *
+     * @param array<string,mixed> $usage Usage report.
+     * @return array<string,string>
+     */
+    public static function usage_rows(array $usage): array
+    {
+        $rows = array(
+            __('Requests', 'pressrag')     => number_format_i18n((int) ($usage['requests'] ?? 0)),
+            __('Cached answers', 'pressrag') => number_format_i18n((int) ($usage['cache_hits'] ?? 0)),
+            __('Model calls', 'pressrag')  => number_format_i18n((int) ($usage['calls'] ?? 0)),
+            __('Tokens', 'pressrag')       => number_format_i18n((int) ($usage['tokens'] ?? 0)),
+            __('Cost (USD)', 'pressrag')   => number_format_i18n((float) ($usage['cost_usd'] ?? 0), 4),
+        );
+        $budget = isset($usage['budget']) && is_array($usage['budget']) ? $usage['budget'] : array();
+        $states = array(
+            'ok'        => __('within budget', 'pressrag'),
+            'warning'   => __('WARNING: close to a budget', 'pressrag'),
+            'exhausted' => __('EXHAUSTED: requests are refused until it resets', 'pressrag'),
+        );
+        $lines = isset($budget['lines']) && is_array($budget['lines']) ? $budget['lines'] : array();
+        if (! $lines) {
+            $rows[ __('Budget', 'pressrag') ] = __('no budget set', 'pressrag');
+            return $rows;
+        }
+        $rows[ __('Budget', 'pressrag') ] = $states[ (string) ($budget['state'] ?? 'ok') ] ?? (string) ($budget['state'] ?? '');
+        foreach ($lines as $line) {
+            if (! is_array($line)) {
+                continue;
+            }
+            $rows[ (string) ($line['name'] ?? '') ] = sprintf(
+                /* translators: 1: amount used, 2: the limit, 3: percentage used. */
+                __('%1$s of %2$s (%3$s%%)', 'pressrag'),
+                number_format_i18n((float) ($line['used'] ?? 0), 2),
+                number_format_i18n((float) ($line['limit'] ?? 0), 2),
+                number_format_i18n(100 * (float) ($line['share'] ?? 0))
+            );
+        }
+        return $rows;
+    }
+
+    /**
+     * Tokens per day as a small bar chart (inline SVG, one bar per day, its title the figures).
+     *
+     * @param array<int,mixed> $days `days` of a usage report.
+     */
+    public static function usage_chart(array $days): string
+    {
+        $days = array_values(array_filter($days, 'is_array'));
+        if (! $days) {
+            return '<p>' . esc_html__('No usage recorded this month yet.', 'pressrag') . '</p>';
+        }
+        $top = max(1, max(array_map(static fn ($d) => (int) ($d['tokens'] ?? 0), $days)));
+        $width = 12;
+        $height = 60;
+        $bars = '';
+        foreach ($days as $i => $day) {
+            $tokens = (int) ($day['tokens'] ?? 0);
+            $bar = max($tokens > 0 ? 1 : 0, (int) round($height * $tokens / $top));
+            $title = sprintf(
+                /* translators: 1: day, 2: requests, 3: tokens. */
+                __('%1$s: %2$s requests, %3$s tokens', 'pressrag'),
+                (string) ($day['day'] ?? ''),
+                number_format_i18n((int) ($day['requests'] ?? 0)),
+                number_format_i18n($tokens)
+            );
+            $bars .= sprintf(
+                '<rect x="%1$d" y="%2$d" width="%3$d" height="%4$d" fill="#2271b1"><title>%5$s</title></rect>',
+                $i * ($width + 2),
+                $height - $bar,
+                $width,
+                $bar,
+                esc_html($title)
+            );
+        }
+        return sprintf(
+            '<svg class="pressrag-usage-chart" role="img" aria-label="%1$s" width="%2$d" height="%3$d" viewBox="0 0 %2$d %3$d">%4$s</svg>',
+            esc_attr__('Tokens per day', 'pressrag'),
+            count($days) * ($width + 2),
+            $height,
+            $bars
+        );
     }
 
     /**
@@ -551,7 +661,7 @@ final class PressRAG_Admin
             'token_expired'    => __('The clocks of this server and the backend differ.', 'pressrag'),
         );
         $hint = $hints[ $code ] ?? ('admin_api_key' === $key
-            ? __('Use the value of PRESSRAG_ADMIN_API_KEY on the backend.', 'pressrag')
+            ? __('Use the site\'s admin API key printed by "pressrag sites add", or make one with "pressrag keys create --site SITE --scope admin".', 'pressrag')
             : __('It does not match the backend: paste the value printed by "pressrag sites add" again.', 'pressrag'));
         return self::line(
             'error',

@@ -38,9 +38,24 @@ final class PressRAG_Backend
             return self::failure(__('No site id is configured.', 'pressrag'));
         }
         if ('' === PressRAG_Settings::admin_api_key()) {
-            return self::failure(__('No admin API key is configured, so the index status cannot be read.', 'pressrag'));
+            return self::failure(__('No admin API key is configured, so the index status cannot be read: paste the key "pressrag sites add" printed (or "pressrag keys create").', 'pressrag'));
         }
         return self::get('/v1/sites/' . rawurlencode($site) . '/status', true);
+    }
+
+    /**
+     * `GET /v1/sites/{site}/usage` with the admin key: this month's requests, model calls,
+     * tokens and cost per day, and the budget state.
+     *
+     * @return array{ok:bool,status:int,data:mixed,error:string}
+     */
+    public static function site_usage(): array
+    {
+        $site = PressRAG_Settings::site_id();
+        if ('' === $site || '' === PressRAG_Settings::admin_api_key()) {
+            return self::failure(__('The usage needs the site id and the admin API key.', 'pressrag'));
+        }
+        return self::get('/v1/sites/' . rawurlencode($site) . '/usage', true);
     }
 
     /**

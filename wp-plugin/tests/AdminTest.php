@@ -173,7 +173,7 @@ final class AdminTest extends PressRAGTestCase
         $this->assertCount(2, $errors);
         $this->assertStringStartsWith('Token secret: does NOT work', $errors[0]['text']);
         $this->assertStringStartsWith('Admin API key: does NOT work', $errors[1]['text']);
-        $this->assertStringContainsString('PRESSRAG_ADMIN_API_KEY', $errors[1]['text']);
+        $this->assertStringContainsString('pressrag keys create --site SITE --scope admin', $errors[1]['text']);
     }
 
     public function testAnAnswerNotSignedWithOurSecretIsReported(): void
@@ -268,6 +268,43 @@ final class AdminTest extends PressRAGTestCase
         $html = (string) ob_get_clean();
         $this->assertSame(self::BACKEND . '/v1/sites/phpunit-site/status', $this->sent[0][0]);
         $this->assertMatchesRegularExpression('#<th scope="row">Quarantined documents[^<]*</th><td>2</td>#', $html);
+    }
+
+    public function testUsagePanelShowsTheMonthAndTheBudget(): void
+    {
+        require_once ABSPATH . 'wp-admin/includes/template.php';
+        wp_set_current_user($this->admin_id());
+        $usage = array(
+            'site'       => self::SITE,
+            'requests'   => 1234,
+            'cache_hits' => 200,
+            'calls'      => 1500,
+            'tokens'     => 45678,
+            'cost_usd'   => 0.0123,
+            'days'       => array(
+                array('day' => '2026-11-01', 'requests' => 10, 'tokens' => 100),
+                array('day' => '2026-11-02', 'requests' => 20, 'tokens' => 400),
+            ),
+            'budget'     => array(
+                'state' => 'warning',
+                'lines' => array(array('name' => 'tokens_per_month', 'used' => 45678, 'limit' => 50000, 'share' => 0.91)),
+            ),
+        );
+        $this->answers = array(
+            array(200, '{"site":"phpunit-site","documents":5,"chunks":9,"last_run":null}'),
+            array(200, (string) wp_json_encode($usage)),
+        );
+        ob_start();
+        PressRAG_Admin::render_page();
+        $html = (string) ob_get_clean();
+        $this->assertSame(self::BACKEND . '/v1/sites/phpunit-site/usage', $this->sent[1][0]);
+        $this->assertStringContainsString('<th scope="row">Tokens</th><td>45,678</td>', $html);
+        $this->assertStringContainsString('<th scope="row">Requests</th><td>1,234</td>', $html);
+        $this->assertStringContainsString('WARNING: close to a budget', $html);
+        $this->assertStringContainsString('45,678.00 of 50,000.00 (91%)', $html);
+        $this->assertSame(2, substr_count($html, '<rect '));
+        $this->assertStringContainsString('<title>2026-11-02: 20 requests, 400 tokens</title>', $html);
+        $this->assertStringContainsString('height="60" fill', $html, 'the biggest day is the full height');
     }
 
     public function testSecretFieldsNeverEchoTheSecret(): void
