@@ -66,10 +66,12 @@ def follow_run(
     run_id: str,
     *,
     while_queued: Callable[[], None] | None = None,
+    stop: Callable[[], bool] | None = None,
     timeout: float | None = None,
     out: Callable[[str], None] = print,
 ) -> dg.DagsterRun:
-    """Print the run's progress until it has finished (or `timeout` seconds passed); the run.
+    """Print the run's progress until it has finished (or `timeout` seconds passed, or `stop()`
+    says so); the run as last read.
 
     `while_queued` is called at every poll while the run waits in the queue.
     """
@@ -90,6 +92,8 @@ def follow_run(
             if not page.has_more:
                 break
         if finished or (deadline is not None and time.monotonic() > deadline):
+            return run
+        if stop is not None and stop():
             return run
         if run.status == dg.DagsterRunStatus.QUEUED and while_queued is not None:
             while_queued()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -109,12 +111,19 @@ def _follow(context: WorkspaceProcessContext, run_id: str) -> dg.DagsterRun:
             print(queue_report(instance, run_id))
             reported = True
 
+    # Ctrl-C sets a flag the loop reads (as Dagster's own CLI does) instead of raising
+    # KeyboardInterrupt wherever the main thread is, e.g. inside a database driver.
+    interrupted = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
     try:
-        return follow_run(instance, run_id, while_queued=while_queued)
-    except KeyboardInterrupt:
-        print(f"interrupted: canceling run {run_id}", file=sys.stderr)
-        instance.run_coordinator.cancel_run(run_id)
-        return follow_run(instance, run_id, timeout=CANCEL_WAIT_SECONDS)
+        run = follow_run(instance, run_id, while_queued=while_queued, stop=interrupted.is_set)
+    finally:
+        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C stops the waiting below
+    if not interrupted.is_set():
+        return run
+    print(f"interrupted: canceling run {run_id}", file=sys.stderr)
+    instance.run_coordinator.cancel_run(run_id)
+    return follow_run(instance, run_id, timeout=CANCEL_WAIT_SECONDS)
 
 
 def _summarise(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
