@@ -165,6 +165,8 @@ def summarise(stack: str, r: dict) -> dict:
         "other_texts": r["ingest"].get("other_texts", 0) + edit.get("other_texts", 0),
         "rerun_wall": r["rerun"]["wall"],
         "rerun_embedded": r["rerun"]["embedded"],
+        "edited": len(edit["after"]),
+        "deleted": len(r["deleted"]),
         "edit_wall": edit["wall"],
         "edit_embedded": edit["embedded"],
         "edit_changed": sum(
@@ -201,7 +203,10 @@ def table(rows: list[dict]) -> str:
         "re-run unchanged: s, re-embedded",
         lambda r: f"{r['rerun_wall']:.1f}, {r['rerun_embedded']}",
     )
-    line("5 edited + 5 deleted: s", lambda r: f"{r['edit_wall']:.1f}")
+    line(
+        f"{rows[0]['edited']} edited + {rows[0]['deleted']} deleted: s",
+        lambda r: f"{r['edit_wall']:.1f}",
+    )
     line("  re-embedded / changed chunks", lambda r: f"{r['edit_embedded']} / {r['edit_changed']}")
     line("  stale chunks left", lambda r: f"{r['stale']}")
     line("query e2e p50 / p95 ms", lambda r: f"{r['e2e']['p50']:.1f} / {r['e2e']['p95']:.1f}")
