@@ -10,7 +10,7 @@ STAMP := $(VENV)/.pressrag-installed
 SYSTEM_STAMP := .pressrag-system-deps
 export PRESSRAG_HOME ?= $(CURDIR)/.pressrag
 
-.PHONY: venv models run up test test-fast test-faults lint system-deps bench bench-quality clean
+.PHONY: venv models run up test test-fast test-faults lint system-deps bench bench-quality bench-peers clean
 
 $(STAMP): pyproject.toml setup.py constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,16 @@ QUALITY_SET ?= ../shared/eval/pyfaq
 bench-quality: models
 	@test -f $(QUALITY_SET)/corpus.jsonl || { echo "no BEIR set at $(QUALITY_SET) (set QUALITY_SET=DIR)"; exit 2; }
 	$(BIN)/python bench/quality.py $(QUALITY_SET)
+
+# PressRAG beside LlamaIndex and LangChain on one corpus, model and PostgreSQL (issue #15;
+# docs/performance.md). Builds the peers' virtualenvs under bench-output/peers-venvs the first
+# time (a few minutes); the corpus is Debian's python3.11-doc (installed here when apt can),
+# else the sample site ×5. PEERS_ARGS="--pages 300" for the issue's size.
+PEERS_ARGS ?=
+bench-peers: models
+	@test -d /usr/share/doc/python3.11/html || apt-get install -y -q python3.11-doc >/dev/null 2>&1 \
+		|| echo "python3.11-doc not installable: the corpus is the sample site ×5"
+	$(BIN)/python bench/peers/run.py $(PEERS_ARGS)
 
 clean:
 	rm -rf .pressrag .pytest_cache test-output
