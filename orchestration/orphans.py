@@ -14,7 +14,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster._core.launcher import WorkerStatus  # the run-monitoring protocol's verdicts
 
-from pressrag.orchestration.run_outcomes import failure_details, record_run_end
+from pressrag.orchestration.run_outcomes import failure_details, record_if_ended
 from pressrag.resources.store import Store
 from pressrag.resources.store import status as status_sql
 
@@ -42,9 +42,6 @@ def fail_orphaned_runs(instance: dg.DagsterInstance, store: Store) -> list[str]:
     return failed
 
 
-_ENDED = {dg.DagsterRunStatus.FAILURE: "failed", dg.DagsterRunStatus.CANCELED: "canceled"}
-
-
 def close_ended_runs(instance: dg.DagsterInstance, store: Store) -> list[str]:
     """Close `index_runs` rows still "running" whose run failed or was canceled while nothing
     recorded it (no daemon's run-status sensor, and the CLI that followed it killed); the ids
@@ -54,7 +51,6 @@ def close_ended_runs(instance: dg.DagsterInstance, store: Store) -> list[str]:
     closed = []
     for run_id in open_ids:
         run = instance.get_run_by_id(run_id)
-        ended = _ENDED.get(run.status) if run is not None else None
-        if ended and record_run_end(instance, run_id, ended):
+        if run is not None and record_if_ended(instance, run):
             closed.append(run_id)
     return closed

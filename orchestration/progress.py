@@ -14,6 +14,8 @@ from datetime import datetime
 
 import dagster as dg
 
+from pressrag.orchestration.run_outcomes import first_line
+
 POLL_SECONDS = 0.5
 # What the assets log with `context.log`: their own lines, without Dagster's debug chatter.
 _LOG_LEVEL = 20  # logging.INFO
@@ -26,10 +28,6 @@ def _figures(metadata: dict) -> dict:
         for key, value in metadata.items()
         if key != "failures" and isinstance(value.value, int | float | str | bool)
     }
-
-
-def _first_line(text: str | None) -> str:
-    return (text or "").strip().splitlines()[0] if (text or "").strip() else "failed"
 
 
 def describe(entry: dg.EventLogEntry) -> str | None:
@@ -46,7 +44,8 @@ def describe(entry: dg.EventLogEntry) -> str | None:
         return f"{event.step_key}: started"
     if kind == dg.DagsterEventType.STEP_FAILURE and event.step_failure_data:
         error = event.step_failure_data.error
-        return f"{event.step_key}: FAILED: {_first_line(error.message if error else None)}"
+        message = first_line(error.message if error else None) or "failed"
+        return f"{event.step_key}: FAILED: {message}"
     if kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
         materialization = event.step_materialization_data.materialization
         return f"{materialization.asset_key.to_user_string()}: {_figures(materialization.metadata)}"
@@ -55,7 +54,7 @@ def describe(entry: dg.EventLogEntry) -> str | None:
         verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
         return f"check {evaluation.check_name}: {verdict}"
     if kind == dg.DagsterEventType.RUN_FAILURE:
-        return f"run failed: {_first_line(entry.message)}"
+        return f"run failed: {first_line(entry.message) or 'failed'}"
     if kind == dg.DagsterEventType.RUN_CANCELED:
         return "run canceled"
     return None

@@ -56,7 +56,7 @@ def index_site_now(
     import dagster as dg
 
     from pressrag.orchestration.orphans import close_ended_runs, fail_orphaned_runs
-    from pressrag.orchestration.run_outcomes import record_run_end
+    from pressrag.orchestration.run_outcomes import record_if_ended
     from pressrag.orchestration.submission import code_location, daemon_alive, submit_index_run
 
     urls = prepare()
@@ -81,9 +81,7 @@ def index_site_now(
         run = submit_index_run(context, site_id, run_config, tags)
         print(f"run {run.run_id} queued for site {site_id} (also in the Dagster UI)")
         run = _follow(context, run.run_id)
-    ended = {"FAILURE": "failed", "CANCELED": "canceled"}.get(run.status.value)
-    if ended:  # the run-status sensors do the same, when a daemon runs
-        record_run_end(instance, run.run_id, ended)
+    record_if_ended(instance, run)  # the run-status sensors do the same, when a daemon runs
     summary = _summarise(instance, run)
     print(summary, file=sys.stdout if run.status == dg.DagsterRunStatus.SUCCESS else sys.stderr)
     return run.status == dg.DagsterRunStatus.SUCCESS

@@ -29,7 +29,12 @@ _RUN_END_EVENTS = {
 }
 
 
-def _first_line(text: str | None) -> str:
+# How an ended run that did not succeed is recorded in `index_runs`.
+ENDED_STATUSES = {dg.DagsterRunStatus.FAILURE: "failed", dg.DagsterRunStatus.CANCELED: "canceled"}
+
+
+def first_line(text: str | None) -> str:
+    """The first line of a message or error, for one-line statuses."""
     return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
 
 
@@ -37,7 +42,7 @@ def _step_error(event: dg.DagsterEvent) -> str:
     error = event.step_failure_data.error if event.step_failure_data else None
     while error is not None and error.cause is not None:  # the user's exception, not Dagster's
         error = error.cause
-    return _first_line(error.to_string() if error else event.message)
+    return first_line(error.to_string() if error else event.message)
 
 
 def failure_details(instance: dg.DagsterInstance, run_id: str) -> tuple[str | None, str]:
@@ -58,7 +63,7 @@ def failure_details(instance: dg.DagsterInstance, run_id: str) -> tuple[str | No
             elif event.step_key in open_steps:
                 open_steps.remove(event.step_key)
         elif event.message:
-            since_last_step.append(_first_line(event.message))
+            since_last_step.append(first_line(event.message))
     # E.g. a worker's exit signal from its code server, then the monitoring verdict.
     error = " — ".join(dict.fromkeys(since_last_step)) or "run ended without an error message"
     return (open_steps[-1] if open_steps else None), error
@@ -73,6 +78,12 @@ def record_run_end(instance: dg.DagsterInstance, run_id: str, status: str) -> st
             conn, run_id, status, failed_step=step, error=error
         )
     return f"index run {run_id} {status} at {step or 'no step'}: {error}" if closed else None
+
+
+def record_if_ended(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
+    """`record_run_end` for a run that failed or was canceled; None for any other status."""
+    status = ENDED_STATUSES.get(run.status)
+    return record_run_end(instance, run.run_id, status) if status else None
 
 
 def _close(context: dg.RunStatusSensorContext, status: str) -> None:
