@@ -28,7 +28,8 @@ from pressrag.resources.settings import Settings
 from pressrag.resources.store.search import hybrid_search
 from pressrag.resources.store.sites import Site
 from pressrag.resources.store.spaces import active_space
-from pressrag.resources.usage import UsageRecorder, metered
+from pressrag.resources.usage import UsageRecorder
+from pressrag.resources.writeback.chat_model import ChatModelWriter
 
 MAX_SOURCES = 6
 PASSAGES_PER_SOURCE = 3
@@ -290,66 +291,22 @@ def blocks_from_markdown(text: str, valid: Sequence[int]) -> list[Block]:
     return [b for b in blocks if b.text or b.items]
 
 
-class ChatDraftWriter:
+class ChatDraftWriter(ChatModelWriter):
     """Prose from the configured chat model, citing the retrieved posts."""
 
-    generator = "openai"
-
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        model: str,
-        recorder: UsageRecorder,
-        base_url: str | None = None,
-        timeout: float = 120.0,
-        max_retries: int = 4,
-    ) -> None:
-        import openai
-
-        self._openai = openai
-        self._client = openai.OpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
-        )
-        self.model = model
-        self.recorder = recorder
-
-    @classmethod
-    def from_settings(cls, settings: Settings, recorder: UsageRecorder) -> ChatDraftWriter:
-        if settings.openai_api_key is None:
-            raise ConfigError("a chat-model draft writer needs PRESSRAG_OPENAI_API_KEY")
-        return cls(
-            api_key=settings.openai_api_key.get_secret_value(),
-            model=settings.openai_chat_model,
-            recorder=recorder,
-            base_url=settings.openai_base_url,
-            timeout=max(settings.openai_timeout, 120.0),
-            max_retries=settings.openai_max_retries,
-        )
+    purpose = "draft"
+    what = "draft writer"
+    error = DraftError
+    min_timeout = 120.0
 
     def write(self, site_id: str, request: DraftRequest, sources: Sequence[Source]) -> Draft:
-        messages = build_prose_messages(request, sources)
-        with metered(
-            self.recorder, site_id=site_id, purpose="draft", provider="openai", model=self.model
-        ) as meter:
-            try:
-                response = self._client.chat.completions.create(
-                    model=self.model,
-                    messages=messages,  # type: ignore[arg-type]
-                    max_tokens=request.words * 2 + 300,
-                    temperature=0.4,
-                )
-            except self._openai.APIError as exc:
-                status = getattr(exc, "status_code", None)
-                raise DraftError(
-                    f"the chat model failed ({type(exc).__name__}"
-                    + (f", HTTP {status})" if status else ")")
-                ) from None
-            if response.usage:
-                meter.input_tokens = response.usage.prompt_tokens
-                meter.output_tokens = response.usage.completion_tokens
-        raw = (response.choices[0].message.content or "") if response.choices else ""
-        blocks = blocks_from_markdown(raw, [s.n for s in sources])
+        completion = self.complete(
+            site_id,
+            build_prose_messages(request, sources),
+            max_tokens=request.words * 2 + 300,
+            temperature=0.4,
+        )
+        blocks = blocks_from_markdown(completion.text, [s.n for s in sources])
         if not blocks:
             raise DraftError("the chat model returned no text")
         return Draft(request.topic, "prose", self.generator, self.model, blocks, list(sources))

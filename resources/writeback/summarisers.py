@@ -25,9 +25,10 @@ import numpy as np
 
 from pressrag.resources.answerers.extractive import split_sentences
 from pressrag.resources.embedders import Embedder
-from pressrag.resources.errors import ConfigError, PressRAGError
+from pressrag.resources.errors import PressRAGError
 from pressrag.resources.settings import Settings
 from pressrag.resources.usage import UsageRecorder, metered
+from pressrag.resources.writeback.chat_model import ChatModelWriter
 
 MAX_CANDIDATES = 80  # sentences considered per document: bounds the embedding cost
 MAX_PROMPT_CHARS = 24_000  # of document text sent to a chat model (~6k tokens)
@@ -174,75 +175,24 @@ def build_messages(doc: SummaryInput, style: SummaryStyle) -> list[dict[str, str
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-class ChatSummariser:
-    generator = "openai"
-
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        model: str,
-        recorder: UsageRecorder,
-        base_url: str | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 4,
-    ) -> None:
-        import openai
-
-        self._openai = openai
-        self._client = openai.OpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
-        )
-        self.model = model
-        self.recorder = recorder
-
-    @classmethod
-    def from_settings(cls, settings: Settings, recorder: UsageRecorder) -> ChatSummariser:
-        if settings.openai_api_key is None:
-            raise ConfigError("a chat-model summariser needs PRESSRAG_OPENAI_API_KEY")
-        return cls(
-            api_key=settings.openai_api_key.get_secret_value(),
-            model=settings.openai_chat_model,
-            recorder=recorder,
-            base_url=settings.openai_base_url,
-            timeout=max(settings.openai_timeout, 60.0),
-            max_retries=settings.openai_max_retries,
-        )
+class ChatSummariser(ChatModelWriter):
+    purpose = "summary"
+    what = "summariser"
+    error = SummaryError
 
     def summarise(self, site_id: str, doc: SummaryInput, style: SummaryStyle) -> Summary:
-        messages = build_messages(doc, style)
-        with metered(
-            self.recorder, site_id=site_id, purpose="summary", provider="openai", model=self.model
-        ) as meter:
-            try:
-                response = self._client.chat.completions.create(
-                    model=self.model,
-                    messages=messages,  # type: ignore[arg-type]
-                    max_tokens=style.words * 3 + 50,
-                    temperature=0.2,
-                )
-            except self._openai.APIError as exc:
-                raise SummaryError(_api_failure(exc)) from None
-            if response.usage:
-                meter.input_tokens = response.usage.prompt_tokens
-                meter.output_tokens = response.usage.completion_tokens
-        raw = (response.choices[0].message.content or "") if response.choices else ""
-        text = " ".join(raw.split()).strip('"“” ')
+        completion = self.complete(
+            site_id, build_messages(doc, style), max_tokens=style.words * 3 + 50, temperature=0.2
+        )
+        text = " ".join(completion.text.split()).strip('"“” ')
         if not text:
             raise SummaryError("the chat model returned no text")
         return Summary(
             _trim_words(text, style.words * 3 // 2),
             style.language or doc.language,
-            meter.input_tokens,
-            meter.output_tokens,
+            completion.input_tokens,
+            completion.output_tokens,
         )
-
-
-def _api_failure(exc: Exception) -> str:
-    """What went wrong, without anything the server echoed back (it may quote the key)."""
-    status = getattr(exc, "status_code", None)
-    detail = f"{type(exc).__name__}, HTTP {status}" if status else type(exc).__name__
-    return f"the chat model failed ({detail})"
 
 
 def make_summariser(
