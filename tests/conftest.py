@@ -18,6 +18,8 @@ import pytest
 
 from tests.support.fake_wordpress import FakeWordPress
 
+pytest_plugins = ["tests.support.file_times"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO_ROOT / "samples" / "pydocs"
 SAMPLE_WXR = SAMPLE_DIR / "export.xml"
