@@ -58,6 +58,7 @@ from tests.support.serving import ADMIN_KEY, ServingServer  # noqa: E402
 SAMPLE = REPO / "samples" / "pydocs"
 QUERIES = [q["query"] for q in json.loads((SAMPLE / "queries.json").read_text())["queries"]]
 VARIANTS = ["please", "exactly", "in python", "briefly", "again", "now", "here", "today"]
+EXTRA_VARIANTS = ["quickly", "simply", "properly"]  # with VARIANTS, > 200 recall questions
 SCALE_DB = "pressrag_bench_scale"
 NOISE_COSINE = 0.9  # synthetic vectors sit this close to the real chunk they copy
 
@@ -301,6 +302,50 @@ def sql_baselines(db_url: str, name: str, embedder: object) -> float:
     return p50
 
 
+def hnsw_recall(db_url: str, embedder: object, questions: int, k: int = 10) -> None:
+    """The HNSW half against an exact scan of the same rows, as serving runs it (its ef_search
+    and iterative scan): recall@k and @40 (the candidates the hybrid search fuses) over
+    `questions` questions, and the index's size."""
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    from pressrag.resources.store import Store
+    from pressrag.resources.store.search import DEFAULT_EF_SEARCH
+
+    texts = [f"{q} {v}" for v in [*VARIANTS, *EXTRA_VARIANTS] for q in QUERIES][:questions]
+    vectors = list(embedder.embed(texts))  # type: ignore[attr-defined]
+    with Store(db_url, max_size=1) as store:
+        space = store.active_space()
+    assert space is not None
+    query = VECTOR_ONLY.format(space=int(space.id), dim=space.dimension)
+    with psycopg.connect(db_url) as conn:
+        register_vector(conn)
+        sizes = conn.execute(
+            "SELECT pg_relation_size(%s::regclass), pg_total_relation_size('chunks')",
+            (f"chunks_hnsw_space_{space.id}",),
+        ).fetchone()
+        conn.execute(
+            "SELECT set_config('hnsw.ef_search', %s, true), "
+            "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+            (str(DEFAULT_EF_SEARCH),),
+        )
+        approximate = [[r[0] for r in conn.execute(query, {"v": v}).fetchall()] for v in vectors]
+        conn.execute("SET LOCAL enable_indexscan = off")  # the same query, every row compared
+        t0 = time.perf_counter()
+        exact = [[r[0] for r in conn.execute(query, {"v": v}).fetchall()] for v in vectors]
+        exact_ms = (time.perf_counter() - t0) * 1000 / len(vectors)
+    at_k = [len(set(a[:k]) & set(e[:k])) / k for a, e in zip(approximate, exact, strict=True)]
+    at_40 = [len(set(a) & set(e)) / max(1, len(e)) for a, e in zip(approximate, exact, strict=True)]
+    print(
+        f"HNSW index {sizes[0] / 2**20:.0f} MB (chunks with its indexes and TOAST "
+        f"{sizes[1] / 2**20:.0f} MB); recall against an exact scan on {len(vectors)} questions "
+        f"(ef_search {DEFAULT_EF_SEARCH}): @{k} mean {statistics.mean(at_k):.3f} "
+        f"min {min(at_k):.2f}, @40 mean {statistics.mean(at_40):.3f} min {min(at_40):.2f}; "
+        f"the exact scan {exact_ms:.0f} ms a question",
+        flush=True,
+    )
+
+
 # ------------------------------------------------------------------ data sets
 def ensure_sample(home: Path) -> str:
     os.environ["PRESSRAG_HOME"] = str(home)
@@ -492,7 +537,10 @@ def build_scale(app_url: str, total: int) -> str:
             flush=True,
         )
         t1 = time.perf_counter()
-        conn.execute("SET maintenance_work_mem = '1GB'")
+        # The graph must fit, or the build slows down several times (pgvector's notice):
+        # ~1.5× the vectors' bytes.
+        graph_mb = int(n_docs * per_doc * dimension * 4 * 1.5 / 2**20) + 256
+        conn.execute(f"SET maintenance_work_mem = '{max(1024, graph_mb)}MB'")
         ensure_hnsw_index(conn, space)
         conn.commit()
     with psycopg.connect(scale_url, autocommit=True) as conn:
@@ -512,6 +560,12 @@ def main() -> None:
     parser.add_argument("--clients", default="1,8,32")
     parser.add_argument("--scale", type=int, default=100_000, help="chunks in the scale set")
     parser.add_argument("--no-scale", action="store_true")
+    parser.add_argument(
+        "--recall-questions",
+        type=int,
+        default=200,
+        help="questions for the HNSW half's recall against an exact scan (scale set)",
+    )
     parser.add_argument(
         "--gateway",
         action="store_true",
@@ -562,6 +616,7 @@ def main() -> None:
     scale_url = scale_url or build_scale(app_url, args.scale)
     prewarm(scale_url)
     sql_p50 = sql_baselines(scale_url, "scale", embedders["onnx"])
+    hnsw_recall(scale_url, embedders["onnx"], args.recall_questions)
     for name in serving_backends:
         print(
             f"scale [{name}]: query embedding / SQL ratio {embed_ms[name] / sql_p50:.2f} "
