@@ -9,17 +9,20 @@
 --   * per question (the same in every row): the mean and spread BM25 would have for a chunk
 --     drawn at random (terms independent), and the site's chunk count and total length, which
 --     tell the caller whether its cached similarity sample is still the site's.
--- {space}, {vtype} and {chunk_filter} are filled from trusted values (our own space table
--- and a fixed set of filter clauses); the sizes ({pool}, {rare_df}, {match_cap}) are
+-- {space} and {chunk_filter} are filled from trusted values (our own space table
+-- and a fixed set of filter clauses); {vector_side}, {similarity} and {distance} are one of
+-- two fixed sets (search.py): the question vector's, or, in a keyword-only search (no
+-- provider could embed the question), an empty vector pool and a similarity of 0, so
+-- only the full-text candidates remain. The sizes ({pool}, {rare_df}, {match_cap}) are
 -- integers written in as literals, so a prepared statement's generic plan knows its LIMITs
 -- (as parameters PostgreSQL plans a full scan: 170 ms instead of 6 ms at 100k chunks).
 -- Everything else is a parameter.
 WITH pool AS (
-    SELECT c.id, c.document_id, 1 - ((c.embedding::{vtype}) <=> %(qvec)s::{vtype}) AS similarity
+    SELECT c.id, c.document_id, {similarity} AS similarity
     FROM chunks c
-    WHERE c.space_id = {space} AND c.site_id = %(site)s
+    WHERE {vector_side} AND c.space_id = {space} AND c.site_id = %(site)s
       {chunk_filter}
-    ORDER BY (c.embedding::{vtype}) <=> %(qvec)s::{vtype}
+    ORDER BY {distance}
     LIMIT {pool}
 ),
 stats AS (
@@ -95,7 +98,7 @@ titled AS (
 candidates AS (
     SELECT id, document_id, similarity FROM pool
     UNION ALL
-    SELECT c.id, c.document_id, 1 - ((c.embedding::{vtype}) <=> %(qvec)s::{vtype})
+    SELECT c.id, c.document_id, {similarity}
     FROM chunks c
     WHERE c.id IN (SELECT id FROM lexical UNION SELECT id FROM titled)
       AND c.id NOT IN (SELECT id FROM pool)
