@@ -245,12 +245,14 @@ def _run(conn: psycopg.Connection, run: Callable[[], _T], ef_search: int) -> _T:
 
 def _vector_side(space: EmbeddingSpace, with_vector: bool) -> dict[str, sql.Composable]:
     """The template's vector parts: the question vector's, or (keyword-only) none at all —
-    an empty pool (`WHERE false` is folded away by the planner) and similarity 0."""
+    an empty pool (`WHERE false` is folded away by the planner) and similarity 0, and then the
+    chunks holding any rarer word of the question as candidates too (`any_word`)."""
     if not with_vector:
         return {
             "vector_side": sql.SQL("false"),
             "similarity": sql.SQL("0::float8"),
             "distance": sql.SQL("c.id"),
+            "keyword_only": sql.SQL("true"),
         }
     distance = sql.SQL("(c.embedding::{vtype}) <=> %(qvec)s::{vtype}").format(
         vtype=space.vector_type
@@ -259,6 +261,7 @@ def _vector_side(space: EmbeddingSpace, with_vector: bool) -> dict[str, sql.Comp
         "vector_side": sql.SQL("true"),
         "similarity": sql.SQL("1 - ({})").format(distance),
         "distance": distance,
+        "keyword_only": sql.SQL("false"),
     }
 
 
