@@ -110,6 +110,16 @@ class Settings(BaseSettings):
     answer_local_fallback: bool = True
     breaker_failures: int = Field(default=3, ge=1)
     breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
+    # The question embedder's chain (resources/gateway/embedding_failover.py): the configured
+    # embedder, then — only when secondary_embed_model or secondary_embed_base_url is set — a
+    # second OpenAI-compatible endpoint serving the SAME model and dimensions (the index's
+    # space; anything else is refused at start). It keeps secondary_timeout and
+    # secondary_max_retries, and a breaker like the answerer's. With no provider left,
+    # searches run on the full-text side alone (`degraded: keyword_only`).
+    secondary_embed_base_url: str | None = None  # default: secondary_base_url
+    secondary_embed_api_key: SecretStr | None = None  # default: secondary_api_key, openai_api_key
+    secondary_embed_model: str | None = None  # default (and must equal): openai_embed_model
+    secondary_embed_dimensions: int | None = None  # default: openai_embed_dimensions
 
     @property
     def resolved_home(self) -> Path:

@@ -30,7 +30,13 @@ DESCRIPTION = (
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
     settings = settings or get_serving_settings()
     services = Services.create(settings)
-    for secret in (settings.admin_api_key, settings.openai_api_key, settings.database_url):
+    for secret in (
+        settings.admin_api_key,
+        settings.openai_api_key,
+        settings.secondary_api_key,
+        settings.secondary_embed_api_key,
+        settings.database_url,
+    ):
         register_secret(secret.get_secret_value() if secret else None)
 
     @asynccontextmanager

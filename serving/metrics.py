@@ -87,6 +87,18 @@ class Metrics:
             ["provider"],
             registry=self.registry,
         )
+        self.embedding_breaker = Gauge(
+            "pressrag_embedding_provider_breaker",
+            "Circuit breaker of each question-embedding provider: 0 closed, 1 half-open, 2 open.",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.retrieval_degraded = Counter(
+            "pressrag_retrieval_degraded_total",
+            "Searches run on keywords alone because no provider could embed the question.",
+            ["endpoint"],
+            registry=self.registry,
+        )
         self.usage_queued = Gauge(
             "pressrag_usage_ledger_queued",
             "Usage records waiting to be written to the ledger.",
@@ -100,14 +112,20 @@ class Metrics:
 
     def watch_answerer(self, chain: _Chain) -> None:
         """The breaker of each of the answerer's providers, read when scraped."""
-        for name in chain.breakers():
-            self.answer_breaker.labels(name).set_function(
-                lambda name=name: BREAKER_STATES[chain.breakers()[name]]
-            )
+        _watch_breakers(self.answer_breaker, chain)
+
+    def watch_embedder(self, chain: _Chain) -> None:
+        """The breaker of each of the question embedder's providers, read when scraped."""
+        _watch_breakers(self.embedding_breaker, chain)
 
     def watch_ledger(self, ledger: _Ledger) -> None:
         self.usage_queued.set_function(lambda: ledger.queued)
         self.usage_dropped.set_function(lambda: ledger.dropped)
+
+
+def _watch_breakers(gauge: Gauge, chain: _Chain) -> None:
+    for name in chain.breakers():
+        gauge.labels(name).set_function(lambda name=name: BREAKER_STATES[chain.breakers()[name]])
 
 
 class MetricsMiddleware:

@@ -82,11 +82,30 @@ class SearchHitOut(BaseModel):
 
 
 Timings = dict[str, float]
+Degraded = Literal["keyword_only"]
+
+EMBEDDING_PROVIDER = (
+    "Who embedded the question: `openai` (the configured OpenAI-compatible endpoint), "
+    "`secondary` (the failover endpoint serving the same embedding model) or `local` (the "
+    "local model, when the index was built with it); for a question whose vector was cached, "
+    "the provider that embedded it. null when no question was embedded: `degraded` is "
+    "`keyword_only`, or (`/v1/ask`) the answer came from the answer cache."
+)
+DEGRADED = (
+    "null normally. `keyword_only`: no provider of the index's embedding model could embed "
+    "the question (all failed or their circuit breakers are open), so the results come from "
+    "the full-text half of the search alone — same site and filters, ranked by keyword "
+    "evidence, `vector_distance` null. Retry later for full quality."
+)
 
 
 class SearchResponse(BaseModel):
     hits: list[SearchHitOut]
     timings: Timings = Field(description="Milliseconds: embed_ms, search_ms, total_ms.")
+    embedding_provider: str | None = Field(
+        default=None, description=EMBEDDING_PROVIDER, examples=["openai"]
+    )
+    degraded: Degraded | None = Field(default=None, description=DEGRADED)
 
 
 # A chat sends its last few turns; more would only be cut (the rewrite looks at four).
@@ -137,11 +156,20 @@ class AskResponse(BaseModel):
     provider: str | None = Field(
         default=None,
         description="Who answered: `local` (the extractive answerer), `openai` (the configured "
-        "OpenAI-compatible endpoint); none for a not-found answer.",
+        "OpenAI-compatible endpoint), `secondary` (the failover endpoint); none for a "
+        "not-found answer.",
     )
     cached: bool = Field(
         default=False,
         description="Served from the answer cache: every passage it cites is unchanged since.",
+    )
+    embedding_provider: str | None = Field(
+        default=None, description=EMBEDDING_PROVIDER, examples=["openai"]
+    )
+    degraded: Degraded | None = Field(
+        default=None,
+        description=DEGRADED + " The answer is then made from the keyword hits (and is not "
+        "cached); it is not-found when no hit holds the question's words above chance.",
     )
 
 

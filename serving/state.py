@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from pressrag.resources.database import app_database_url
 from pressrag.resources.embedders import Embedder, make_embedder
+from pressrag.resources.gateway.embedding_failover import EmbedderChain, make_embedding_chain
 from pressrag.resources.gateway.failover import AnswererChain, make_answer_chain
 from pressrag.resources.gateway.ledger import UsageLedger, process_ledger
 from pressrag.resources.secrets import SecretStore
@@ -36,7 +37,8 @@ log = logging.getLogger("serving")
 @dataclass
 class Components:
     store: Store
-    embedder: Embedder
+    embedder: Embedder  # the index's model, as configured (the chain's primary)
+    embeddings: EmbedderChain  # question embeddings: the embedder, then a same-space secondary
     answerer: AnswererChain
     directory: SiteDirectory
     retriever: Retriever
@@ -112,9 +114,10 @@ class Services:
                 t0 = time.perf_counter()
                 load()
                 log.info("embedding model loaded in %.1f s", time.perf_counter() - t0)
+            embeddings = make_embedding_chain(settings, embedder)
             answerer = make_answer_chain(
                 settings,
-                embedder,
+                embeddings,  # the extractive answerer's sentences fail over too
                 max_tokens=settings.answer_max_tokens,
                 recorder=process_ledger(),
             )
@@ -126,16 +129,18 @@ class Services:
         ledger = process_ledger()
         self.metrics.watch_ledger(ledger)
         self.metrics.watch_answerer(answerer)
+        self.metrics.watch_embedder(embeddings)
         self.components = Components(
             store=store,
             embedder=embedder,
+            embeddings=embeddings,
             answerer=answerer,
             directory=SiteDirectory(
                 store, SecretStore(settings.resolved_home), ttl=settings.site_cache_seconds
             ),
             retriever=Retriever(
                 store,
-                embedder,
+                embeddings,
                 self.metrics,
                 cache_size=settings.query_cache_size,
                 recorder=ledger,
@@ -147,7 +152,12 @@ class Services:
         self.housekeeper.start()
         self.startup_error = None
         self.ready.set()
-        log.info("ready (answerer: %s, embedder: %s)", answerer.mode, embedder.model_id)
+        log.info(
+            "ready (answerer: %s, embedder: %s via %s)",
+            answerer.mode,
+            embedder.model_id,
+            " → ".join(embeddings.names()),
+        )
 
     def close(self) -> None:
         self.closing.set()

@@ -10,6 +10,7 @@ followed by its passage's `[n]`, so every claim is cited and no marker can dangl
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -28,7 +29,9 @@ from pressrag.resources.answerers.base import (
     collect,
 )
 from pressrag.resources.answerers.followup import Rewrite, Turn, standalone_question
-from pressrag.resources.embedders import Embedder
+from pressrag.resources.embedders import Embedder, EmbeddingUnavailable
+
+log = logging.getLogger(__name__)
 
 # Sentence ends: . ! ? followed by space and something that starts a sentence; plus
 # line breaks, which separate list items and headings in chunk text.
@@ -140,6 +143,15 @@ class ExtractiveAnswerer:
                     self._sentence_vectors.popitem(last=False)
         return np.stack([known[s] for s in sentences])
 
+    def _cosines(self, question: Question, sentences: list[str]) -> np.ndarray:
+        """Each sentence's cosine to the question; zeros when no provider can embed (the
+        question embedder's chain is down: the answer still comes, ranked by shared words)."""
+        try:
+            return self._embed_sentences(sentences) @ self._question_vector(question)
+        except EmbeddingUnavailable as exc:
+            log.warning("sentences not embedded (%s): ranking them by their words", exc)
+            return np.zeros(len(sentences), dtype=np.float32)
+
     def _candidates(self, question: Question, passages: Sequence[Passage]) -> list[_Candidate]:
         pieces = [
             (p, i, s)
@@ -148,8 +160,7 @@ class ExtractiveAnswerer:
         ]
         if not pieces:
             return []
-        vectors = self._embed_sentences([s for _, _, s in pieces])
-        cosines = vectors @ self._question_vector(question)
+        cosines = self._cosines(question, [s for _, _, s in pieces])
         q_words = _content_words(question.text)
         out = []
         for (passage, position, sentence), cosine in zip(pieces, cosines, strict=True):

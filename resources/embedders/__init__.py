@@ -11,7 +11,15 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from pressrag.resources.errors import PressRAGError
 from pressrag.resources.settings import Settings
+
+
+class EmbeddingUnavailable(PressRAGError):
+    """No provider could embed the texts in the index's space (every one failed, or its
+    circuit breaker is open): callers that can do without vectors degrade instead of failing
+    (serving searches keywords only; the extractive answerer ranks sentences by their words).
+    """
 
 
 class Embedder(Protocol):

@@ -38,7 +38,10 @@ class OpenAIEmbedder:
         base_url: str | None = None,
         timeout: float = 30.0,
         max_retries: int = 4,
+        known_dimension: int | None = None,
     ) -> None:
+        """`known_dimension`: the model's dimension when another endpoint already told it
+        (a failover endpoint of the same model), so nothing is probed at start."""
         import openai
 
         self._client = openai.OpenAI(
@@ -48,7 +51,9 @@ class OpenAIEmbedder:
         self.model = model
         self.requested_dimensions = dimensions
         self.max_retries = max_retries
-        self.dimension = dimensions or KNOWN_DIMENSIONS.get(model) or self._probe_dimension()
+        self.dimension = (
+            dimensions or KNOWN_DIMENSIONS.get(model) or known_dimension or self._probe_dimension()
+        )
         self.model_id = f"openai:{model}:{self.dimension}"
         # OpenAI reads up to 8191 tokens, but chunks stay small for precise citations; the
         # MiniLM tokenizer is a close, offline estimate (tiktoken's files need a download).

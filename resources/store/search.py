@@ -189,6 +189,32 @@ def hybrid_search(
     return _run(conn, run, ef_search)
 
 
+def keyword_search(
+    conn: psycopg.Connection,
+    *,
+    site_id: str,
+    space: EmbeddingSpace,
+    query_text: str,
+    k: int = 8,
+    ts_config: str = "english",
+    filters: SearchFilters | None = None,
+) -> list[SearchHit]:
+    """The text half of `hybrid_search` alone, for when no provider can embed the question
+    in the index's space (serving degrades to it rather than failing): the same SQL with an
+    empty vector pool, so the same site scoping, filters and full-text candidates, ranked by
+    BM25 evidence only. Hits carry no vector distance (`vector_distance` None)."""
+    query, params = _evidence_query(site_id, space, query_text, None, k, ts_config, filters)
+
+    def run() -> list[SearchHit]:
+        rows = conn.execute(query, params).fetchall()
+        bm25_mean, bm25_spread = (rows[0][6] or 0.0, rows[0][7] or 0.0) if rows else (0.0, 0.0)
+        baseline = QueryBaseline(0.0, 0.0, bm25_mean, bm25_spread)
+        ranked = rank_documents(_evidence(rows), baseline, k=k, retrieval="text")
+        return _with_passages(conn, site_id, ranked, keyword_only=True)
+
+    return _run(conn, run, DEFAULT_EF_SEARCH)
+
+
 def gather_evidence(
     conn: psycopg.Connection,
     *,
@@ -217,31 +243,55 @@ def _run(conn: psycopg.Connection, run: Callable[[], _T], ef_search: int) -> _T:
     return _search_in_transaction(conn, run, ef_search)
 
 
+def _vector_side(space: EmbeddingSpace, with_vector: bool) -> dict[str, sql.Composable]:
+    """The template's vector parts: the question vector's, or (keyword-only) none at all —
+    an empty pool (`WHERE false` is folded away by the planner) and similarity 0, and then the
+    chunks holding any rarer word of the question as candidates too (`any_word`)."""
+    if not with_vector:
+        return {
+            "vector_side": sql.SQL("false"),
+            "similarity": sql.SQL("0::float8"),
+            "distance": sql.SQL("c.id"),
+            "keyword_only": sql.SQL("true"),
+        }
+    distance = sql.SQL("(c.embedding::{vtype}) <=> %(qvec)s::{vtype}").format(
+        vtype=space.vector_type
+    )
+    return {
+        "vector_side": sql.SQL("true"),
+        "similarity": sql.SQL("1 - ({})").format(distance),
+        "distance": distance,
+        "keyword_only": sql.SQL("false"),
+    }
+
+
 def _evidence_query(
     site_id: str,
     space: EmbeddingSpace,
     query_text: str,
-    query_vector: np.ndarray,
+    query_vector: np.ndarray | None,
     k: int,
     ts_config: str,
     filters: SearchFilters | None,
 ) -> tuple[sql.Composed, dict]:
+    """The evidence SQL and its parameters; without a query vector, the text side only."""
     chunk_filter, filter_params = _filter_clause(filters)
     query = sql.SQL(_template()).format(
         space=sql.Literal(space.id),
-        vtype=space.vector_type,
         chunk_filter=chunk_filter,
         pool=sql.Literal(int(max(VECTOR_POOL, k))),
         rare_df=sql.Literal(RARE_DF),
         match_cap=sql.Literal(MATCH_CAP),
+        **_vector_side(space, query_vector is not None),
     )
     params = {
         "site": site_id,
-        "qvec": np.asarray(query_vector, dtype=np.float32),
         "qtext": query_text,
         "ts_config": ts_config,
         **filter_params,
     }
+    if query_vector is not None:
+        params["qvec"] = np.asarray(query_vector, dtype=np.float32)
     return query, params
 
 
@@ -354,7 +404,11 @@ WHERE c.id = ANY(%(ids)s) AND c.site_id = %(site)s
 
 
 def _with_passages(
-    conn: psycopg.Connection, site_id: str, ranked: list[RankedDocument]
+    conn: psycopg.Connection,
+    site_id: str,
+    ranked: list[RankedDocument],
+    *,
+    keyword_only: bool = False,
 ) -> list[SearchHit]:
     """Texts and titles are read for the k winners only, not for every candidate."""
     if not ranked:
@@ -377,9 +431,9 @@ def _with_passages(
                 heading_path=list(row[6]),
                 text=row[7],
                 score=r.score,
-                vector_score=r.vector_score,
+                vector_score=0.0 if keyword_only else r.vector_score,
                 text_score=r.text_score,
-                vector_distance=1.0 - r.similarity,
+                vector_distance=None if keyword_only else 1.0 - r.similarity,
                 passages=r.passages,
             )
         )

@@ -9,17 +9,20 @@
 --   * per question (the same in every row): the mean and spread BM25 would have for a chunk
 --     drawn at random (terms independent), and the site's chunk count and total length, which
 --     tell the caller whether its cached similarity sample is still the site's.
--- {space}, {vtype} and {chunk_filter} are filled from trusted values (our own space table
--- and a fixed set of filter clauses); the sizes ({pool}, {rare_df}, {match_cap}) are
+-- {space} and {chunk_filter} are filled from trusted values (our own space table
+-- and a fixed set of filter clauses); {vector_side}, {similarity}, {distance} and
+-- {keyword_only} are one of two fixed sets (search.py): the question vector's, or, in a
+-- keyword-only search (no provider could embed the question), an empty vector pool, a
+-- similarity of 0 and the extra `any_word` candidates, so only full-text evidence remains. The sizes ({pool}, {rare_df}, {match_cap}) are
 -- integers written in as literals, so a prepared statement's generic plan knows its LIMITs
 -- (as parameters PostgreSQL plans a full scan: 170 ms instead of 6 ms at 100k chunks).
 -- Everything else is a parameter.
 WITH pool AS (
-    SELECT c.id, c.document_id, 1 - ((c.embedding::{vtype}) <=> %(qvec)s::{vtype}) AS similarity
+    SELECT c.id, c.document_id, {similarity} AS similarity
     FROM chunks c
-    WHERE c.space_id = {space} AND c.site_id = %(site)s
+    WHERE {vector_side} AND c.space_id = {space} AND c.site_id = %(site)s
       {chunk_filter}
-    ORDER BY (c.embedding::{vtype}) <=> %(qvec)s::{vtype}
+    ORDER BY {distance}
     LIMIT {pool}
 ),
 stats AS (
@@ -50,7 +53,9 @@ question AS (
            to_tsquery('simple', string_agg(quote_literal(replace(lexeme, '\', '')), ' & '))
                AS every_word,
            (SELECT query FROM terms WHERE df > 0 ORDER BY df, lexeme LIMIT 1) AS rarest_word,
-           (SELECT min(df) FROM terms WHERE df > 0) AS rarest_df
+           (SELECT min(df) FROM terms WHERE df > 0) AS rarest_df,
+           to_tsquery('simple', string_agg(quote_literal(replace(lexeme, '\', '')), ' | ')
+               FILTER (WHERE df > 0 AND df <= {rare_df})) AS any_rare_word
     FROM terms
 ),
 every_word AS (
@@ -81,6 +86,19 @@ lexical AS (
     ORDER BY min(tier), id
     LIMIT {match_cap}
 ),
+any_word AS (
+    -- In keyword-only searches alone (there no vector pool finds the rest):
+    -- also chunks holding any of the question's words that at most {rare_df} chunks hold
+    -- (so the posting lists read stay bounded), those holding most of them first.
+    SELECT c.id
+    FROM chunks c
+    WHERE {keyword_only}
+      AND c.space_id = {space} AND c.site_id = %(site)s
+      AND c.tsv @@ (SELECT any_rare_word FROM question)
+      {chunk_filter}
+    ORDER BY ts_rank(c.tsv, (SELECT any_rare_word FROM question)) DESC, c.id
+    LIMIT {match_cap}
+),
 titled AS (
     -- The chunks of documents whose title is the question (known-item search: "What Now?").
     SELECT c.id
@@ -95,9 +113,9 @@ titled AS (
 candidates AS (
     SELECT id, document_id, similarity FROM pool
     UNION ALL
-    SELECT c.id, c.document_id, 1 - ((c.embedding::{vtype}) <=> %(qvec)s::{vtype})
+    SELECT c.id, c.document_id, {similarity}
     FROM chunks c
-    WHERE c.id IN (SELECT id FROM lexical UNION SELECT id FROM titled)
+    WHERE c.id IN (SELECT id FROM lexical UNION SELECT id FROM titled UNION SELECT id FROM any_word)
       AND c.id NOT IN (SELECT id FROM pool)
       AND c.site_id = %(site)s
 ),

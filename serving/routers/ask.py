@@ -15,7 +15,10 @@ a ledger row of the site; the request itself is counted once, cache hits apart.
 
 The answerer is a chain of providers (resources/gateway/failover.py): the response's
 `provider` names the one that answered; a stream whose provider broke mid-answer carries a
-`reset` event before the next provider's text.
+`reset` event before the next provider's text. The question's embedder is a chain too
+(resources/gateway/embedding_failover.py): `embedding_provider` names who embedded it; when
+no provider could, retrieval ran on keywords alone (`degraded: keyword_only`), the evidence
+gate looks at keyword evidence instead of vector distance, and the answer is not cached.
 """
 
 from __future__ import annotations
@@ -60,9 +63,17 @@ _UPSTREAM_STATUS = {"upstream_timeout": 504, "upstream_rate_limited": 503}
 
 SSE_DESCRIPTION = (
     "With `Accept: text/event-stream`: events `delta` ({text}) repeated, then `citations` "
-    "({citations}), then `done` ({mode, timings, retrieval_question, provider, cached}); on "
-    "failure an `error` event ({error, message})."
+    "({citations}), then `done` ({mode, timings, retrieval_question, provider, cached, "
+    "embedding_provider, degraded}); on failure an `error` event ({error, message})."
 )
+# What the response says about the question's embedding when none was made.
+NOT_EMBEDDED = {"embedding_provider": None, "degraded": None}
+
+
+def keyword_evidence_too_weak(hits: Sequence[SearchHit]) -> bool:
+    """The evidence gate of a keyword-only retrieval (there is no vector distance to judge):
+    no hit holds the question's words better than a random passage of the site would."""
+    return not any(h.text_score is not None and h.text_score > 0 for h in hits)
 
 
 def citations_for(cited: Sequence[int], passages: Sequence[Passage], query: str) -> list[Citation]:
@@ -140,6 +151,7 @@ def event_stream(
     metrics: Metrics,
     mode: str,
     on_done: Callable[[dict, Sequence[int]], None] | None = None,
+    embedding: dict | None = None,
 ) -> Iterator[bytes]:
     """SSE frames for an answer; failures after the stream started become an `error` event."""
     t0 = time.perf_counter()
@@ -168,6 +180,7 @@ def event_stream(
                 "retrieval_question": question,
                 "provider": answered_by,
                 "cached": False,
+                **(embedding or NOT_EMBEDDED),
             }
             yield sse_event("done", done)
             _record(metrics, event.mode, "ok", event.prompt_tokens, event.completion_tokens)
@@ -202,6 +215,7 @@ def cached_stream(payload: dict, started: float) -> Iterator[bytes]:
             "retrieval_question": payload["retrieval_question"],
             "provider": payload["provider"],
             "cached": True,
+            **NOT_EMBEDDED,
         },
     )
 
@@ -270,7 +284,10 @@ def ask(
                 cached_stream(cached, started), media_type="text/event-stream", headers=SSE_HEADERS
             )
         return _response(
-            cached, cached=True, timings={"total_ms": _ms(time.perf_counter() - started)}
+            cached,
+            cached=True,
+            timings={"total_ms": _ms(time.perf_counter() - started)},
+            embedding=NOT_EMBEDDED,
         )
 
     rewrite = standalone(answerer, body, services.metrics, entry.id)
@@ -288,14 +305,21 @@ def ask(
         passages = passages_from_hits(hits)
         question = Question(rewrite.text, found.query_vector)
         timings = {"embed_ms": found.embed_ms, "search_ms": found.search_ms}
+        embedding = {"embedding_provider": found.embedding_provider, "degraded": found.degraded}
+        degraded = found.keyword_only
     else:  # nothing left after cleaning control characters: nothing to find
         passages, question, timings = [], Question(""), {"embed_ms": 0.0, "search_ms": 0.0}
-    weak = retrieval_too_weak(passages, settings.not_found_distance)
+        embedding, degraded = NOT_EMBEDDED, False
+    if degraded:
+        weak = keyword_evidence_too_weak(hits)
+    else:
+        weak = retrieval_too_weak(passages, settings.not_found_distance)
 
     if wants_event_stream(accept):
 
         def done(payload: dict, cited: Sequence[int]) -> None:
-            cacher.keep(payload, cited, hits)
+            if not degraded:  # a keyword-only answer must not stand in for a full one later
+                cacher.keep(payload, cited, hits)
 
         events = (
             not_found_events() if weak else answerer.stream(question, passages, site_id=entry.id)
@@ -310,6 +334,7 @@ def ask(
                 services.metrics,
                 answerer.mode,
                 on_done=done,
+                embedding=embedding,
             ),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
@@ -334,7 +359,8 @@ def ask(
         "retrieval_question": rewrite.text,
         "provider": answer.provider if answer.mode != "not_found" else None,
     }
-    cacher.keep(payload, answer.cited, hits)
+    if not degraded:
+        cacher.keep(payload, answer.cited, hits)
     return _response(
         payload,
         cached=False,
@@ -343,10 +369,13 @@ def ask(
             "answer_ms": _ms(time.perf_counter() - t0),
             "total_ms": _ms(time.perf_counter() - started),
         },
+        embedding=embedding,
     )
 
 
-def _response(payload: dict, *, cached: bool, timings: dict[str, float]) -> AskResponse:
+def _response(
+    payload: dict, *, cached: bool, timings: dict[str, float], embedding: dict
+) -> AskResponse:
     return AskResponse(
         answer=payload["answer"],
         citations=[Citation(**c) for c in payload["citations"]],
@@ -355,4 +384,5 @@ def _response(payload: dict, *, cached: bool, timings: dict[str, float]) -> AskR
         provider=payload["provider"],
         cached=cached,
         timings=timings,
+        **embedding,
     )

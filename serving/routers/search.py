@@ -1,4 +1,8 @@
-"""`POST /v1/search`: one site's documents that best answer a query, each with its best passage."""
+"""`POST /v1/search`: one site's documents that best answer a query, each with its best passage.
+
+The response names the provider that embedded the query (`embedding_provider`); when none
+could, the search ran on keywords alone and says so (`degraded: keyword_only`), still a 200.
+"""
 
 from __future__ import annotations
 
@@ -97,4 +101,6 @@ def search(
             "search_ms": found.search_ms,
             "total_ms": round((time.perf_counter() - t0) * 1000, 2),
         },
+        embedding_provider=found.embedding_provider,
+        degraded=found.degraded,
     )

@@ -69,7 +69,8 @@ class ServingServer:
         self.env = {**os.environ, "PRESSRAG_ADMIN_API_KEY": ADMIN_KEY, **settings}
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 120.0) -> ServingServer:
+    def launch(self) -> ServingServer:
+        """Start the process without waiting for it to be ready (tests of start-up errors)."""
         empty_rate_limits(self.env)
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
@@ -81,6 +82,11 @@ class ServingServer:
             start_new_session=True,
         )
         log.close()
+        return self
+
+    def start(self, timeout: float = 120.0) -> ServingServer:
+        self.launch()
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

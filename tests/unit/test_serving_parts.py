@@ -120,20 +120,22 @@ def test_snippet_window() -> None:
 
 def test_embedding_batcher_batches_concurrent_queries() -> None:
     """Queries arriving while the model is busy are embedded together, each caller gets the
-    vector of its own text, and an embedder failure reaches every waiting caller."""
+    vector of its own text (and who made it), and an embedder failure reaches every waiting
+    caller as `EmbeddingUnavailable`."""
     import threading
     import time
     from concurrent.futures import ThreadPoolExecutor
 
     import numpy as np
 
+    from pressrag.resources.embedders import EmbeddingUnavailable
     from pressrag.serving.retrieval import EmbeddingBatcher
 
     batches: list[list[str]] = []
     fail = threading.Event()
 
     class SlowEmbedder:  # deterministic text → vector, slow enough for requests to queue up
-        model_id, dimension = "test", 4
+        model_id, dimension, max_tokens = "test", 4, 256
 
         def embed(self, texts: list[str]) -> np.ndarray:
             batches.append(list(texts))
@@ -146,10 +148,11 @@ def test_embedding_batcher_batches_concurrent_queries() -> None:
     texts = [f"{chr(97 + i)}{'x' * i}" for i in range(12)]
     with ThreadPoolExecutor(12) as pool:
         vectors = list(pool.map(batcher.embed, texts))
-    for text, vector in zip(texts, vectors, strict=True):
-        assert vector[0] == len(text) and vector[1] == ord(text[0])
+    for text, embedded in zip(texts, vectors, strict=True):
+        assert embedded.vector[0] == len(text) and embedded.vector[1] == ord(text[0])
+        assert embedded.provider == "test"
     assert len(batches) < len(texts) and max(len(b) for b in batches) <= 8
     fail.set()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(EmbeddingUnavailable):
         batcher.embed("boom")
     batcher.close()
