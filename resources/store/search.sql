@@ -9,12 +9,12 @@
 --   * per question (the same in every row): the mean and spread BM25 would have for a chunk
 --     drawn at random (terms independent), and the site's chunk count and total length, which
 --     tell the caller whether its cached similarity sample is still the site's.
--- {space} and {chunk_filter} are filled from trusted values (our own space table
--- and a fixed set of filter clauses); {vector_side}, {similarity}, {distance} and
--- {keyword_only} are one of two fixed sets (search.py): the question vector's, or, in a
--- keyword-only search (no provider could embed the question), an empty vector pool, a
--- similarity of 0 and the extra `any_word` candidates, so only full-text evidence remains. The sizes ({pool}, {rare_df}, {match_cap}) are
--- integers written in as literals, so a prepared statement's generic plan knows its LIMITs
+-- {space} and {chunk_filter} are filled from trusted values (our own space table and a fixed
+-- set of filter clauses); {vector_side}, {similarity}, {distance} and {keyword_only} are one
+-- of two fixed sets (search.py): the question vector's, or, in a keyword-only search (no
+-- provider could embed the question), an empty vector pool, a similarity of 0 and the extra
+-- `any_word` candidates, so only full-text evidence remains. The sizes ({pool}, {rare_df},
+-- {match_cap}) are integers written in as literals, so a prepared statement's generic plan knows its LIMITs
 -- (as parameters PostgreSQL plans a full scan: 170 ms instead of 6 ms at 100k chunks).
 -- Everything else is a parameter.
 WITH pool AS (
