@@ -167,6 +167,26 @@ def test_reindexing_unchanged_content_embeds_nothing(
     assert docs["drift"] == 0
 
 
+def test_a_failing_draft_batch_is_saved_one_document_at_a_time(
+    pressrag_env: PressragEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chunks step saves drafts a group at a time; when a group's statements fail, each
+    document is saved on its own, so the run indexes every document as before."""
+    from pressrag.orchestration.sites import add_site
+    from pressrag.resources.store import documents as docs_sql
+
+    def broken(*args: object) -> set[int]:
+        raise RuntimeError("the group's statement failed")
+
+    monkeypatch.setattr(docs_sql, "save_many_drafts", broken)
+    add_site("drafts-fallback", wxr=str(copy_wxr_site(SAMPLE_DIR, tmp_path / "site")))
+    result = materialize_site("drafts-fallback")
+    assert result.success
+    chunks = asset_metadata(result, "chunks")
+    assert chunks["chunks"] > 0 and "failures" not in chunks
+    assert asset_metadata(result, "embeddings")["chunks_written"] == chunks["chunks"]
+
+
 def test_changing_one_document_reembeds_only_its_changed_chunks(
     pressrag_env: PressragEnv, tmp_path: Path
 ) -> None:
