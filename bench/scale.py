@@ -256,26 +256,32 @@ class SqlClock:
 
 class AssetTimers:
     """Records the (start, end) of every `timed()` block, the timer behind each indexing
-    asset's `duration_seconds`, so SQL inside it can be told from SQL around it."""
+    asset's `duration_seconds`, so SQL inside it can be told from SQL around it; and the
+    process's CPU seconds inside each (`spans`: module name, start, end, CPU s), so a loaded
+    machine's wall time can be told from the work."""
 
     def __init__(self) -> None:
         self.windows: list[tuple[float, float]] = []
+        self.spans: list[tuple[str, float, float, float]] = []
 
     def install(self) -> None:
         from pressrag.assets.indexing import chunking, documents, embeddings, text
 
-        windows = self.windows
+        windows, spans = self.windows, self.spans
         for module in (chunking, documents, embeddings, text):
             original = module.timed
+            name = module.__name__.rsplit(".", 1)[1]
 
             @contextmanager
-            def recording(original=original):  # type: ignore[no-untyped-def]
-                start = time.time()
+            def recording(original=original, name=name):  # type: ignore[no-untyped-def]
+                start, cpu_start = time.time(), time.process_time()
                 try:
                     with original() as box:
                         yield box
                 finally:
-                    windows.append((start, time.time()))
+                    end = time.time()
+                    windows.append((start, end))
+                    spans.append((name, start, end, time.process_time() - cpu_start))
 
             module.timed = recording  # type: ignore[assignment]
 
@@ -316,8 +322,13 @@ def asset_windows(windows: dict[str, tuple[float, float]]) -> dict[str, tuple[fl
 
 
 def index_once(
-    meter_args: tuple[Path, int], sql: SqlClock, timers: AssetTimers, profile: Path | None
+    meter_args: tuple[Path, int],
+    sql: SqlClock,
+    timers: AssetTimers,
+    profile: Path | None,
+    site: str = SITE,
 ) -> dict:
+    """Index `site` once through Dagster in process: counts, CPU and per-step figures."""
     from tests.support.indexing import asset_metadata, materialize_site
 
     calls_before = len(sql.calls)
@@ -326,12 +337,12 @@ def index_once(
     with Meter(*meter_args) as meter:
         if profiler:
             profiler.enable()
-        result = materialize_site(SITE)
+        result = materialize_site(site)
         if profiler:
             profiler.disable()
     ended = time.time()
     if not result.success:
-        raise SystemExit(f"indexing {SITE} failed; see the log of this phase")
+        raise SystemExit(f"indexing {site} failed; see the log of this phase")
     if profiler and profile:
         profiler.dump_stats(str(profile))
     meta = {s: asset_metadata(result, s) for s in STEPS}

@@ -106,11 +106,22 @@ def chunk_document(
 
 
 class _Counter:
-    """Token counting helpers around the caller's counter (special tokens measured once)."""
+    """Token counting helpers around the caller's counter (special tokens measured once).
+
+    Counts are remembered for the document: packing counts a chunk's overlap tail again
+    right after the tail search counted it, and repeated blocks (code, boilerplate) recur."""
 
     def __init__(self, count_tokens: CountTokens) -> None:
-        self.count = count_tokens
-        self.special = count_tokens("")
+        self._count = count_tokens
+        self._known: dict[str, int] = {}
+        self.special = self.count("")
+
+    def count(self, text: str) -> int:
+        """The caller's count of `text`, each distinct text counted once."""
+        known = self._known.get(text)
+        if known is None:
+            known = self._known[text] = self._count(text)
+        return known
 
     def cost(self, text: str) -> int:
         """Tokens of `text` without the special tokens every sequence gets."""

@@ -167,6 +167,49 @@ def test_reindexing_unchanged_content_embeds_nothing(
     assert docs["drift"] == 0
 
 
+def test_a_draft_group_with_one_bad_document_saves_every_other_one(
+    pressrag_env: PressragEnv,
+) -> None:
+    """The chunks step saves drafts a group at a time; when PostgreSQL refuses one document's
+    drafts, the group is saved one document at a time: that document alone fails, with its
+    error, and every other one is indexed."""
+    from pressrag.orchestration.sites import add_site
+    from tests.support.fake_wordpress import FakeWordPress
+
+    refuse = (
+        "CREATE FUNCTION refuse_marked_draft() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.text LIKE '%%refused-by-the-database%%' THEN "
+        "RAISE EXCEPTION 'draft refused by the test trigger'; END IF; RETURN NEW; END $$; "
+        "CREATE TRIGGER refuse_marked_draft BEFORE INSERT ON chunk_drafts "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_marked_draft()"
+    )
+    with _store() as store, store.connection() as conn:
+        conn.execute(refuse)
+    try:
+        with FakeWordPress() as wordpress:
+            for title, text in HARBOUR_POSTS:
+                wordpress.upsert({"title": title, "content": f"<p>{text}</p>"})
+            wordpress.upsert(
+                {"title": "Bad", "content": "<p>This text is refused-by-the-database.</p>"}
+            )
+            add_site("drafts-fallback", url=wordpress.base_url)
+            result = materialize_site("drafts-fallback")
+    finally:
+        with _store() as store, store.connection() as conn:
+            conn.execute("DROP TRIGGER refuse_marked_draft ON chunk_drafts")
+            conn.execute("DROP FUNCTION refuse_marked_draft()")
+    assert result.success
+    chunks = asset_metadata(result, "chunks")
+    assert chunks["failed"] == 1, chunks
+    assert "draft refused by the test trigger" in str(chunks["failures"])
+    with _store() as store, store.connection() as conn:
+        indexed = conn.execute(
+            "SELECT count(DISTINCT d.id) FROM chunks c JOIN documents d ON d.id = c.document_id "
+            "WHERE d.site_id = 'drafts-fallback'"
+        ).fetchone()[0]
+    assert indexed == len(HARBOUR_POSTS)
+
+
 def test_changing_one_document_reembeds_only_its_changed_chunks(
     pressrag_env: PressragEnv, tmp_path: Path
 ) -> None:

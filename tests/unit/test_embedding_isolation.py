@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
-from pressrag.assets.indexing.embeddings import IsolatingEmbedder
+from pressrag.assets.indexing.embeddings import DraftCounts, IsolatingEmbedder
 from pressrag.resources.embedders.openai import OpenAIEmbedder
 from tests.support.fake_openai import FakeOpenAI
 
@@ -85,3 +85,13 @@ def test_a_single_poisoned_document_is_blamed_once_the_probe_succeeds(fake: Fake
     fresh, broken = isolating.embed_batch(drafts, misses, texts)
     assert fresh == {} and set(broken) == {7}
     assert fake.requests[-1].body["input"] == ["probe"]
+
+
+def test_draft_counts_reuse_the_chunkers_counts(fake: FakeOpenAI) -> None:
+    """The usage meter's token counts come from the drafts; unknown texts are counted."""
+    model = _embedder(fake)
+    counts = DraftCounts(model)
+    counts.remember({1: [{"embed_text": "Otters sleep.", "token_count": 99}]})
+    assert counts.count_tokens("Otters sleep.") == 99
+    assert counts.count_tokens("Badgers dig.") == model.count_tokens("Badgers dig.")
+    assert counts.embed(["Badgers dig."]).shape == (1, model.dimension)
