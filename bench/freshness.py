@@ -12,7 +12,7 @@ Figures printed:
   the index (its chunks are what /v1/search reads), over `--edits` single edits one after
   another (target p95 ≤ 15 s), with the load average before and after;
 - where that time goes: each phase from the 202 to searchable (sensor claim, run created,
-  dequeued, launched, run worker up, code location loaded, each step, searchable) as its
+  enqueued, dequeued, run worker up, code location loaded, each step, searchable) as its
   median and p95 over the edits, and the phases of the median edit's run; the times are the
   inbox row's, the run record's and the Dagster event log's;
 - a burst of `--burst` edits of different posts sent within 5 s: how many runs the sensor
@@ -118,8 +118,8 @@ def _run_milestones(instance, run_id: str, live: float) -> list[tuple[str, float
 
     marks: list[tuple[str, float]] = []
     named = {
-        dg.DagsterEventType.RUN_DEQUEUED: "dequeued",
-        dg.DagsterEventType.RUN_STARTING: "launched (RUN_STARTING)",
+        dg.DagsterEventType.RUN_ENQUEUED: "run enqueued (after its PLANNED events)",
+        dg.DagsterEventType.RUN_STARTING: "dequeued, launching (RUN_STARTING)",
         dg.DagsterEventType.RUN_START: "code location loaded (RUN_START)",
     }
     first_step = True
