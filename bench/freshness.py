@@ -156,7 +156,7 @@ def edit_phases(instance, app_url: str, edit: TimedEdit) -> list[tuple[str, floa
         ("sensor tick claims the event", claimed),
         ("run created", created),
         *_run_milestones(instance, run.run_id, edit.live),
-        ("searchable (poll every 0.25 s)", edit.live),
+        ("publish commits: searchable (polled every 0.25 s)", edit.live),
     ]
     return [(name, end - start) for (_, start), (name, end) in itertools.pairwise(marks)]
 
