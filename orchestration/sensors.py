@@ -49,8 +49,17 @@ MAX_EVENTS_PER_TICK = 5000  # keeps one evaluation well inside Dagster's 60 s li
 LAUNCH_GRACE_SECONDS = 60.0
 
 
+# Dagster's sensor daemon looks at every sensor once per loop of 5 s (a constant of the daemon)
+# and ticks one whose last tick *started* at least `minimum_interval_seconds` before. The tick
+# starts a moment after its loop does, so with exactly the loop's 5 s the next loop found 4.9 s
+# elapsed and skipped: the inbox sensor ticked every 10 s, not 5 (ticks measured 5–13 s apart).
+# A second of slack keeps the cadence at the configured interval.
+DAEMON_JITTER_SECONDS = 1
+
+
 def sensor_interval() -> int:
-    return get_orchestration_settings().sensor_interval_seconds
+    """Dagster's minimum interval giving ticks every `PRESSRAG_SENSOR_INTERVAL_SECONDS`."""
+    return max(1, get_orchestration_settings().sensor_interval_seconds - DAEMON_JITTER_SECONDS)
 
 
 def max_attempts() -> int:
