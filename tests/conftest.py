@@ -136,12 +136,21 @@ def private_pressrag_env(
 
     The session's environment is restored afterwards.
     """
+    with environment(*_ENV_KEYS, *_URL_KEYS), _pressrag_home(tmp_path_factory.mktemp(name)) as env:
+        yield env
+
+
+@contextmanager
+def environment(*kept: str, **values: str) -> Iterator[None]:
+    """Set `values` in this process's environment (and its settings) for the block; `kept`
+    and `values`' names are restored afterwards, whatever the block changed."""
     from pressrag.resources.settings import get_settings
 
-    saved = {k: os.environ.get(k) for k in (*_ENV_KEYS, *_URL_KEYS)}
+    saved = {k: os.environ.get(k) for k in (*kept, *values)}
+    os.environ.update(values)
+    get_settings.cache_clear()
     try:
-        with _pressrag_home(tmp_path_factory.mktemp(name)) as env:
-            yield env
+        yield
     finally:
         for key, value in saved.items():
             if value is None:

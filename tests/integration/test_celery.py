@@ -28,9 +28,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pressrag.resources.settings import get_settings
 from pressrag.resources.store import Store
-from tests.conftest import REPO_ROOT, PressragEnv, private_pressrag_env
+from tests.conftest import REPO_ROOT, PressragEnv, environment, private_pressrag_env
 from tests.support.celery_workers import celery_workers
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.fake_wordpress import FakeWordPress
@@ -79,10 +78,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryStack]:
             "PRESSRAG_OPENAI_EMBED_DIMENSIONS": str(DIMENSION),
             "PRESSRAG_INDEX_SHARD_DOCUMENTS": str(SHARD_DOCUMENTS),
         }
-        saved = {k: os.environ.get(k) for k in indexing}
-        os.environ.update(indexing)  # the in-process run of this test process too
-        stack.callback(_restore, saved)
-        get_settings.cache_clear()
+        stack.enter_context(environment(**indexing))  # the in-process run of this process too
         celery = {"PRESSRAG_CELERY_BROKER_URL": broker_url, "PRESSRAG_EXECUTOR": "celery"}
         # As on another machine: the database by URL, never an embedded server of its own.
         worker_env = {
@@ -100,15 +96,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryStack]:
                 wordpress.upsert(_post(n))
             site_urls.append(wordpress.base_url)
         yield CeleryStack(env, openai, broker_url, pids, {**os.environ, **celery}, site_urls)
-
-
-def _restore(saved: dict[str, str | None]) -> None:
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    get_settings.cache_clear()
 
 
 def _store() -> Store:

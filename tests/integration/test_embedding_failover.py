@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.conftest import SAMPLE_DIR, SAMPLE_WXR, PressragEnv, private_pressrag_env
+from tests.conftest import SAMPLE_DIR, SAMPLE_WXR, PressragEnv, environment, private_pressrag_env
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.ledger import mark, wait_for_calls
 from tests.support.serving import ADMIN_KEY, ServingServer, parse_sse
@@ -66,24 +65,14 @@ def openai_index(
     """The sample site indexed with the primary's embeddings, in a database of its own."""
     from pressrag.orchestration.run import index_site_now
     from pressrag.orchestration.sites import add_site
-    from pressrag.resources.settings import get_settings
 
-    indexing = _primary_env(primary)
-    with private_pressrag_env(tmp_path_factory, "embedding-failover-home") as env:
-        saved = {k: os.environ.get(k) for k in indexing}
-        os.environ.update(indexing)  # the in-process indexing run
-        get_settings.cache_clear()
-        try:
-            add_site("demo", wxr=str(SAMPLE_WXR))
-            assert index_site_now("demo"), "indexing with the fake OpenAI embedder failed"
-            yield env
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-            get_settings.cache_clear()
+    with (
+        private_pressrag_env(tmp_path_factory, "embedding-failover-home") as env,
+        environment(**_primary_env(primary)),  # the in-process indexing run
+    ):
+        add_site("demo", wxr=str(SAMPLE_WXR))
+        assert index_site_now("demo"), "indexing with the fake OpenAI embedder failed"
+        yield env
 
 
 def _serving_env(primary: FakeOpenAI, secondary: FakeOpenAI, **extra: str) -> dict[str, str]:
