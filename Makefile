@@ -48,9 +48,10 @@ lint: venv
 
 # Test files run on two workers (their own homes, ports and databases): most of a file's time
 # is waiting on Dagster's daemon, PostgreSQL, WordPress or the browser. Four workers took
-# 30 min on a quiet 2-core machine and missed start-up deadlines: two it is.
+# 30 min on a quiet 2-core machine and missed start-up deadlines: two it is. Files are handed
+# out longest first (tests/support/file_order.py), not xdist's most-tests-first.
 test: models system-deps lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
 test-fast: venv
 	$(BIN)/python -m pytest tests/unit

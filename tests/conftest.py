@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.fake_wordpress import FakeWordPress
 
-pytest_plugins = ["tests.support.file_times"]
+pytest_plugins = ["tests.support.file_order", "tests.support.file_times"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO_ROOT / "samples" / "pydocs"
