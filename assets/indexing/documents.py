@@ -97,6 +97,27 @@ def _drift(stats: UpsertStats, kind: str, indexed_before: bool) -> int | None:
     return stats.added + stats.updated + stats.removed
 
 
+def _list_into_store(
+    db: Store,
+    site: Site,
+    source: ContentSource,
+    config: IndexConfig,
+    stats: UpsertStats,
+    *,
+    attachments: bool,
+) -> int:
+    """Record what the source lists — the run's ids when it is targeted, everything when not
+    — and remove what it no longer has; the number removed."""
+    if run_kind(config) == "targeted":
+        found, gone = _targeted(db, site.id, source, config, attachments=attachments)
+        _record(db, site, found, stats)
+        with db.connection() as conn:
+            return docs_sql.delete_documents(conn, site.id, gone)
+    _record(db, site, source.iter_media() if attachments else source.iter_documents(), stats)
+    with db.connection() as conn:
+        return docs_sql.delete_missing(conn, site.id, stats.seen_wp_ids, attachments=attachments)
+
+
 def _metadata(stats: UpsertStats, kind: str, seconds: float, drift: int | None) -> dict:
     meta: dict = {**stats.as_metadata(), "run_kind": kind, "duration_seconds": seconds}
     if drift is not None:
@@ -125,22 +146,11 @@ def wp_documents(
         )
     source = wordpress.source_for(site)
     stats = UpsertStats()
-    removed_missing = 0
     indexed_before = _indexed_before(db, site.id, context.run.run_id)
+    if kind != "targeted":
+        context.log.info(f"listing documents of {site.id} ({site.base_url})")
     with timed() as clock, explained_failures():
-        if kind == "targeted":
-            found, gone = _targeted(db, site.id, source, config, attachments=False)
-            _record(db, site, found, stats)
-            with db.connection() as conn:
-                removed_missing = docs_sql.delete_documents(conn, site.id, gone)
-        else:
-            context.log.info(f"listing documents of {site.id} ({site.base_url})")
-            _record(db, site, source.iter_documents(), stats)
-            with db.connection() as conn:
-                removed_missing = docs_sql.delete_missing(
-                    conn, site.id, stats.seen_wp_ids, attachments=False
-                )
-    stats.removed += removed_missing
+        stats.removed += _list_into_store(db, site, source, config, stats, attachments=False)
     drift = _drift(stats, kind, indexed_before)
     context.log.info(f"documents of {site.id}: {stats.as_metadata()}")
     return dg.MaterializeResult(metadata=_metadata(stats, kind, clock["seconds"], drift))
@@ -164,23 +174,12 @@ def wp_media(
     kind = run_kind(config)
     source = wordpress.source_for(site)
     stats = UpsertStats()
-    removed_missing = 0
     indexed_before = _indexed_before(db, site.id, context.run.run_id)
     with timed() as clock, explained_failures():
-        if kind == "targeted":
-            found, gone = _targeted(db, site.id, source, config, attachments=True)
-            _record(db, site, found, stats)
-            with db.connection() as conn:
-                removed_missing = docs_sql.delete_documents(conn, site.id, gone)
-        else:
-            _record(db, site, source.iter_media(), stats)
-            with db.connection() as conn:
-                removed_missing = docs_sql.delete_missing(
-                    conn, site.id, stats.seen_wp_ids, attachments=True
-                )
+        stats.removed += _list_into_store(db, site, source, config, stats, attachments=True)
         with db.connection() as conn:
             flipped = docs_sql.apply_parent_visibility(conn, site.id)
-    stats.removed += removed_missing + flipped["hidden"]
+    stats.removed += flipped["hidden"]
     drift = _drift(stats, kind, indexed_before)
     context.log.info(f"media of {site.id}: {stats.as_metadata()}")
     meta = _metadata(stats, kind, clock["seconds"], drift)

@@ -14,6 +14,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from pressrag.resources.store.documents import lock_unchanged
 from pressrag.resources.store.spaces import EmbeddingSpace
 
 # Chunks go in with one statement per `ROWS_PER_STATEMENT` rows, so the search statistics'
@@ -118,17 +119,11 @@ def publish_documents_chunks(
     """
     if not documents:
         return set()
-    locked = {
-        r[0]
-        for r in conn.execute(
-            "SELECT d.id FROM documents d "
-            "JOIN unnest(%s::bigint[], %s::text[]) AS w(id, content_hash) "
-            "ON d.id = w.id AND d.content_hash = w.content_hash "
-            "WHERE d.chunked_hash = d.content_hash AND d.visibility = 'public' "
-            "ORDER BY d.id FOR UPDATE OF d",
-            ([d.document_id for d in documents], [d.content_hash for d in documents]),
-        )
-    }
+    locked = lock_unchanged(
+        conn,
+        [(d.document_id, d.content_hash) for d in documents],
+        where="d.chunked_hash = d.content_hash AND d.visibility = 'public'",
+    )
     if not locked:
         return set()
     ids = sorted(locked)

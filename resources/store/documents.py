@@ -426,6 +426,22 @@ def save_drafts(
     return True
 
 
+def lock_unchanged(
+    conn: psycopg.Connection, documents: Sequence[tuple[int, str]], *, where: str = "TRUE"
+) -> set[int]:
+    """Lock the documents (id, content hash) whose content is still that hash, in id order so
+    that concurrent writers cannot deadlock; the ids locked. `where` narrows them further
+    (a fixed SQL condition on `d`, never user input)."""
+    rows = conn.execute(
+        "SELECT d.id FROM documents d "
+        "JOIN unnest(%s::bigint[], %s::text[]) AS w(id, content_hash) "
+        f"ON d.id = w.id AND d.content_hash = w.content_hash WHERE {where} "
+        "ORDER BY d.id FOR UPDATE OF d",
+        ([d[0] for d in documents], [d[1] for d in documents]),
+    )
+    return {r[0] for r in rows}
+
+
 def save_many_drafts(
     conn: psycopg.Connection, documents: Sequence[tuple[int, str, Sequence[ChunkDraft]]]
 ) -> set[int]:
@@ -434,15 +450,7 @@ def save_many_drafts(
     changed since it was chunked is skipped, as `save_drafts` skips it."""
     if not documents:
         return set()
-    locked = {
-        r[0]
-        for r in conn.execute(
-            "SELECT d.id FROM documents d "
-            "JOIN unnest(%s::bigint[], %s::text[]) AS w(id, content_hash) "
-            "ON d.id = w.id AND d.content_hash = w.content_hash ORDER BY d.id FOR UPDATE OF d",
-            ([d[0] for d in documents], [d[1] for d in documents]),
-        )
-    }
+    locked = lock_unchanged(conn, [(d[0], d[1]) for d in documents])
     if not locked:
         return set()
     ids = sorted(locked)
