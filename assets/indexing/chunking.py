@@ -17,7 +17,7 @@ from pressrag.assets.indexing.shards import (
     plan_op,
     result_out,
     stage_config,
-    summed,
+    sum_op,
     where_it_ran,
 )
 from pressrag.assets.transforms.chunking import chunk_document
@@ -121,11 +121,7 @@ def save_group(
     return saved
 
 
-@dg.op(out=dg.Out(dg.Nothing))
-def sum_chunking(
-    context: dg.OpExecutionContext, config: IndexConfig, shards: list[ShardResult]
-) -> None:
-    context.add_output_metadata(summed(shards))
+sum_chunking = sum_op("sum_chunking")
 
 
 @dg.graph_asset(

@@ -129,6 +129,18 @@ def plan_op(name: str, stage: str) -> dg.OpDefinition:
     return plan
 
 
+def sum_op(name: str) -> dg.OpDefinition:
+    """The op that sums a stage's shard results into the asset's materialization."""
+
+    @dg.op(name=name, out=dg.Out(dg.Nothing))
+    def sum_shards(
+        context: dg.OpExecutionContext, config: IndexConfig, shards: list[ShardResult]
+    ) -> None:
+        context.add_output_metadata(summed(shards))
+
+    return sum_shards
+
+
 def stage_config(*op_names: str) -> dg.ConfigMapping:
     """The stage asset takes the same `IndexConfig` as the other assets (run config
     `ops: {extracted_text: {config: …}}`) and hands it to each of its ops."""

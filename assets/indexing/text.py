@@ -20,7 +20,7 @@ from pressrag.assets.indexing.shards import (
     plan_op,
     result_out,
     stage_config,
-    summed,
+    sum_op,
     where_it_ran,
 )
 from pressrag.assets.transforms.cleaning import clean_post_html
@@ -105,11 +105,7 @@ def extract_shard(
     return dg.Output(_extract(context, store, wordpress, shard), metadata=where_it_ran())
 
 
-@dg.op(out=dg.Out(dg.Nothing))
-def sum_extraction(
-    context: dg.OpExecutionContext, config: IndexConfig, shards: list[ShardResult]
-) -> None:
-    context.add_output_metadata(summed(shards))
+sum_extraction = sum_op("sum_extraction")
 
 
 @dg.graph_asset(
