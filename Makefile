@@ -46,11 +46,13 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-# Test files run on two workers (their own homes, ports and databases): most of a file's time
-# is waiting on Dagster's daemon, PostgreSQL, WordPress or the browser. Four workers took
-# 30 min on a quiet 2-core machine and missed start-up deadlines: two it is. Files are handed
-# out longest first (tests/support/file_order.py), not xdist's most-tests-first.
-test: models system-deps lint
+# Test files run on two workers (their own homes, ports and databases), which keep both cores
+# busy (Dagster's run workers, PostgreSQL, the model): four took 30 min on a quiet 2-core
+# machine and missed start-up deadlines. Files are handed out longest first
+# (tests/support/file_order.py), not xdist's most-tests-first. The set-up steps run side by
+# side (apt's downloads beside pip's, the model export beside the linters).
+test:
+	$(MAKE) --no-print-directory -j3 --output-sync=target models system-deps lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
 test-fast: venv
