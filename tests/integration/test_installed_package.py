@@ -1,6 +1,7 @@
 """`pip install .` into a fresh virtualenv outside the repository gives a working `pressrag`:
-it adds the sample site, indexes it through Dagster and searches it, from a folder that is
-not the repository, with nothing of the repository on the path.
+the README's path — add the sample site, index it through Dagster, search it, see its
+status — from a folder that is not the repository, with nothing of the repository on the
+path.
 
 The new virtualenv gets the already installed dependencies through a `.pth` line (installing
 torch again would take minutes and the same bytes); that line only adds the folder, so the
@@ -8,6 +9,7 @@ repository's editable install (a finder registered by its own `.pth` there) is n
 
 from __future__ import annotations
 
+import json
 import os
 import site
 import subprocess
@@ -68,11 +70,22 @@ def test_an_installed_pressrag_indexes_and_searches_the_sample(tmp_path: Path) -
 
     pressrag = str(venv / "bin" / "pressrag")
     try:
-        run(pressrag, "sites", "add", "demo", "--wxr", str(SAMPLE))
+        added = run(pressrag, "sites", "add", "demo", "--wxr", str(SAMPLE))
+        assert "whsec_" in added  # the plugin's secrets, shown once
         indexed = run(pressrag, "index", "--site", "demo")
         assert "succeeded" in indexed, indexed
+        assert "'dagster/row_count': 225" in indexed
+        assert "TableSchema" not in indexed and "TableRecord" not in indexed
+        # Every check of the site, the drift check included, was evaluated by that run.
+        for check in ("reconcile_drift", "no_orphan_chunks", "search_quality"):
+            assert f"check {check}: passed" in indexed, indexed
         found = run(pressrag, "search", "how do I make a virtual environment", "--site", "demo")
-        assert "Creating Virtual Environments" in found.splitlines()[0], found
+        rank, _, title, url = found.splitlines()[0].split("\t")[:4]
+        assert (rank, title) == ("1", "Creating Virtual Environments"), found
+        assert url.startswith("http"), found
+        (report,) = json.loads(run(pressrag, "status", "--site", "demo", "--json"))
+        assert report["chunks"] > 0 and report["excluded"] >= 4 and report["failures"] == 0
+        assert report["last_run"]["status"] == "succeeded"
     finally:
         from pressrag.resources.database import stop_embedded_server
 
