@@ -28,17 +28,21 @@ from pressrag.resources.writeback.dagster_resources import (
 
 
 def configured_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
-    """Resources by key; a resource another one needs is the same object (`store`,
-    `embedder`), as merged definitions require."""
+    """Resources by key, the store shared by those that need it.
+
+    The write-back's generators get the index's embedder configuration without its preload:
+    a nested resource is set up with its parent, and a summary or draft run must not start
+    loading a model its chat model may never need.
+    """
     store = StoreResource()
-    embedder = EmbedderResource.from_settings(settings)
+    generators_embedder = EmbedderResource.from_settings(settings, preload=False)
     return {
         "store": store,
-        "embedder": embedder,
+        "embedder": EmbedderResource.from_settings(settings),
         "wordpress": WordPressResource(store=store),
         STEP_OUTPUTS: PostgresIOManager(store=store),
-        "summariser": SummariserResource.from_settings(settings, embedder),
-        "writer": DraftWriterResource.from_settings(settings, embedder),
+        "summariser": SummariserResource.from_settings(settings, generators_embedder),
+        "writer": DraftWriterResource.from_settings(settings, generators_embedder),
         "callbacks": WordPressCallbackResource(),
     }
 

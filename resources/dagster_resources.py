@@ -214,9 +214,10 @@ class EmbedderResource(dg.ConfigurableResource):
     _preload: ModelPreload | None = PrivateAttr(default=None)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> EmbedderResource:
+    def from_settings(cls, settings: Settings, *, preload: bool = True) -> EmbedderResource:
         openai = settings.embedder == "openai"
         return cls(
+            preload=preload,
             kind=settings.embedder,
             backend=settings.index_embed_backend,
             threads=settings.index_torch_threads,

@@ -150,3 +150,11 @@ def test_env_vars_are_resolved_when_the_resource_is_built(
         with dg.build_resources(wanted) as built:
             assert built.store.database_url == f"postgresql://db.invalid/{n}"
             assert built.callbacks.home == str(tmp_path / n)
+
+
+def test_only_indexing_preloads_the_model() -> None:
+    """A summary or draft run sets up its generator's embedder with it: no preload there."""
+    resources = configured_resources(Settings(_env_file=None))
+    assert resources["embedder"].preload
+    assert not resources["summariser"].embedder.preload
+    assert not resources["writer"].embedder.preload
