@@ -23,7 +23,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from pressrag.resources.database import APP_DATABASE_URL_ENV, hand_down_app_database_url
+from pressrag.resources.database import APP_DATABASE_URL_ENV, app_database_url
 from pressrag.resources.embedders import Embedder
 from pressrag.resources.errors import ConfigError
 from pressrag.resources.gateway.metering import MeteredEmbedder
@@ -59,7 +59,8 @@ def export_resource_variables(settings: Settings) -> None:
     os.environ[HOME_ENV] = str(settings.resolved_home)
     if settings.openai_api_key is not None:
         os.environ.setdefault(OPENAI_API_KEY_ENV, settings.openai_api_key.get_secret_value())
-    hand_down_app_database_url(settings)
+    # Inherited from a local-mode parent, else DATABASE_URL; else the one line naming it.
+    os.environ[APP_DATABASE_URL_ENV] = app_database_url(settings)
 
 
 @cache

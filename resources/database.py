@@ -200,14 +200,3 @@ def app_database_url(settings: Settings) -> str:
     if inherited:
         return inherited
     return resolve_database_urls(settings).app
-
-
-def hand_down_app_database_url(settings: Settings) -> None:
-    """Make sure `PRESSRAG_APP_DB_URL` holds this process's application URL.
-
-    The store resource reads that one variable (`EnvVar`), wherever its step runs, while an
-    operator sets DATABASE_URL and the local mode hands the embedded server's URL down in it.
-    Called where the code location loads, so a process without a database fails at start
-    with the one line naming DATABASE_URL.
-    """
-    os.environ[APP_DATABASE_URL_ENV] = app_database_url(settings)
