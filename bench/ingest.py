@@ -209,9 +209,10 @@ def main() -> None:
 
     from pressrag.orchestration.environment import prepare
     from pressrag.resources.dagster_resources import EmbedderResource
+    from pressrag.resources.settings import get_settings
 
     prepare()
-    model = EmbedderResource().get()
+    model = EmbedderResource.from_settings(get_settings()).get()
     model.embed(["warm up the model so neither side pays for loading it"])
     recorder = Recorder(model.embed)
     model.embed = recorder  # type: ignore[method-assign]

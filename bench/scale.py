@@ -384,7 +384,7 @@ def chunk_texts() -> list[str]:
     from pressrag.resources.store import Store
 
     settings = get_settings()
-    model = EmbedderResource().get()
+    model = EmbedderResource.from_settings(settings).get()
     with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store, store.connection() as c:
         rows = c.execute(
             "SELECT title, extracted_text FROM documents WHERE site_id = %s "
@@ -429,7 +429,7 @@ def phase(args: argparse.Namespace) -> None:
     get_settings.cache_clear()
     prepare()
     add_site(SITE, url=args.wordpress)
-    model = EmbedderResource().get()
+    model = EmbedderResource.from_settings(get_settings()).get()
     model.embed(["warm up: load the model and open the connection before timing"])
     meter_args = (home / "pgdata", args.fakes_pid)
     sql = SqlClock()

@@ -12,14 +12,13 @@ DAGSTER_HOME): the steps it runs connect to the database and the Dagster instanc
 
 from __future__ import annotations
 
+import importlib
+
 from dagster._core.execution.retries import RetryMode
 from dagster_celery.executor import CeleryExecutor
 from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
 
-# Loaded once here, before the pool forks, so a pool process's first step does not spend
-# ~5 s importing the code location (a step itself is ~0.5 s).
-import pressrag.orchestration.definitions  # noqa: F401
 from pressrag.orchestration.environment import prepare
 from pressrag.orchestration.settings import celery_config, get_orchestration_settings
 
@@ -41,6 +40,10 @@ def _app_args() -> dict[str, object]:
 
 
 prepare()
+# Loaded once here, before the pool forks, so a pool process's first step does not spend
+# ~5 s importing the code location (a step itself is ~0.5 s); after `prepare()`, which gives
+# the code location its database.
+importlib.import_module("pressrag.orchestration.definitions")
 app = make_app(_app_args())
 execute_plan = create_task(app)
 

@@ -11,6 +11,12 @@ from pressrag.orchestration.schedules import CHECKS, SCHEDULES
 from pressrag.orchestration.sensors import SENSORS
 from pressrag.orchestration.settings import run_executor
 from pressrag.orchestration.writeback import WRITEBACK_JOBS, WRITEBACK_SENSORS
+from pressrag.resources.dagster_resources import export_resource_variables
+from pressrag.resources.settings import get_settings
+
+# Its server, every run worker and Celery worker load this module: one without a database
+# stops here with the line naming DATABASE_URL, before anything is launched.
+export_resource_variables(get_settings())
 
 defs = dg.Definitions.merge(
     indexing.defs,  # a module reference: one Definitions object at module scope

@@ -51,6 +51,6 @@ def close_ended_runs(instance: dg.DagsterInstance, store: Store) -> list[str]:
     closed = []
     for run_id in open_ids:
         run = instance.get_run_by_id(run_id)
-        if run is not None and record_if_ended(instance, run):
+        if run is not None and record_if_ended(instance, store, run):
             closed.append(run_id)
     return closed

@@ -81,7 +81,8 @@ def index_site_now(
         run = submit_index_run(context, site_id, run_config, tags)
         print(f"run {run.run_id} queued for site {site_id} (also in the Dagster UI)")
         run = _follow(context, run.run_id)
-    record_if_ended(instance, run)  # the run-status sensors do the same, when a daemon runs
+    with Store(urls.app, max_size=1) as store:  # the run-status sensors do this with a daemon
+        record_if_ended(instance, store, run)
     summary = _summarise(instance, run)
     print(summary, file=sys.stdout if run.status == dg.DagsterRunStatus.SUCCESS else sys.stderr)
     return run.status == dg.DagsterRunStatus.SUCCESS

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import cache
 
 import dagster as dg
 import grpc
@@ -39,7 +40,9 @@ from dagster._grpc.types import CanCancelExecutionRequest, CanCancelExecutionRes
 from dagster._serdes import deserialize_value
 
 from pressrag.assets.indexing.common import site_partitions
-from pressrag.resources.dagster_resources import StoreResource
+from pressrag.resources.database import app_database_url
+from pressrag.resources.settings import get_settings
+from pressrag.resources.store import Store
 from pressrag.resources.store.sites import get_site
 
 USAGE_DAILY_JOB = "usage_daily_job"  # assets/gateway: partitioned by day
@@ -94,8 +97,16 @@ def unregistered_site(run: dg.DagsterRun) -> str | None:
     site_id = run.tags.get(PARTITION_NAME_TAG)
     if not site_id or _by_day(run):
         return None
-    with StoreResource().get().connection() as conn:
+    with _store(app_database_url(get_settings())).connection() as conn:
         return None if get_site(conn, site_id) else site_id
+
+
+@cache
+def _store(url: str) -> Store:
+    """The launcher belongs to the instance (the daemon, the webserver, `pressrag index`), not
+    to the code location's definitions, so it gets no Dagster resources: it opens the store
+    itself, one per URL (tests switch databases within one process)."""
+    return Store(url, max_size=1)
 
 
 def _by_day(run: dg.DagsterRun) -> bool:

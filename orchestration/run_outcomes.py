@@ -14,6 +14,7 @@ import dagster as dg
 
 from pressrag.orchestration.sensors import sensor_interval
 from pressrag.resources.dagster_resources import StoreResource
+from pressrag.resources.store import Store
 from pressrag.resources.store import status as status_sql
 
 _STEP_EVENTS = {
@@ -69,25 +70,27 @@ def failure_details(instance: dg.DagsterInstance, run_id: str) -> tuple[str | No
     return (open_steps[-1] if open_steps else None), error
 
 
-def record_run_end(instance: dg.DagsterInstance, run_id: str, status: str) -> str | None:
+def record_run_end(
+    instance: dg.DagsterInstance, store: Store, run_id: str, status: str
+) -> str | None:
     """Close the run's `index_runs` row as `status` with its failing step and error, if still
     open; what was recorded, or None when the row was already closed."""
     step, error = failure_details(instance, run_id)
-    with StoreResource().get().connection() as conn:
+    with store.connection() as conn:
         closed = status_sql.close_unfinished_run(
             conn, run_id, status, failed_step=step, error=error
         )
     return f"index run {run_id} {status} at {step or 'no step'}: {error}" if closed else None
 
 
-def record_if_ended(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
+def record_if_ended(instance: dg.DagsterInstance, store: Store, run: dg.DagsterRun) -> str | None:
     """`record_run_end` for a run that failed or was canceled; None for any other status."""
     status = ENDED_STATUSES.get(run.status)
-    return record_run_end(instance, run.run_id, status) if status else None
+    return record_run_end(instance, store, run.run_id, status) if status else None
 
 
-def _close(context: dg.RunStatusSensorContext, status: str) -> None:
-    recorded = record_run_end(context.instance, context.dagster_run.run_id, status)
+def _close(context: dg.RunStatusSensorContext, store: StoreResource, status: str) -> None:
+    recorded = record_run_end(context.instance, store.get(), context.dagster_run.run_id, status)
     if recorded:
         context.log.info(recorded)
 
@@ -99,8 +102,8 @@ def _close(context: dg.RunStatusSensorContext, status: str) -> None:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="A run failed (or its worker died): its index_runs row says so, with the step.",
 )
-def index_run_failed(context: dg.RunStatusSensorContext) -> None:
-    _close(context, "failed")
+def index_run_failed(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
+    _close(context, store, "failed")
 
 
 @dg.run_status_sensor(
@@ -110,8 +113,8 @@ def index_run_failed(context: dg.RunStatusSensorContext) -> None:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="A run was canceled: its index_runs row says so.",
 )
-def index_run_canceled(context: dg.RunStatusSensorContext) -> None:
-    _close(context, "canceled")
+def index_run_canceled(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
+    _close(context, store, "canceled")
 
 
 RUN_OUTCOME_SENSORS = [index_run_failed, index_run_canceled]

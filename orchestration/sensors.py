@@ -281,10 +281,10 @@ def _batch_of(run: dg.DagsterRun) -> str | None:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="A webhook batch's run succeeded: its inbox events are processed.",
 )
-def inbox_batch_succeeded(context: dg.RunStatusSensorContext) -> None:
+def inbox_batch_succeeded(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
     batch_id = _batch_of(context.dagster_run)
     if batch_id:
-        with StoreResource().get().connection() as conn:
+        with store.get().connection() as conn:
             done = inbox.finish_batch(conn, batch_id, context.dagster_run.run_id)
         context.log.info(f"batch {batch_id}: {done} events processed")
 
@@ -295,11 +295,11 @@ def inbox_batch_succeeded(context: dg.RunStatusSensorContext) -> None:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="A webhook batch's run failed: its events go back to pending (or dead).",
 )
-def inbox_batch_failed(context: dg.RunFailureSensorContext) -> None:
+def inbox_batch_failed(context: dg.RunFailureSensorContext, store: StoreResource) -> None:
     batch_id = _batch_of(context.dagster_run)
     if batch_id:
         message = context.failure_event.message or "run failed"
-        with StoreResource().get().connection() as conn:
+        with store.get().connection() as conn:
             outcome = inbox.fail_batch(
                 conn,
                 batch_id,

@@ -82,7 +82,7 @@ BACKEND_ENV = "PRESSRAG_CELERY_BACKEND_URL"
 
 
 def celery_config(settings: OrchestrationSettings) -> dict[str, object]:
-    """Celery settings shared by the executor and the workers (`orchestration/celery_worker.py`).
+    """Celery settings shared by the executor and the workers (`orchestration/celery_app.py`).
 
     dagster-celery acknowledges a task when a worker takes it: a worker killed mid-step then
     loses the step, and the run fails with WorkerLostError. Acknowledging late, and

@@ -174,18 +174,22 @@ def failure_reason(context: dg.RunFailureSensorContext) -> str:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="A draft run failed for good: WordPress shows why.",
 )
-def draft_failed(context: dg.RunFailureSensorContext) -> None:
+def draft_failed(
+    context: dg.RunFailureSensorContext,
+    store: StoreResource,
+    callbacks: WordPressCallbackResource,
+) -> None:
     run = context.dagster_run
     site_id, request_id = run.tags.get(SITE_TAG), run.tags.get(REQUEST_TAG)
     if not site_id or not request_id:
         return
-    with StoreResource().get().connection() as conn:
+    with store.get().connection() as conn:
         site = get_site(conn, site_id)
     if site is None:
         return
     config = DraftConfig.model_construct(site=site_id, request_id=request_id)
     try:
-        client = WordPressCallbackResource().client_for(site)
+        client = callbacks.client_for(site)
         client.send(progress_message(config, "failed", failure_reason(context)))
     except PressRAGError as exc:  # CallbackError included
         context.log.warning(f"could not tell WordPress that draft {request_id} failed: {exc}")

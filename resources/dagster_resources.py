@@ -1,8 +1,11 @@
 """Dagster resources: how assets reach the store, the embedder and WordPress.
 
-Each resource is a `ConfigurableResource`; anything secret comes from the environment
-(`EnvVar`) or the secret store, never from run config, so it never shows in the Dagster UI.
-Heavy objects (the pool, the model) are created once per process and shared.
+Each resource carries its configuration as fields, so the Dagster UI's resource tab shows
+what a run uses. `resources/configured.py` builds them all in one place from the project's
+settings (their defaults and `PRESSRAG_*` overrides); what is secret or names a database is an
+`EnvVar` instead, so the UI shows the variable's name only and the value is read where the
+step runs (a run worker, a Celery worker on another machine). Heavy objects (the pool, the
+model) are created once per process and shared.
 """
 
 from __future__ import annotations
@@ -15,16 +18,17 @@ import pickle
 import threading
 from functools import cache, partial
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
-from pressrag.resources.database import app_database_url
-from pressrag.resources.embedders import Embedder, make_embedder
+from pressrag.resources.database import APP_DATABASE_URL_ENV, app_database_url
+from pressrag.resources.embedders import Embedder
 from pressrag.resources.errors import ConfigError
 from pressrag.resources.gateway.metering import MeteredEmbedder
 from pressrag.resources.secrets import SecretStore
-from pressrag.resources.settings import get_settings
+from pressrag.resources.settings import Settings
 from pressrag.resources.store import Store
 from pressrag.resources.store.exports import record_export_read
 from pressrag.resources.store.sites import Site
@@ -38,6 +42,26 @@ from pressrag.resources.wordpress.wxr import ReadProgress
 
 log = logging.getLogger(__name__)
 
+# The I/O manager key of shards and shard results (assets/indexing/shards.py).
+STEP_OUTPUTS = "step_outputs"
+OPENAI_API_KEY_ENV = "PRESSRAG_OPENAI_API_KEY"
+HOME_ENV = "PRESSRAG_HOME"  # the secret store's folder (`resources/secrets.py`)
+HOME_DESCRIPTION = "PRESSRAG_HOME: site keys and application passwords are in its secret store"
+
+
+def export_resource_variables(settings: Settings) -> None:
+    """Set the variables the resources' `EnvVar`s name from this process's settings, which
+    may come from `.env` or defaults: PRESSRAG_HOME, the OpenAI key, and the database URL.
+
+    Called where the code location loads — its server, every run worker and Celery worker —
+    so a process without a database fails there, at start, with the line naming DATABASE_URL.
+    """
+    os.environ[HOME_ENV] = str(settings.resolved_home)
+    if settings.openai_api_key is not None:
+        os.environ.setdefault(OPENAI_API_KEY_ENV, settings.openai_api_key.get_secret_value())
+    # Inherited from a local-mode parent, else DATABASE_URL; else the one line naming it.
+    os.environ[APP_DATABASE_URL_ENV] = app_database_url(settings)
+
 
 @cache
 def _store(url: str) -> Store:
@@ -45,21 +69,53 @@ def _store(url: str) -> Store:
 
 
 @cache
-def _embedder(kind: str, model: str, backend: str) -> Embedder:
-    """One embedder per process and configuration (the arguments are the cache key)."""
-    settings = get_settings()
-    return make_embedder(
-        settings,
-        threads=settings.index_torch_threads or os.cpu_count() or 1,
-        backend=settings.index_embed_backend,
+def _local_embedder(
+    backend: Literal["onnx", "torch"], threads: int, batch_size: int, cache_dir: str | None
+) -> Embedder:
+    """One local model per process and configuration (the arguments are the cache key)."""
+    from pressrag.resources.embedders.local import LocalEmbedder
+
+    return LocalEmbedder(
+        batch_size=batch_size,
+        threads=threads or os.cpu_count() or 1,
+        backend=backend,
+        cache_dir=Path(cache_dir) if cache_dir else None,
+    )
+
+
+@cache
+def _openai_embedder(
+    api_key: str,
+    model: str,
+    dimensions: int | None,
+    base_url: str | None,
+    timeout: float,
+    max_retries: int,
+) -> Embedder:
+    from pressrag.resources.embedders.openai import OpenAIEmbedder
+
+    return OpenAIEmbedder(
+        api_key=api_key,
+        model=model,
+        dimensions=dimensions,
+        base_url=base_url,
+        timeout=timeout,
+        max_retries=max_retries,
     )
 
 
 class StoreResource(dg.ConfigurableResource):
-    """The Postgres + pgvector store (DATABASE_URL, or the embedded server)."""
+    """The Postgres + pgvector store."""
+
+    database_url: str = Field(
+        default=dg.EnvVar(APP_DATABASE_URL_ENV),
+        description="The application database. Set DATABASE_URL: the code location copies it "
+        f"into {APP_DATABASE_URL_ENV}, where the local mode (`pressrag`) puts the embedded "
+        "server's URL.",
+    )
 
     def get(self) -> Store:
-        return _store(app_database_url(get_settings()))
+        return _store(self.database_url)
 
 
 class PostgresIOManager(dg.ConfigurableIOManager):
@@ -70,9 +126,11 @@ class PostgresIOManager(dg.ConfigurableIOManager):
     under DAGSTER_HOME, which Celery workers on different machines would have to share.
     """
 
+    store: StoreResource
+
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         key = "/".join(context.get_identifier())
-        with StoreResource().get().connection() as conn:
+        with self.store.get().connection() as conn:
             conn.execute(
                 "INSERT INTO step_outputs (key, run_id, value) VALUES (%s, %s, %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, created_at = now()",
@@ -81,7 +139,7 @@ class PostgresIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> object:
         key = "/".join(context.upstream_output.get_identifier())
-        with StoreResource().get().connection() as conn:
+        with self.store.get().connection() as conn:
             row = conn.execute("SELECT value FROM step_outputs WHERE key = %s", (key,)).fetchone()
         if row is None:
             raise dg.Failure(f"no stored output {key!r} (its step did not finish)")
@@ -131,7 +189,7 @@ class ModelPreload:
 
 
 class EmbedderResource(dg.ConfigurableResource):
-    """The configured embedder (PRESSRAG_EMBEDDER=local|openai), loaded once per process.
+    """The index's embedder (PRESSRAG_EMBEDDER=local|openai), loaded once per process.
 
     With `preload`, loading the local model (~5 s of imports on a quiet machine) starts in a
     background thread when the run starts, so it overlaps fetching and extraction instead of
@@ -139,8 +197,40 @@ class EmbedderResource(dg.ConfigurableResource):
     run ends only when that thread has stopped (see `ModelPreload`).
     """
 
+    kind: Literal["local", "openai"] = "local"
+    # The local model: how it runs (same vectors either way), threads (0 = every core: the
+    # `embeddings` pool runs one embedding step at a time), texts per batch, the ONNX cache.
+    backend: Literal["onnx", "torch"] = "onnx"
+    threads: int = 0
+    batch_size: int = 16
+    model_cache_dir: str | None = None
+    # An OpenAI-compatible endpoint; its key is an EnvVar, set only when `kind` is openai.
+    openai_model: str = "text-embedding-3-small"
+    openai_dimensions: int | None = None
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    openai_timeout: float = 30.0
+    openai_max_retries: int = 4
     preload: bool = True
     _preload: ModelPreload | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, preload: bool = True) -> EmbedderResource:
+        openai = settings.embedder == "openai"
+        return cls(
+            preload=preload,
+            kind=settings.embedder,
+            backend=settings.index_embed_backend,
+            threads=settings.index_torch_threads,
+            batch_size=settings.embed_batch_size,
+            model_cache_dir=str(settings.model_cache_dir) if settings.model_cache_dir else None,
+            openai_model=settings.openai_embed_model,
+            openai_dimensions=settings.openai_embed_dimensions,
+            openai_base_url=settings.openai_base_url,
+            openai_api_key=dg.EnvVar(OPENAI_API_KEY_ENV) if openai else None,
+            openai_timeout=settings.openai_timeout,
+            openai_max_retries=settings.openai_max_retries,
+        )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if self.preload:
@@ -152,10 +242,25 @@ class EmbedderResource(dg.ConfigurableResource):
             self._preload = None
 
     def get(self) -> Embedder:
-        settings = get_settings()
-        return _embedder(
-            settings.embedder, settings.openai_embed_model, settings.index_embed_backend
+        if self.kind == "local":
+            return _local_embedder(
+                self.backend, self.threads, self.batch_size, self.model_cache_dir
+            )
+        if not self.openai_api_key:
+            raise ConfigError(f"PRESSRAG_EMBEDDER=openai needs {OPENAI_API_KEY_ENV}")
+        return _openai_embedder(
+            self.openai_api_key,
+            self.openai_model,
+            self.openai_dimensions,
+            self.openai_base_url,
+            self.openai_timeout,
+            self.openai_max_retries,
         )
+
+    def local_onnx(self) -> Embedder:
+        """The local model through ONNX Runtime, whatever `kind` and `backend` say: on short
+        texts (sentences, queries) several times faster than PyTorch, and quick to load."""
+        return _local_embedder("onnx", self.threads, self.batch_size, self.model_cache_dir)
 
     def for_site(self, site_id: str) -> MeteredEmbedder:
         """The embedder, each call of it counted in the usage ledger as one of `site_id`."""
@@ -169,6 +274,8 @@ class WordPressResource(dg.ConfigurableResource):
     records each complete read of the export with the site (`wxr_exports`).
     """
 
+    store: StoreResource
+    home: str = Field(default=dg.EnvVar(HOME_ENV), description=HOME_DESCRIPTION)
     timeout_seconds: float = 20.0
     max_retries: int = 5
     _log: logging.Logger = PrivateAttr(default=log)
@@ -185,14 +292,16 @@ class WordPressResource(dg.ConfigurableResource):
                 post_types=site.post_types,
                 media=site.settings.get("wxr_media"),
                 site_url=site.base_url,
-                on_read=partial(_record_export_read, self._log, site.id, site.wxr_path),
+                on_read=partial(
+                    _record_export_read, self.store.get(), self._log, site.id, site.wxr_path
+                ),
                 on_progress=partial(_log_read_progress, self._log, Path(site.wxr_path).name),
             )
         username = site.settings.get("wp_username")
         password = None
         key_id = site.settings.get("app_password_key_id")
         if key_id:
-            password = SecretStore(get_settings().resolved_home).get(key_id)
+            password = SecretStore(Path(self.home)).get(key_id)
         return WordPressRestClient(
             site.base_url,
             post_types=site.post_types,
@@ -204,10 +313,9 @@ class WordPressResource(dg.ConfigurableResource):
 
 
 def _record_export_read(
-    run_log: logging.Logger, site_id: str, path: str, report: WxrReadReport
+    store: Store, run_log: logging.Logger, site_id: str, path: str, report: WxrReadReport
 ) -> None:
     """Every complete read of an export is recorded: when, its hash, the unreadable items."""
-    store = _store(app_database_url(get_settings()))
     with store.connection() as conn:
         record_export_read(conn, site_id, path, report.as_dict())
     if report.not_well_formed:

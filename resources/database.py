@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 APP_DATABASE = "pressrag"
 DAGSTER_DATABASE = "dagster"
+# The application URL as this process resolved it (DATABASE_URL, or the embedded server's in
+# local mode), handed to child processes and read by the store resource (`EnvVar`).
+APP_DATABASE_URL_ENV = "PRESSRAG_APP_DB_URL"
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def _embedded_allowed(settings: Settings, *, command_line: bool) -> bool:
 
 def require_database(settings: Settings) -> None:
     """Raise the one clear line unless this (non command-line) process has a database."""
-    if os.environ.get("PRESSRAG_APP_DB_URL") or settings.database_url is not None:
+    if os.environ.get(APP_DATABASE_URL_ENV) or settings.database_url is not None:
         return
     if not _embedded_allowed(settings, command_line=False):
         raise ConfigError(NO_DATABASE)
@@ -183,7 +186,7 @@ def _ensure_databases(uri: str) -> None:
 
 def export_database_env(urls: DatabaseUrls) -> None:
     """Put the resolved URLs in the environment for child processes (Dagster, serving)."""
-    os.environ["PRESSRAG_APP_DB_URL"] = urls.app
+    os.environ[APP_DATABASE_URL_ENV] = urls.app
     os.environ["PRESSRAG_DAGSTER_PG_URL"] = urls.dagster
 
 
@@ -193,7 +196,7 @@ def app_database_url(settings: Settings) -> str:
     A parent process (the CLI, `pressrag up`) may have resolved it already and exported it;
     otherwise it is the configured URL (the embedded server only if explicitly allowed).
     """
-    inherited = os.environ.get("PRESSRAG_APP_DB_URL")
+    inherited = os.environ.get(APP_DATABASE_URL_ENV)
     if inherited:
         return inherited
     return resolve_database_urls(settings).app

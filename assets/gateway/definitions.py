@@ -1,7 +1,7 @@
 """The gateway domain's own small `Definitions`: the usage rollup, its nightly job and schedule.
 
-Its `store` is the indexing domain's resource object itself: merged definitions must not hold
-two different resources under one key.
+Its `store` is the code location's (`resources/configured.py`): merged definitions must not
+hold two different resources under one key.
 """
 
 from datetime import timedelta
@@ -9,7 +9,7 @@ from datetime import timedelta
 import dagster as dg
 
 from pressrag.assets.gateway.usage import usage_daily
-from pressrag.assets.indexing.definitions import INDEXING_RESOURCES
+from pressrag.resources.configured import code_location_resources
 
 usage_daily_job = dg.define_asset_job(
     name="usage_daily_job",
@@ -36,5 +36,5 @@ defs = dg.Definitions(
     assets=[usage_daily],
     jobs=[usage_daily_job],
     schedules=[usage_daily_schedule],
-    resources={"store": INDEXING_RESOURCES["store"]},
+    resources={"store": code_location_resources()["store"]},
 )

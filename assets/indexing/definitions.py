@@ -11,14 +11,9 @@ from pressrag.assets.indexing.chunking import chunks
 from pressrag.assets.indexing.documents import wp_documents, wp_media
 from pressrag.assets.indexing.embeddings import embeddings
 from pressrag.assets.indexing.quality import search_quality
-from pressrag.assets.indexing.shards import STEP_OUTPUTS
 from pressrag.assets.indexing.text import extracted_text
-from pressrag.resources.dagster_resources import (
-    EmbedderResource,
-    PostgresIOManager,
-    StoreResource,
-    WordPressResource,
-)
+from pressrag.resources.configured import code_location_resources
+from pressrag.resources.dagster_resources import STEP_OUTPUTS
 
 INDEXING_ASSETS = [wp_documents, wp_media, extracted_text, chunks, embeddings]
 
@@ -29,10 +24,7 @@ INDEXING_CHECKS = [
     search_quality,
 ]
 INDEXING_RESOURCES = {
-    "store": StoreResource(),
-    "embedder": EmbedderResource(),
-    "wordpress": WordPressResource(),
-    STEP_OUTPUTS: PostgresIOManager(),
+    key: code_location_resources()[key] for key in ("store", "embedder", "wordpress", STEP_OUTPUTS)
 }
 
 defs = dg.Definitions(

@@ -23,15 +23,11 @@ import dagster as dg
 
 from pressrag.assets.indexing.common import IndexConfig, site_of
 from pressrag.assets.indexing.failures import StageFailures, failure_metadata
-from pressrag.resources.dagster_resources import StoreResource
+from pressrag.resources.dagster_resources import STEP_OUTPUTS, StoreResource
 from pressrag.resources.settings import get_settings
 from pressrag.resources.store import Store
 from pressrag.resources.store import documents as docs_sql
 from pressrag.resources.store.documents import IdRange
-
-# The I/O manager of shards and shard results (resources: PostgresIOManager): our PostgreSQL,
-# which every worker reaches, not files under one machine's DAGSTER_HOME.
-STEP_OUTPUTS = "step_outputs"
 
 
 class Shard(NamedTuple):

@@ -27,13 +27,14 @@ def setup(message: dict) -> dict:
     from pressrag.orchestration.environment import prepare
     from pressrag.orchestration.sites import add_site
     from pressrag.resources.dagster_resources import EmbedderResource
+    from pressrag.resources.settings import get_settings
     from pressrag.resources.store import Store
 
     prepare()
     export = Path(message["work"]) / "pressrag-export.xml"
     export.write_text(corpus.wxr([]), encoding="utf-8")
     add_site(SITE, wxr=str(export))
-    model = EmbedderResource().get()
+    model = EmbedderResource.from_settings(get_settings()).get()
     model.embed(["warm up: load the model before timing"])
     state.update(
         export=export,

@@ -8,10 +8,8 @@ may quote the key.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Self
 
-from pressrag.resources.errors import ConfigError, PressRAGError
-from pressrag.resources.settings import Settings
+from pressrag.resources.errors import PressRAGError
 from pressrag.resources.usage import UsageRecorder, metered
 
 
@@ -47,19 +45,6 @@ class ChatModelWriter:
         )
         self.model = model
         self.recorder = recorder
-
-    @classmethod
-    def from_settings(cls, settings: Settings, recorder: UsageRecorder) -> Self:
-        if settings.openai_api_key is None:
-            raise ConfigError(f"a chat-model {cls.what} needs PRESSRAG_OPENAI_API_KEY")
-        return cls(
-            api_key=settings.openai_api_key.get_secret_value(),
-            model=settings.openai_chat_model,
-            recorder=recorder,
-            base_url=settings.openai_base_url,
-            timeout=max(settings.openai_timeout, cls.min_timeout),
-            max_retries=settings.openai_max_retries,
-        )
 
     def complete(
         self, site_id: str, messages: list[dict[str, str]], *, max_tokens: int, temperature: float

@@ -24,11 +24,9 @@ from pressrag.resources.answerers.citations import strip_invalid_markers
 from pressrag.resources.answerers.extractive import split_sentences
 from pressrag.resources.embedders import Embedder
 from pressrag.resources.errors import ConfigError, PressRAGError
-from pressrag.resources.settings import Settings
 from pressrag.resources.store.search import hybrid_search
 from pressrag.resources.store.sites import Site
 from pressrag.resources.store.spaces import active_space
-from pressrag.resources.usage import UsageRecorder
 from pressrag.resources.writeback.chat_model import ChatModelWriter
 
 MAX_SOURCES = 6
@@ -310,10 +308,3 @@ class ChatDraftWriter(ChatModelWriter):
         if not blocks:
             raise DraftError("the chat model returned no text")
         return Draft(request.topic, "prose", self.generator, self.model, blocks, list(sources))
-
-
-def make_draft_writer(settings: Settings, recorder: UsageRecorder) -> DraftWriter:
-    """Prose with the chat model answers use, else the research brief."""
-    if settings.answerer == "openai":
-        return ChatDraftWriter.from_settings(settings, recorder)
-    return ResearchBriefWriter()

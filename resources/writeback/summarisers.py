@@ -17,7 +17,6 @@ Both report every call to the usage seam (`resources.usage`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,7 +25,6 @@ import numpy as np
 from pressrag.resources.answerers.extractive import split_sentences
 from pressrag.resources.embedders import Embedder
 from pressrag.resources.errors import PressRAGError
-from pressrag.resources.settings import Settings
 from pressrag.resources.usage import UsageRecorder, metered
 from pressrag.resources.writeback.chat_model import ChatModelWriter
 
@@ -193,13 +191,3 @@ class ChatSummariser(ChatModelWriter):
             completion.input_tokens,
             completion.output_tokens,
         )
-
-
-def make_summariser(
-    settings: Settings, local_embedder: Callable[[], Embedder], recorder: UsageRecorder
-) -> Summariser:
-    """The chat model when answers are configured to use one, else the extractive summariser
-    (the local model is only loaded in that case)."""
-    if settings.answerer == "openai":
-        return ChatSummariser.from_settings(settings, recorder)
-    return ExtractiveSummariser(local_embedder(), recorder)

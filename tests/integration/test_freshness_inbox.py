@@ -238,6 +238,7 @@ def test_run_status_sensors_close_the_loop(store: Store) -> None:
     import dagster as dg
 
     from pressrag.orchestration.sensors import inbox_batch_failed, inbox_batch_succeeded
+    from pressrag.resources.dagster_resources import StoreResource
 
     site_id = _site(store)
     with store.connection() as conn:
@@ -266,6 +267,7 @@ def test_run_status_sensors_close_the_loop(store: Store) -> None:
                 dagster_event=event,
                 dagster_instance=instance,
                 dagster_run=run,
+                resources={"store": StoreResource()},
             ).for_run_failure()
             inbox_batch_failed(context)
         with store.connection() as conn:
@@ -277,6 +279,7 @@ def test_run_status_sensors_close_the_loop(store: Store) -> None:
                 dagster_event=event_ok,
                 dagster_instance=instance,
                 dagster_run=run_ok,
+                resources={"store": StoreResource()},
             )
         )
     with store.connection() as conn:

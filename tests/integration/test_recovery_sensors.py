@@ -77,6 +77,7 @@ def test_a_failed_run_closes_its_row_with_the_step_and_the_error(store: Store) -
             dagster_event=event,
             dagster_instance=instance,
             dagster_run=run,
+            resources={"store": StoreResource()},
         )
         index_run_failed(context)
         # A late report for the same run (another sensor, a redelivery) changes nothing.

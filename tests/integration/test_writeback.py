@@ -15,11 +15,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from pressrag.assets.writeback.definitions import (
-    WRITEBACK_ASSETS,
-    WRITEBACK_CHECKS,
-    WRITEBACK_RESOURCES,
-)
+from pressrag.assets.writeback.definitions import WRITEBACK_ASSETS, WRITEBACK_CHECKS
 from pressrag.orchestration.sites import add_site
 from pressrag.orchestration.writeback import writeback_run_config
 from pressrag.resources.settings import get_settings
@@ -28,7 +24,7 @@ from pressrag.resources.writeback.summarisers import candidate_sentences, word_c
 from tests.conftest import IndexedSites, PressragEnv, site_info
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.fake_plugin import FakeWordPressWithPlugin
-from tests.support.indexing import asset_metadata, materialize_site
+from tests.support.indexing import asset_metadata, materialize_site, resources
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +81,7 @@ def write_back(site_id: str, **config: Any) -> dg.ExecuteInProcessResult:
         [*WRITEBACK_ASSETS, *WRITEBACK_CHECKS],
         instance=dg.DagsterInstance.get(),
         run_config=writeback_run_config([site_id], **config),
-        resources=WRITEBACK_RESOURCES,
+        resources=resources(),
         raise_on_error=False,
     )
 
@@ -328,6 +324,7 @@ def run_draft(site_id: str, request_id: str, **request: object) -> dg.ExecuteInP
         run_config={"ops": {"compose_draft": {"config": config}}},
         instance=dg.DagsterInstance.get(),
         tags={"pressrag/site": site_id, "pressrag/draft_request": request_id},
+        resources=resources(),
         raise_on_error=False,
     )
 
@@ -421,6 +418,7 @@ def test_a_failed_draft_is_reported_to_wordpress(pressrag_env: PressragEnv) -> N
             dagster_event=failure,
             dagster_instance=instance,
             dagster_run=instance.get_run_by_id(result.run_id),
+            resources={k: v for k, v in resources().items() if k in ("store", "callbacks")},
         ).for_run_failure()
         draft_failed(context)
         last = wordpress.progress[-1]

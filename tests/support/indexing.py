@@ -8,13 +8,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from pressrag.assets.indexing.definitions import (
-    INDEXING_ASSETS,
-    INDEXING_CHECKS,
-    INDEXING_RESOURCES,
-)
+from pressrag.assets.indexing.definitions import INDEXING_ASSETS, INDEXING_CHECKS
 from pressrag.orchestration.jobs import index_run_config
 from pressrag.orchestration.sites import register_partition
+from pressrag.resources.configured import configured_resources
+from pressrag.resources.settings import get_settings
+
+
+def resources() -> dict[str, object]:
+    """The resources configured from this process's settings now: a test may have changed
+    them (the embedder, the answerer) since the definitions were loaded."""
+    return configured_resources(get_settings())
 
 
 def materialize_site(site_id: str, **config: object) -> dg.ExecuteInProcessResult:
@@ -25,7 +29,7 @@ def materialize_site(site_id: str, **config: object) -> dg.ExecuteInProcessResul
         partition_key=site_id,
         instance=dg.DagsterInstance.get(),
         run_config=index_run_config(**config),  # type: ignore[arg-type]
-        resources=INDEXING_RESOURCES,
+        resources=resources(),
         raise_on_error=False,
     )
 
@@ -38,7 +42,7 @@ def evaluate_checks(site_id: str) -> dict[str, dg.AssetCheckEvaluation]:
         selection=dg.AssetSelection.assets("embeddings"),
         partition_key=site_id,
         instance=dg.DagsterInstance.get(),
-        resources=INDEXING_RESOURCES,
+        resources=resources(),
     )
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 

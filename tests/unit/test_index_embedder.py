@@ -21,18 +21,22 @@ def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
 
 
+def _configured() -> EmbedderResource:
+    return EmbedderResource.from_settings(get_settings())
+
+
 def test_indexing_embeds_with_the_exact_onnx_export_by_default() -> None:
-    embedder = EmbedderResource(preload=False).get()
+    embedder = _configured().get()
     assert isinstance(embedder, LocalEmbedder)
     assert embedder.backend == "onnx"
     assert embedder.model_id == "local:sentence-transformers/all-MiniLM-L6-v2"
 
 
 def test_pytorch_can_be_chosen_and_gets_its_own_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
-    onnx = EmbedderResource(preload=False).get()
+    onnx = _configured().get()
     monkeypatch.setenv("PRESSRAG_INDEX_EMBED_BACKEND", "torch")
     get_settings.cache_clear()
-    torch = EmbedderResource(preload=False).get()
+    torch = _configured().get()
     assert isinstance(torch, LocalEmbedder)
     assert torch.backend == "torch"
     assert torch is not onnx

@@ -39,10 +39,12 @@ print(json.dumps({
 
 def _load_definitions(**env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PRESSRAG_")}
+    # Never connected to: the code location only needs one configured to load.
+    database = {"DATABASE_URL": "postgresql://pressrag@db.invalid/pressrag"}
     return subprocess.run(
         [sys.executable, "-c", _DESCRIBE],
         cwd=REPO_ROOT,
-        env={**clean, **env},
+        env={**clean, **database, **env},
         capture_output=True,
         text=True,
         timeout=120,
