@@ -24,6 +24,7 @@ from pressrag.assets.writeback.drafts import (
     compose_draft,
     progress_message,
 )
+from pressrag.orchestration.sensors import sensor_interval
 from pressrag.orchestration.settings import get_orchestration_settings
 from pressrag.resources.dagster_resources import StoreResource
 from pressrag.resources.errors import PressRAGError
@@ -140,7 +141,7 @@ def plan_requests(
 
 @dg.sensor(
     jobs=[write_back_site, write_draft],
-    minimum_interval_seconds=get_orchestration_settings().sensor_interval_seconds,
+    minimum_interval_seconds=sensor_interval(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="WordPress's 'regenerate' and 'Draft with PressRAG' requests → runs.",
 )
@@ -170,7 +171,7 @@ def failure_reason(context: dg.RunFailureSensorContext) -> str:
 
 @dg.run_failure_sensor(
     monitored_jobs=[write_draft],
-    minimum_interval_seconds=get_orchestration_settings().sensor_interval_seconds,
+    minimum_interval_seconds=sensor_interval(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="A draft run failed for good: WordPress shows why.",
 )
