@@ -249,13 +249,13 @@ def _run(conn: psycopg.Connection, run: Callable[[], _T], ef_search: int) -> _T:
 
 def _vector_side(space: EmbeddingSpace, with_vector: bool) -> dict[str, sql.Composable]:
     """The template's vector parts: the question vector's, or (keyword-only) none at all —
-    an empty pool (`WHERE false` is folded away by the planner) and similarity 0, and then the
-    chunks holding any rarer word of the question as candidates too (`any_word`)."""
+    an empty pool (`WHERE false` is folded away by the planner), similarity 0 (distance 1), and
+    then the chunks holding any rarer word of the question as candidates too (`any_word`)."""
     if not with_vector:
         return {
             "vector_side": sql.SQL("false"),
             "similarity": sql.SQL("0::float8"),
-            "distance": sql.SQL("c.id"),
+            "distance": sql.SQL("1::float8"),
             "keyword_only": sql.SQL("true"),
         }
     distance = sql.SQL("(c.embedding::{vtype}) <=> %(qvec)s::{vtype}").format(
