@@ -121,7 +121,12 @@ class SearchFilters:
 
 @cache
 def _template() -> str:
-    return (package_files.files("pressrag.resources") / "store" / "search.sql").read_text("utf-8")
+    """search.sql as sent: without its comment lines and indentation, 3.9 of its 7.6 kB.
+    psycopg caches the parsing of a statement's placeholders only up to 4 kB, so the full text
+    was parsed again on every search."""
+    text = (package_files.files("pressrag.resources") / "store" / "search.sql").read_text("utf-8")
+    lines = (line.strip() for line in text.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("--"))
 
 
 # The filter clauses, by the SearchFilters field that asks for each, with their parameter.

@@ -46,3 +46,13 @@ def test_the_space_is_written_into_the_statement() -> None:
     assert "c.space_id = 7" in evidence(None)[0]
     assert "c.space_id = 8" in evidence(None, space=other)[0]
     assert "c.space_id = 7" not in evidence(None, space=other)[0]
+
+
+def test_the_statement_is_short_enough_for_psycopgs_parse_cache() -> None:
+    """psycopg caches a statement's placeholder parsing only up to a length; past it, the
+    statement was parsed again on every search. Comments are not sent."""
+    from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
+
+    query = evidence(None)[0]
+    assert len(query.encode()) <= MAX_CACHED_STATEMENT_LENGTH
+    assert "--" not in query
