@@ -75,8 +75,9 @@ class CpuMeter:
     """CPU seconds used so far by the serving process (all its threads) and by the PostgreSQL
     server (its postmaster's children: the backends and background workers).
 
-    Latency and req/s on this shared two-core machine move with whatever else runs; the CPU a
-    request costs does not, so it is the figure to compare between runs.
+    Latency and req/s on this shared two-core machine move with whatever else runs, several
+    times over; the CPU a request costs moves far less (±20 % between identical runs under
+    other sessions' load), so it is the figure to compare between runs, averaged over several.
     """
 
     def __init__(self, server_pid: int, db_url: str) -> None:
