@@ -71,6 +71,43 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+class CpuMeter:
+    """CPU seconds used so far by the serving process (all its threads) and by the PostgreSQL
+    server (its postmaster's children: the backends and background workers).
+
+    Latency and req/s on this shared two-core machine move with whatever else runs, several
+    times over; the CPU a request costs moves far less (±20 % between identical runs under
+    other sessions' load), so it is the figure to compare between runs, averaged over several.
+    """
+
+    def __init__(self, server_pid: int, db_url: str) -> None:
+        import psutil
+        import psycopg
+
+        with psycopg.connect(db_url) as conn:
+            data_directory = conn.execute("SHOW data_directory").fetchone()[0]
+        postmaster = int((Path(data_directory) / "postmaster.pid").read_text().split()[0])
+        self._server = psutil.Process(server_pid)
+        self._postmaster = psutil.Process(postmaster)
+
+    @staticmethod
+    def _seconds(process: object) -> float:
+        times = process.cpu_times()  # type: ignore[attr-defined]
+        return times.user + times.system
+
+    def read(self) -> tuple[float, float]:
+        """(serving, PostgreSQL) CPU seconds; a backend that exited since is not counted."""
+        import psutil
+
+        database = 0.0
+        for child in self._postmaster.children():
+            try:
+                database += self._seconds(child)
+            except psutil.NoSuchProcess:
+                continue
+        return self._seconds(self._server), database
+
+
 @dataclass
 class Run:
     label: str
@@ -79,6 +116,8 @@ class Run:
     search_ms: list[float] = field(default_factory=list)
     errors: int = 0
     seconds: float = 0.0
+    cpu_seconds: tuple[float, float] | None = None  # (serving, PostgreSQL) during the run
+    load_average: float = 0.0  # the machine's 1-minute load average at the end of the run
 
     def line(self) -> str:
         lat = self.latencies_ms
@@ -87,11 +126,15 @@ class Run:
         search = statistics.median(self.search_ms) if self.search_ms else float("nan")
         p50 = pct(lat, 50)
         overhead = p50 - embed - search
+        cpu = ""
+        if self.cpu_seconds is not None and lat:
+            server, database = (1000 * s / len(lat) for s in self.cpu_seconds)
+            cpu = f" | CPU/req serving {server:4.1f} + PostgreSQL {database:4.1f} ms"
         return (
             f"{self.label:<34} n={len(lat):>5} err={self.errors:<3} "
             f"p50={p50:7.1f} p95={pct(lat, 95):7.1f} p99={pct(lat, 99):7.1f} ms  "
             f"{rps:6.1f} req/s | server embed p50 {embed:5.1f}  sql p50 {search:5.1f}  "
-            f"other {overhead:5.1f} ms"
+            f"other {overhead:5.1f} ms{cpu} | load {self.load_average:.1f}"
         )
 
 
@@ -139,7 +182,13 @@ class RawHttpClient:
 
 
 async def load(
-    base_url: str, path: str, clients: int, duration: float, fresh: bool, label: str
+    base_url: str,
+    path: str,
+    clients: int,
+    duration: float,
+    fresh: bool,
+    label: str,
+    meter: CpuMeter | None = None,
 ) -> Run:
     run = Run(label)
     key = "query" if path == "/v1/search" else "question"
@@ -171,10 +220,15 @@ async def load(
     try:
         warm_until = time.perf_counter() + 1.0
         await asyncio.gather(*(worker(c, warm_until, False) for c in connections))
+        before = meter.read() if meter is not None else None
         start = time.perf_counter()
         until = start + duration
         await asyncio.gather(*(worker(c, until, True) for c in connections))
         run.seconds = time.perf_counter() - start
+        if meter is not None and before is not None:
+            after = meter.read()
+            run.cpu_seconds = (after[0] - before[0], after[1] - before[1])
+        run.load_average = os.getloadavg()[0]
     finally:
         for connection in connections:
             connection.close()
@@ -213,13 +267,20 @@ def bench_gateway(logs: Path, clients: list[int], duration: float, env: dict[str
             print(run.line(), flush=True)
 
 
-def bench_server(base_url: str, name: str, clients: list[int], duration: float) -> None:
+def bench_server(
+    server: ServingServer, db_url: str, name: str, clients: list[int], duration: float
+) -> None:
+    assert server.process is not None
+    meter = CpuMeter(server.process.pid, db_url)
+    base_url = server.base_url
     for path in ("/v1/search", "/v1/ask"):
         for n in clients:
             label = f"{name} {path} c={n}"
-            print(asyncio.run(load(base_url, path, n, duration, True, label)).line(), flush=True)
+            run = asyncio.run(load(base_url, path, n, duration, True, label, meter))
+            print(run.line(), flush=True)
     label = f"{name} /v1/search c=8 repeated"
-    print(asyncio.run(load(base_url, "/v1/search", 8, duration, False, label)).line(), flush=True)
+    run = asyncio.run(load(base_url, "/v1/search", 8, duration, False, label, meter))
+    print(run.line(), flush=True)
 
 
 # ------------------------------------------------------------------ in-process baselines
@@ -660,7 +721,7 @@ def main() -> None:
     sql_baselines(app_url, "sample", embedders["onnx"])
     backend = serving_backends[0]
     with ServingServer(logs / "sample.log", PRESSRAG_EMBED_BACKEND=backend, **limits) as server:
-        bench_server(server.base_url, f"sample [{backend}]", clients, args.duration)
+        bench_server(server, app_url, f"sample [{backend}]", clients, args.duration)
 
     if args.no_scale:
         return
@@ -678,7 +739,7 @@ def main() -> None:
         )
         env = {"PRESSRAG_APP_DB_URL": scale_url, "PRESSRAG_EMBED_BACKEND": name, **limits}
         with ServingServer(logs / f"scale-{name}.log", **env) as server:
-            bench_server(server.base_url, f"scale [{name}]", clients, args.duration)
+            bench_server(server, scale_url, f"scale [{name}]", clients, args.duration)
 
 
 if __name__ == "__main__":

@@ -18,12 +18,17 @@
 -- (as parameters PostgreSQL plans a full scan: 170 ms instead of 6 ms at 100k chunks).
 -- Everything else is a parameter.
 WITH pool AS (
-    SELECT c.id, c.document_id, {similarity} AS similarity
-    FROM chunks c
-    WHERE {vector_side} AND c.space_id = {space} AND c.site_id = %(site)s
-      {chunk_filter}
-    ORDER BY {distance}
-    LIMIT {pool}
+    -- Ordered by the output column, so each row's distance is computed once: an ORDER BY
+    -- expression of its own was evaluated again, reading the vector from TOAST again.
+    SELECT id, document_id, 1 - distance AS similarity
+    FROM (
+        SELECT c.id, c.document_id, {distance} AS distance
+        FROM chunks c
+        WHERE {vector_side} AND c.space_id = {space} AND c.site_id = %(site)s
+          {chunk_filter}
+        ORDER BY 3
+        LIMIT {pool}
+    ) nearest
 ),
 stats AS (
     SELECT greatest(t.chunks, 1)::float8 AS n,
@@ -119,21 +124,29 @@ candidates AS (
       AND c.id NOT IN (SELECT id FROM pool)
       AND c.site_id = %(site)s
 ),
-bm25 AS (
-    -- BM25 with k1 = 1.2, b = 0.75; a chunk's length is its count of lexemes. Only the
-    -- question's lexemes are unnested: setweight marks them, ts_filter keeps them.
+kept AS MATERIALIZED (
+    -- Each candidate's length and its tsvector cut to the question's lexemes (setweight marks
+    -- them, ts_filter keeps them), each read from the compressed tsvector once per chunk:
+    -- written in bm25's sum, the length was decompressed again for every matched lexeme.
     SELECT cand.id,
-           sum(t.idf * cardinality(u.positions) * 2.2
-               / (cardinality(u.positions)
-                  + 1.2 * (0.25 + 0.75 * length(c.tsv) / stats.mean_length))) AS score
+           length(c.tsv) AS length,
+           ts_filter(
+               setweight(setweight(c.tsv, 'D'), 'A', (SELECT lexemes FROM question)), '{{a}}'
+           ) AS lexemes
     FROM candidates cand
     JOIN chunks c ON c.id = cand.id
+),
+bm25 AS (
+    -- BM25 with k1 = 1.2, b = 0.75; a chunk's length is its count of lexemes.
+    SELECT k.id,
+           sum(t.idf * cardinality(u.positions) * 2.2
+               / (cardinality(u.positions)
+                  + 1.2 * (0.25 + 0.75 * k.length / stats.mean_length))) AS score
+    FROM kept k
     CROSS JOIN stats
-    CROSS JOIN LATERAL unnest(ts_filter(
-        setweight(setweight(c.tsv, 'D'), 'A', (SELECT lexemes FROM question)), '{{a}}'
-    )) u
+    CROSS JOIN LATERAL unnest(k.lexemes) u
     JOIN terms t ON t.lexeme = u.lexeme
-    GROUP BY cand.id
+    GROUP BY k.id
 ),
 null_bm25 AS (
     SELECT coalesce(sum(idf * p), 0) AS mean,

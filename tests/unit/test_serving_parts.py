@@ -156,3 +156,33 @@ def test_embedding_batcher_batches_concurrent_queries() -> None:
     with pytest.raises(EmbeddingUnavailable):
         batcher.embed("boom")
     batcher.close()
+
+
+def test_components_before_start_up_are_a_503_and_after_it_need_no_wait() -> None:
+    """Routes depend on the components: before start-up opened them, a request waits (in a
+    worker thread) up to ready_wait_seconds and gets 503 not_ready; once they are there, the
+    dependency hands them out directly, without waiting or a thread."""
+    import asyncio
+
+    from fastapi.testclient import TestClient
+
+    from pressrag.serving.app import create_app
+    from pressrag.serving.deps import get_components
+    from pressrag.serving.settings import ServingSettings
+
+    app = create_app(ServingSettings(_env_file=None, ready_wait_seconds=0))
+    client = TestClient(app)  # not entered: no lifespan, so start-up never runs
+    response = client.post("/v1/search", json={"site": "demo", "query": "sundial"})
+    assert response.status_code == 503
+    assert response.json()["error"] == "not_ready" and response.headers["Retry-After"] == "5"
+
+    services = app.state.services
+    components = object()
+    services.components = components
+    services.ready.set()
+
+    def must_not_wait() -> None:
+        raise AssertionError("waited for start-up although it was done")
+
+    services.require = must_not_wait
+    assert asyncio.run(get_components(services)) is components
