@@ -10,7 +10,7 @@ import dagster as dg
 import psycopg
 
 from pressrag.assets.indexing.common import IndexConfig, Progress, site_of, site_partitions, timed
-from pressrag.assets.indexing.failures import DATABASE_GONE, StageFailures
+from pressrag.assets.indexing.failures import StageFailures, write_all_or_each
 from pressrag.assets.indexing.shards import (
     Shard,
     ShardResult,
@@ -104,21 +104,13 @@ def save_group(
     """Save a group's drafts in one savepoint; if that fails, one document at a time, so a
     failure costs only its document (as publishing does). The ids saved."""
     rows = [r for r in group if r["id"] in drafts]
-    try:
-        with conn.transaction():
-            return docs_sql.save_many_drafts(
-                conn, [(r["id"], r["content_hash"], drafts[r["id"]]) for r in rows]
-            )
-    except DATABASE_GONE:
-        raise
-    except Exception:
-        pass  # saved again one document at a time; only the failing ones are recorded
-    saved: set[int] = set()
-    for row in rows:
-        with failures.isolated(conn, row):
-            if docs_sql.save_drafts(conn, row["id"], row["content_hash"], drafts[row["id"]]):
-                saved.add(row["id"])
-    return saved
+
+    def save(some: list[dict]) -> set[int]:
+        return docs_sql.save_many_drafts(
+            conn, [(r["id"], r["content_hash"], drafts[r["id"]]) for r in some]
+        )
+
+    return write_all_or_each(conn, rows, save, failures)
 
 
 sum_chunking = sum_op("sum_chunking")

@@ -21,7 +21,11 @@ import numpy as np
 import psycopg
 
 from pressrag.assets.indexing.common import IndexConfig, Progress, site_of, site_partitions, timed
-from pressrag.assets.indexing.failures import DATABASE_GONE, StageFailures, describe_failure
+from pressrag.assets.indexing.failures import (
+    StageFailures,
+    describe_failure,
+    write_all_or_each,
+)
 from pressrag.assets.indexing.shards import (
     Shard,
     ShardResult,
@@ -196,18 +200,7 @@ def publish_batch(
             vectors=vectors,
         )
 
-    try:
-        with conn.transaction():
-            return publish(docs)
-    except DATABASE_GONE:
-        raise
-    except Exception:
-        pass  # published again one document at a time; only the failing ones are recorded
-    done: set[int] = set()
-    for doc in docs:
-        with failures.isolated(conn, doc):
-            done |= publish([doc])
-    return done
+    return write_all_or_each(conn, docs, publish, failures)
 
 
 def _space(store: Store, model: Embedder) -> EmbeddingSpace:

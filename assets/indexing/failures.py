@@ -13,7 +13,7 @@ bounded in length; the stage's metadata lists what failed and what was quarantin
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import dagster as dg
@@ -92,6 +92,28 @@ class StageFailures:
 
     def metadata(self) -> dict[str, object]:
         return failure_metadata(self.failed, self.quarantined)
+
+
+def write_all_or_each(
+    conn: psycopg.Connection,
+    rows: list[dict],
+    write: Callable[[list[dict]], set[int]],
+    failures: StageFailures,
+) -> set[int]:
+    """`write` the documents' rows together in one savepoint; if that fails, one document at
+    a time, so a failure costs only its document (recorded by `failures`). The ids written."""
+    try:
+        with conn.transaction():
+            return write(rows)
+    except DATABASE_GONE:
+        raise
+    except Exception:
+        pass  # written again one document at a time; only the failing ones are recorded
+    done: set[int] = set()
+    for row in rows:
+        with failures.isolated(conn, row):
+            done |= write([row])
+    return done
 
 
 def failure_metadata(failed: list[str], quarantined: int) -> dict[str, object]:

@@ -406,26 +406,6 @@ def pending_chunking(
     )
 
 
-def save_drafts(
-    conn: psycopg.Connection, doc_id: int, content_hash: str, drafts: Sequence[ChunkDraft]
-) -> bool:
-    locked = conn.execute(
-        "SELECT 1 FROM documents WHERE id = %s AND content_hash = %s FOR UPDATE",
-        (doc_id, content_hash),
-    ).fetchone()
-    if not locked:
-        return False
-    conn.execute("DELETE FROM chunk_drafts WHERE document_id = %s", (doc_id,))
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO chunk_drafts (document_id, ordinal, heading_path, text, embed_text, "
-            "token_count, content_hash) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            [_draft_row(doc_id, d) for d in drafts],
-        )
-    conn.execute("UPDATE documents SET chunked_hash = content_hash WHERE id = %s", (doc_id,))
-    return True
-
-
 def lock_unchanged(
     conn: psycopg.Connection, documents: Sequence[tuple[int, str]], *, where: str = "TRUE"
 ) -> set[int]:
@@ -445,9 +425,9 @@ def lock_unchanged(
 def save_many_drafts(
     conn: psycopg.Connection, documents: Sequence[tuple[int, str, Sequence[ChunkDraft]]]
 ) -> set[int]:
-    """`save_drafts` for several (id, content hash, drafts) at once, in four statements
-    instead of four per document (caller's transaction); the ids saved. A document that
-    changed since it was chunked is skipped, as `save_drafts` skips it."""
+    """Replace the chunk drafts of (id, content hash, drafts), in four statements for all of
+    them (caller's transaction); the ids saved. A document whose content changed since it
+    was chunked is skipped: its next run chunks the new content."""
     if not documents:
         return set()
     locked = lock_unchanged(conn, [(d[0], d[1]) for d in documents])
