@@ -54,9 +54,10 @@ def configs_mentioning(text: str) -> list[Path]:
     return found
 
 
-@pytest.fixture
-def wordpress(tmp_path: Path) -> Iterator[WordPress]:
-    with WordPress(tmp_path / "wp") as wp:
+@pytest.fixture(scope="module")
+def wordpress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WordPress]:
+    """One WordPress for the tests that only use it (each start costs seconds of CPU)."""
+    with WordPress(tmp_path_factory.mktemp("wp")) as wp:
         yield wp
 
 
@@ -95,30 +96,25 @@ def test_unauthenticated_rest_cannot_read_drafts(wordpress: WordPress) -> None:
     assert wordpress.rest("GET", f"/wp/v2/posts/{draft['id']}").status_code == 200
 
 
-def test_stop_leaves_no_process_or_config_behind(tmp_path: Path) -> None:
+def test_stop_leaves_nothing_behind_and_a_warm_start_keeps_content(tmp_path: Path) -> None:
     workdir = tmp_path / "wp"
-    wp = WordPress(workdir).start()
-    port = wp.port
-    config = ETC_WORDPRESS / f"config-{wp._config_name}.php"
+    first = WordPress(workdir).start()
+    port = first.port
+    config = ETC_WORDPRESS / f"config-{first._config_name}.php"
     assert port_is_listening(port)
     assert config.exists()
     assert processes_mentioning(str(workdir))
+    post_id = first.rest(
+        "POST", "/wp/v2/posts", json={"title": "Survives restart", "status": "publish"}
+    ).json()["id"]
+    app_password = first.app_password
 
-    wp.stop()
+    first.stop()
 
     assert not port_is_listening(port)
     assert not config.exists()
     assert processes_mentioning(str(workdir)) == []
     assert processes_mentioning(f"127.0.0.1:{port}") == []
-
-
-def test_warm_start_keeps_content_and_credentials(tmp_path: Path) -> None:
-    workdir = tmp_path / "wp"
-    with WordPress(workdir) as first:
-        post_id = first.rest(
-            "POST", "/wp/v2/posts", json={"title": "Survives restart", "status": "publish"}
-        ).json()["id"]
-        app_password = first.app_password
 
     with WordPress(workdir) as second:
         assert second.app_password == app_password
