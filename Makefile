@@ -10,7 +10,7 @@ STAMP := $(VENV)/.pressrag-installed
 SYSTEM_STAMP := .pressrag-system-deps
 export PRESSRAG_HOME ?= $(CURDIR)/.pressrag
 
-.PHONY: venv models run up test test-fast test-faults lint system-deps bench bench-quality bench-peers clean
+.PHONY: venv models bytecode run up test test-fast test-faults lint system-deps bench bench-quality bench-peers clean
 
 $(STAMP): pyproject.toml setup.py constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,13 @@ venv: $(STAMP)
 models: venv
 	$(BIN)/python -m pressrag.resources.embedders.minilm_onnx --variant int8
 
-run: models
+# The sources compiled once: every process a run or the tests start (run workers, code
+# servers, the CLI) reads these instead of compiling them again, ~0.15 s of CPU each where
+# PYTHONDONTWRITEBYTECODE is set (as on CI). Stale files are ignored by Python, never used.
+bytecode: venv
+	$(BIN)/python -m compileall -q assets resources orchestration serving tests bench
+
+run: models bytecode
 	$(BIN)/pressrag sites add demo --wxr samples/pydocs/export.xml
 	$(BIN)/pressrag index --site demo
 	$(BIN)/pressrag search "how do I make a virtual environment" --site demo
@@ -52,7 +58,7 @@ lint: venv
 # (tests/support/file_order.py), not xdist's most-tests-first. The set-up steps run side by
 # side (apt's downloads beside pip's, the model export beside the linters).
 test:
-	$(MAKE) --no-print-directory -j3 --output-sync=target models system-deps lint
+	$(MAKE) --no-print-directory -j3 --output-sync=target models bytecode system-deps lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
 test-fast: venv
