@@ -151,7 +151,10 @@ def search(site_id: str, query: str, *, k: int = 8) -> list[SearchHit]:
         space = active_space(conn)
         if space is None:
             raise ConfigError("nothing is indexed yet: run `pressrag index --site SITE`")
-        embedder = make_embedder(get_settings())
+        settings = get_settings()
+        # The indexing backend: the chunks' own vectors, and ~1 s of CPU to load where
+        # PyTorch's imports take ~7 (a one-shot command pays it on every search).
+        embedder = make_embedder(settings, backend=settings.index_embed_backend)
         if (space.model, space.dimension) != (embedder.model_id, embedder.dimension):
             raise ConfigError(
                 f"the index was built with {space.model}; the configured embedder is "
