@@ -15,7 +15,7 @@ from pressrag.resources.store import Store
 from tests.conftest import REPO_ROOT, SAMPLE_DIR, IndexedSites, PressragEnv
 from tests.support.indexing import (
     asset_metadata,
-    copy_wxr_site,
+    copy_small_sample,
     evaluate_checks,
     materialize_site,
     remove_wxr_item,
@@ -153,7 +153,7 @@ def test_reindexing_unchanged_content_embeds_nothing(
 ) -> None:
     from pressrag.orchestration.sites import add_site
 
-    export = copy_wxr_site(SAMPLE_DIR, tmp_path / "site")
+    export = copy_small_sample(tmp_path / "site")
     add_site("unchanged", wxr=str(export))
     first = materialize_site("unchanged")
     assert first.success
@@ -216,7 +216,7 @@ def test_changing_one_document_reembeds_only_its_changed_chunks(
     from pressrag.orchestration.sites import add_site
     from pressrag.resources.wordpress import WxrReader, iter_wxr
 
-    export = copy_wxr_site(SAMPLE_DIR, tmp_path / "site")
+    export = copy_small_sample(tmp_path / "site")
     add_site("changing", wxr=str(export))
     assert materialize_site("changing").success
     # The public post with the most text: it has several chunks, and we change one paragraph.
@@ -255,7 +255,7 @@ def test_removing_a_document_removes_its_chunks(pressrag_env: PressragEnv, tmp_p
     from pressrag.orchestration.sites import add_site
     from pressrag.resources.wordpress import iter_wxr
 
-    export = copy_wxr_site(SAMPLE_DIR, tmp_path / "site")
+    export = copy_small_sample(tmp_path / "site")
     add_site("removing", wxr=str(export))
     assert materialize_site("removing").success
     victim = next(d for d in iter_wxr(export) if d.type == "post" and d.status == "publish")

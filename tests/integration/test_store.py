@@ -169,8 +169,7 @@ def test_text_statistics_follow_every_write(pressrag_env: PressragEnv) -> None:
     """Publishing, re-publishing, deleting a document and removing a site keep the BM25
     statistics equal to a recount from the live chunks (triggers, cascades included)."""
     from pressrag.orchestration.sites import add_site
-    from tests.conftest import SAMPLE_DIR
-    from tests.support.indexing import copy_wxr_site, materialize_site, remove_wxr_item
+    from tests.support.indexing import copy_small_sample, materialize_site, remove_wxr_item
 
     recount = """
         SELECT coalesce(jsonb_object_agg(lexeme, df ORDER BY lexeme), '{}') FROM (
@@ -195,11 +194,7 @@ def test_text_statistics_follow_every_write(pressrag_env: PressragEnv) -> None:
             assert (row or (0, 0)) == live
             return live[0]
 
-    export = copy_wxr_site(SAMPLE_DIR, pressrag_env.home / "stats-site")
-    # A third of the sample (posts, pages and both attachments) exercises every trigger; the
-    # rest would only add embedding time.
-    for wp_id in range(12, 38):
-        remove_wxr_item(export, wp_id)
+    export = copy_small_sample(pressrag_env.home / "stats-site")
     add_site("stats", wxr=str(export))
     assert materialize_site("stats").success
     before = consistent("stats")

@@ -13,6 +13,7 @@ from pressrag.orchestration.jobs import index_run_config
 from pressrag.orchestration.sites import register_partition
 from pressrag.resources.configured import configured_resources
 from pressrag.resources.settings import get_settings
+from tests.conftest import SAMPLE_DIR
 
 
 def resources() -> dict[str, object]:
@@ -58,6 +59,16 @@ def copy_wxr_site(source_dir: Path, target_dir: Path) -> Path:
     """A private copy of a WXR export and its uploads folder, safe to edit."""
     shutil.copytree(source_dir, target_dir)
     return target_dir / "export.xml"
+
+
+def copy_small_sample(target_dir: Path) -> Path:
+    """A private copy of the sample with its posts 4–11 (64 chunks), both attachments and the
+    non-public items (38–41): every path of the sample (text, media, exclusions) at ~40 % of
+    its embedding time, for tests that index a site of their own."""
+    export = copy_wxr_site(SAMPLE_DIR, target_dir)
+    for wp_id in range(12, 38):
+        remove_wxr_item(export, wp_id)
+    return export
 
 
 def remove_wxr_item(export: Path, wp_id: int) -> None:
