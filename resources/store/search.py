@@ -297,6 +297,17 @@ def _evidence_query(
     return query, params
 
 
+# A candidate's length and its tsvector cut to the question's lexemes (setweight marks them,
+# ts_filter keeps them), for BM25: taken from the row that the HNSW scan or the id lookup
+# already holds (reading each candidate again by id was ~600 buffer reads a search at 100k).
+# Only the question's lexemes are kept, so BM25's cost does not grow with a chunk's length.
+_TEXT_EVIDENCE = sql.SQL(
+    "length(c.tsv) AS length, "
+    "ts_filter(setweight(setweight(c.tsv, 'D'), 'A', (SELECT lexemes FROM question)), '{a}') "
+    "AS lexemes"
+)
+
+
 @lru_cache(maxsize=256)
 def _evidence_sql(
     space: EmbeddingSpace, pool: int, with_vector: bool, filters: tuple[str, ...]
@@ -309,6 +320,7 @@ def _evidence_sql(
         pool=sql.Literal(pool),
         rare_df=sql.Literal(RARE_DF),
         match_cap=sql.Literal(MATCH_CAP),
+        text_evidence=_TEXT_EVIDENCE,
         **_vector_side(space, with_vector),
     )
     return query.as_string()

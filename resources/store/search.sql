@@ -13,24 +13,13 @@
 -- set of filter clauses); {vector_side}, {similarity}, {distance} and {keyword_only} are one
 -- of two fixed sets (search.py): the question vector's, or, in a keyword-only search (no
 -- provider could embed the question), an empty vector pool, a similarity of 0 and the extra
--- `any_word` candidates, so only full-text evidence remains. The sizes ({pool}, {rare_df},
--- {match_cap}) are integers written in as literals, so a prepared statement's generic plan knows its LIMITs
--- (as parameters PostgreSQL plans a full scan: 170 ms instead of 6 ms at 100k chunks).
+-- `any_word` candidates, so only full-text evidence remains. {text_evidence} is one fixed
+-- expression (search.py): a candidate's BM25 inputs, taken where its row is read anyway. The
+-- sizes ({pool}, {rare_df}, {match_cap}) are integers written in as literals, so a prepared
+-- statement's generic plan knows its LIMITs (as parameters PostgreSQL plans a full scan:
+-- 170 ms instead of 6 ms at 100k chunks).
 -- Everything else is a parameter.
-WITH pool AS (
-    -- Ordered by the output column, so each row's distance is computed once: an ORDER BY
-    -- expression of its own was evaluated again, reading the vector from TOAST again.
-    SELECT id, document_id, 1 - distance AS similarity
-    FROM (
-        SELECT c.id, c.document_id, {distance} AS distance
-        FROM chunks c
-        WHERE {vector_side} AND c.space_id = {space} AND c.site_id = %(site)s
-          {chunk_filter}
-        ORDER BY 3
-        LIMIT {pool}
-    ) nearest
-),
-stats AS (
+WITH stats AS (
     SELECT greatest(t.chunks, 1)::float8 AS n,
            greatest(t.total_length, 1)::float8 / greatest(t.chunks, 1) AS mean_length,
            t.version
@@ -62,6 +51,20 @@ question AS (
            to_tsquery('simple', string_agg(quote_literal(replace(lexeme, '\', '')), ' | ')
                FILTER (WHERE df > 0 AND df <= {rare_df})) AS any_rare_word
     FROM terms
+),
+pool AS (
+    -- Ordered by the output column, so each row's distance is computed once: an ORDER BY
+    -- expression of its own was evaluated again, reading the vector from TOAST again.
+    -- Its text evidence is taken from the row the index scan already holds.
+    SELECT id, document_id, 1 - distance AS similarity, length, lexemes
+    FROM (
+        SELECT c.id, c.document_id, {distance} AS distance, {text_evidence}
+        FROM chunks c
+        WHERE {vector_side} AND c.space_id = {space} AND c.site_id = %(site)s
+          {chunk_filter}
+        ORDER BY 3
+        LIMIT {pool}
+    ) nearest
 ),
 every_word AS (
     -- Chunks holding every word of the question: GIN intersects the words' posting lists.
@@ -116,25 +119,13 @@ titled AS (
     LIMIT {match_cap}
 ),
 candidates AS (
-    SELECT id, document_id, similarity FROM pool
+    SELECT * FROM pool
     UNION ALL
-    SELECT c.id, c.document_id, {similarity}
+    SELECT c.id, c.document_id, {similarity}, {text_evidence}
     FROM chunks c
     WHERE c.id IN (SELECT id FROM lexical UNION SELECT id FROM titled UNION SELECT id FROM any_word)
       AND c.id NOT IN (SELECT id FROM pool)
       AND c.site_id = %(site)s
-),
-kept AS MATERIALIZED (
-    -- Each candidate's length and its tsvector cut to the question's lexemes (setweight marks
-    -- them, ts_filter keeps them), each read from the compressed tsvector once per chunk:
-    -- written in bm25's sum, the length was decompressed again for every matched lexeme.
-    SELECT cand.id,
-           length(c.tsv) AS length,
-           ts_filter(
-               setweight(setweight(c.tsv, 'D'), 'A', (SELECT lexemes FROM question)), '{{a}}'
-           ) AS lexemes
-    FROM candidates cand
-    JOIN chunks c ON c.id = cand.id
 ),
 bm25 AS (
     -- BM25 with k1 = 1.2, b = 0.75; a chunk's length is its count of lexemes.
@@ -142,7 +133,7 @@ bm25 AS (
            sum(t.idf * cardinality(u.positions) * 2.2
                / (cardinality(u.positions)
                   + 1.2 * (0.25 + 0.75 * k.length / stats.mean_length))) AS score
-    FROM kept k
+    FROM candidates k
     CROSS JOIN stats
     CROSS JOIN LATERAL unnest(k.lexemes) u
     JOIN terms t ON t.lexeme = u.lexeme

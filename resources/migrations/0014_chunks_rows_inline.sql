@@ -1,0 +1,12 @@
+-- A chunk's row stays whole in the table when it fits in 4 kB (PostgreSQL's default moves
+-- a row's values out of line, to TOAST, past ~2 kB).
+--
+-- A 384-dimension vector is 1.5 kB; with its text and tsvector a chunk's row is ~2.7 kB,
+-- so every vector lived in TOAST, and a search read it from there (the TOAST index, then
+-- its table) for each of its ~200 candidates. Kept in the row, a candidate's vector, text
+-- and tsvector come with the row the index scan already reads: 12 % less PostgreSQL CPU a
+-- search at 100k chunks (docs/serving.md). The table grows ~15 % (the text and tsvector of
+-- rows under 4 kB are no longer compressed); rows over 4 kB, e.g. with 1536-dimension
+-- vectors, are stored as before. Rows already written keep their layout until they are
+-- written again (every re-index of a document writes its chunks anew).
+ALTER TABLE chunks SET (toast_tuple_target = 4080);
