@@ -187,6 +187,39 @@ def print_breakdown(app_url: str, edits: list[TimedEdit]) -> None:
     print(f"  {'total':<52} {statistics.median(totals):6.2f} {_quantile(totals, 0.95):6.2f}")
 
 
+def print_sensor_ticks(since: float) -> None:
+    """Each sensor's ticks since `since`: the gaps between tick starts and the ticks' own
+    durations (p50 / p95 / max). The inbox sensor's gap is most of the sensor phase above, and
+    a sensor waiting behind the others shows as gaps longer than the daemon's 5 s loop."""
+    import dagster as dg
+    from dagster._core.definitions.run_request import InstigatorType
+
+    with dg.DagsterInstance.get() as instance:
+        states = instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+        ticks = {
+            state.instigator_name: sorted(
+                instance.get_ticks(state.instigator_origin_id, state.selector_id, after=since),
+                key=lambda tick: tick.timestamp,
+            )
+            for state in states
+        }
+
+    def spread(values: list[float]) -> str:
+        if not values:
+            return f"{'-':>17}"
+        return f"{statistics.median(values):5.2f} {_quantile(values, 0.95):5.2f} {max(values):5.2f}"
+
+    print("sensor ticks during the edits (s; p50 p95 max):", flush=True)
+    print(f"  {'sensor':<24} {'ticks':>5}  {'gap between starts':>17}  {'tick duration':>17}")
+    for name, sensor_ticks in sorted(ticks.items()):
+        starts = [tick.timestamp for tick in sensor_ticks]
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
+        durations = [
+            tick.end_timestamp - tick.timestamp for tick in sensor_ticks if tick.end_timestamp
+        ]
+        print(f"  {name:<24} {len(sensor_ticks):5}  {spread(gaps)}  {spread(durations)}")
+
+
 def _load() -> str:
     return "load average " + " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -258,6 +291,7 @@ def bench_latency_and_burst(args: argparse.Namespace, app_url: str) -> None:
             hooks = WebhookSender(serving.url, "bench", secret)
             edits = []
             load_before = _load()
+            edits_start = time.time()
             for n in range(args.edits):
                 marker = _marker()
                 event_id = _edit(wordpress, hooks, 1, marker)
@@ -275,6 +309,7 @@ def bench_latency_and_burst(args: argparse.Namespace, app_url: str) -> None:
                     flush=True,
                 )
                 print_breakdown(app_url, edits)
+                print_sensor_ticks(edits_start)
             if args.burst:
                 time.sleep(2)
                 since = time.time()

@@ -86,6 +86,9 @@ def _run_drift(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:
     asset=wp_documents,
     additional_deps=[wp_media],
     partitions_def=site_partitions,
+    # Ready as soon as `wp_media` is, it ran before extraction: on a webhook's path to
+    # searchable. Below the default priority the executor runs it when nothing else is ready.
+    op_tags={"dagster/priority": "-1"},
     description="Warns when a nightly reconcile found changes no webhook delivered (drift).",
 )
 def reconcile_drift(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from pressrag.orchestration.settings import OrchestrationSettings
@@ -28,7 +29,9 @@ executors = {
 }
 sensor = defs.resolve_sensor_def("inbox_sensor")
 schedule = defs.resolve_schedule_def("nightly_reconcile")
+sensors = defs.get_repository_def().sensor_defs
 print(json.dumps({
+    "daemon_sensors": sum(not s.sensor_type.is_handled_by_asset_daemon for s in sensors),
     "executors": executors,
     "interval": sensor.minimum_interval_seconds,
     "cron": schedule.cron_schedule,
@@ -62,6 +65,18 @@ def test_defaults_every_job_and_ui_launches_run_in_process() -> None:
         "0 3 * * *",
         "UTC",
     )
+
+
+def test_the_sensor_daemon_has_a_thread_for_every_sensor_it_evaluates() -> None:
+    """With fewer threads than sensors, a tick waits in the pool's queue behind the others
+    (the inbox sensor's webhook latency), and a slow one (draft_failed's callback to a busy
+    WordPress) holds back more than itself. The asset daemon's automation sensor is not one."""
+    done = _load_definitions()
+    assert done.returncode == 0, done.stderr
+    described = json.loads(done.stdout.strip().splitlines()[-1])
+    sensors = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())["sensors"]
+    assert sensors["use_threads"] is True
+    assert sensors["num_workers"] >= described["daemon_sensors"] == 7
 
 
 def test_the_environment_sets_executor_interval_and_schedule() -> None:
