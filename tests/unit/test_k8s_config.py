@@ -166,6 +166,11 @@ RUN_RETRIES = {
     "maxRetries": "max_retries",
     "retryOnAssetOrOpFailure": "retry_on_asset_or_op_failure",
 }
+SENSORS = {  # the chart's Sensors schema
+    "useThreads": "use_threads",
+    "numWorkers": "num_workers",
+    "numSubmitWorkers": "num_submit_workers",
+}
 POOLS = {
     "defaultLimit": "default_limit",
     "granularity": "granularity",
@@ -250,6 +255,7 @@ def render_instance(values: Mapping[str, Any]) -> dict[str, Any]:
         )
     if daemon["runRetries"].get("enabled"):
         instance["run_retries"] = _renamed("runRetries", daemon["runRetries"], RUN_RETRIES)
+    instance["sensors"] = _renamed("sensors", daemon["sensors"], SENSORS)
     concurrency = values.get("concurrency") or {}
     only_keys("concurrency", concurrency, {"enabled", "pools", "runs"})
     if concurrency.get("enabled"):
@@ -596,6 +602,7 @@ def test_concurrency_and_monitoring_mirror_dagster_yaml() -> None:
     instance = render_instance(load_values())
     assert instance["concurrency"] == local["concurrency"]
     assert instance["run_retries"] == local["run_retries"]
+    assert instance["sensors"] == local["sensors"]
     assert (
         instance["run_coordinator"]["config"]["dequeue_interval_seconds"]
         == local["run_queue"]["dequeue_interval_seconds"]
