@@ -37,8 +37,8 @@ def test_a_reused_statement_carries_only_its_own_filters() -> None:
 def test_the_keyword_only_statement_has_no_vector_side() -> None:
     with_vector, params = evidence(None)
     keyword_only, keyword_params = evidence(None, None)
-    assert "%(qvec)s" in with_vector and "qvec" in params
-    assert "%(qvec)s" not in keyword_only and "qvec" not in keyword_params
+    assert "%(qvec)b" in with_vector and "qvec" in params
+    assert "%(qvec)b" not in keyword_only and "qvec" not in keyword_params
 
 
 def test_the_space_is_written_into_the_statement() -> None:
