@@ -42,35 +42,19 @@ async def get_components(services: ServicesDep) -> Components:
 ComponentsDep = Annotated[Components, Depends(get_components)]
 
 
-def principal_of(request: Request, services: Services, components: Components) -> Principal:
-    """The caller of this request. It may read the database (a site or key not cached yet),
-    so it runs in a worker thread: a sync route calls it in its own thread (see
-    `BearerDep`) instead of paying one more thread hop for `PrincipalDep`."""
+def get_principal(
+    request: Request,
+    services: ServicesDep,
+    components: ComponentsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    origin: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
     authorization = request.headers.get("authorization")
-    origin = request.headers.get("origin")
     client = request.client.host if request.client else "unknown"
     directory = components.directory
     return authenticate(
         authorization, origin, client, directory.get, services.admin_key, directory.api_key
     )
-
-
-# Only declares the bearer scheme and the Origin header in the OpenAPI schema: the route that
-# takes it calls `principal_of` itself.
-async def bearer_declared(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-    origin: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> None:
-    return None
-
-
-BearerDep = Annotated[None, Depends(bearer_declared)]
-
-
-def get_principal(
-    request: Request, services: ServicesDep, components: ComponentsDep, _: BearerDep
-) -> Principal:
-    return principal_of(request, services, components)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

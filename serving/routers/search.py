@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
 from pressrag.resources.models import SearchHit
 from pressrag.resources.store.search import SearchFilters
-from pressrag.serving.deps import BearerDep, ComponentsDep, ServicesDep, authorize, principal_of
+from pressrag.serving.deps import ComponentsDep, PrincipalDep, ServicesDep, authorize
 from pressrag.serving.errors import ApiError, error_responses
 from pressrag.serving.schemas import SearchFiltersIn, SearchHitOut, SearchRequest, SearchResponse
 from pressrag.serving.settings import ServingSettings
@@ -77,15 +77,11 @@ def check_caps(settings: ServingSettings, text: str, k: int) -> int:
 )
 def search(
     body: SearchRequest,
-    request: Request,
+    principal: PrincipalDep,
     services: ServicesDep,
     components: ComponentsDep,
-    _: BearerDep,
 ) -> Response:
     t0 = time.perf_counter()
-    # Authenticated here, in this worker thread: as a sync dependency (PrincipalDep) it took
-    # a thread hop of its own, ~0.4 ms of the serving process's CPU a search (py-spy).
-    principal = principal_of(request, services, components)
     k = check_caps(services.settings, body.query, body.k)
     entry = authorize(services, components, principal, body.site, scope="search")
     if not body.query:  # empty, blank, or nothing left after cleaning control characters
