@@ -108,11 +108,20 @@ class SiteRun:
 
 # Eager, except that it does not wait for every site: `extracted_text` has a partition per
 # site, and eager() waits until none is missing or in progress — one site whose first index
-# failed (or a busy one) held back every site's summaries.
+# failed (or a busy one) held back every site's summaries. And a change counts as handled
+# only once summaries are requested after it: eager() also takes any materialization of
+# `summaries` as handling it, so a run that started before an edit and ended in the same
+# tick as the edit's new text swallowed that edit (its summary waited for the next edit).
 SUMMARISE_WHEN = (
     dg.AutomationCondition.eager()
     .without(~dg.AutomationCondition.any_deps_missing())
     .without(~dg.AutomationCondition.any_deps_in_progress())
+    .replace(
+        "handled",
+        (
+            dg.AutomationCondition.newly_requested() | dg.AutomationCondition.initial_evaluation()
+        ).with_label("requested"),
+    )
 )
 
 

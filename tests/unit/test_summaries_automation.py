@@ -40,3 +40,19 @@ def test_a_site_that_never_indexed_does_not_hold_back_the_others() -> None:
         )
         wanted, _ = _requested(instance, cursor)
         assert wanted, "a site's new text did not request summaries"
+
+
+def test_new_text_seen_with_an_earlier_runs_summaries_is_still_summarised() -> None:
+    """A summaries run that started before an edit ends between the same two ticks as the
+    edit's new text: the edit's text was never summarised, so summaries are requested."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("sites", ["site"])
+        _, cursor = _requested(instance)
+        instance.report_runless_asset_event(dg.AssetMaterialization(summaries.key))
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(extracted_text.key, partition="site")
+        )
+        wanted, cursor = _requested(instance, cursor)
+        assert wanted, "the edit's new text was taken as summarised by an earlier run"
+        wanted, _ = _requested(instance, cursor)
+        assert not wanted, "requested again with nothing new"
