@@ -29,7 +29,34 @@ def prepare(settings: Settings | None = None) -> DatabaseUrls:
     urls = resolve_database_urls(settings, command_line=True)
     export_database_env(urls)
     os.environ["DAGSTER_HOME"] = str(dagster_home(settings))
+    ensure_dagster_tables(urls.dagster)
     return urls
+
+
+# One table of each of Dagster's three storages, and the one its run storage adds later.
+DAGSTER_TABLES = ("runs", "instance_info", "event_logs", "jobs")
+
+
+def ensure_dagster_tables(url: str) -> None:
+    """Create Dagster's tables in a database that lacks them; one query when they exist.
+
+    dagster.yaml turns Dagster's own check off (`should_autocreate_tables: false`): it ran in
+    every process that opened the instance, every sensor tick included.
+    """
+    import sqlalchemy as sa
+    from dagster_postgres import DagsterPostgresStorage
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                sa.text("SELECT count(to_regclass(name)) FROM unnest(CAST(:names AS text[])) name"),
+                {"names": list(DAGSTER_TABLES)},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    if found < len(DAGSTER_TABLES):
+        DagsterPostgresStorage(url, should_autocreate_tables=True)
 
 
 def dagster_home(settings: Settings) -> Path:
