@@ -634,14 +634,15 @@ def build_scale(app_url: str, total: int) -> str:
                 copy.write(_binary_copy_rows(batch, dimension))
             copy.write(COPY_TRAILER)
         conn.execute(
-            """INSERT INTO chunks (document_id, site_id, space_id, ordinal, title, heading_path,
-                                   text, token_count, content_hash, embedding, tsv)
-               SELECT s.document_id, 'demo', %s, s.ordinal, d.title, '{}', s.text,
+            """INSERT INTO chunks (document_id, site_id, space_id, ordinal, document_chunks,
+                                   title, heading_path, text, token_count, content_hash,
+                                   embedding, tsv)
+               SELECT s.document_id, 'demo', %s, s.ordinal, %s, d.title, '{}', s.text,
                       s.token_count, s.content_hash, s.embedding,
                       setweight(to_tsvector('english', d.title), 'A')
                       || to_tsvector('english', s.text)
                FROM staging s JOIN documents d ON d.id = s.document_id""",
-            (space.id,),
+            (space.id, per_doc),
         )
         conn.execute("DROP TABLE staging")
         conn.commit()

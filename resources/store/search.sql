@@ -5,7 +5,7 @@
 --     be a name; the chunks of documents whose title is the question (each capped);
 --   * for each: its cosine similarity to the question, its BM25 score against the question
 --     (statistics of this site: tables `lexicon` and `text_stats`), and its document's number
---     of chunks;
+--     of chunks (kept in every chunk's row since migration 0015);
 --   * per question (the same in every row): the mean and spread BM25 would have for a chunk
 --     drawn at random (terms independent), and the site's chunk count and total length, which
 --     tell the caller whether its cached similarity sample is still the site's.
@@ -56,9 +56,9 @@ pool AS (
     -- Ordered by the output column, so each row's distance is computed once: an ORDER BY
     -- expression of its own was evaluated again, reading the vector from TOAST again.
     -- Its text evidence is taken from the row the index scan already holds.
-    SELECT id, document_id, 1 - distance AS similarity, length, lexemes
+    SELECT id, document_id, 1 - distance AS similarity, length, lexemes, document_chunks
     FROM (
-        SELECT c.id, c.document_id, {distance} AS distance, {text_evidence}
+        SELECT c.id, c.document_id, {distance} AS distance, {text_evidence}, c.document_chunks
         FROM chunks c
         WHERE {vector_side} AND c.space_id = {space} AND c.site_id = %(site)s
           {chunk_filter}
@@ -121,7 +121,7 @@ titled AS (
 candidates AS (
     SELECT * FROM pool
     UNION ALL
-    SELECT c.id, c.document_id, {similarity}, {text_evidence}
+    SELECT c.id, c.document_id, {similarity}, {text_evidence}, c.document_chunks
     FROM chunks c
     WHERE c.id IN (SELECT id FROM lexical UNION SELECT id FROM titled UNION SELECT id FROM any_word)
       AND c.id NOT IN (SELECT id FROM pool)
@@ -145,18 +145,15 @@ null_bm25 AS (
     FROM terms
 )
 SELECT cand.id, cand.document_id, cand.similarity::float8, coalesce(b.score, 0)::float8,
-       size.chunks,
+       -- Rows written by a release before migration 0015 (during a rollout) have none: one
+       -- index probe then (a document's chunks are numbered from 0).
+       coalesce(cand.document_chunks, (
+           SELECT x.ordinal + 1 FROM chunks x
+           WHERE x.document_id = cand.document_id AND x.space_id = {space}
+           ORDER BY x.ordinal DESC LIMIT 1)),
        cand.id IN (SELECT id FROM titled),
        null_bm25.mean::float8, null_bm25.spread::float8, stats.version
 FROM candidates cand
 LEFT JOIN bm25 b ON b.id = cand.id
-CROSS JOIN LATERAL (
-    -- A document's chunks are numbered from 0: one index probe gives their count.
-    SELECT x.ordinal + 1 AS chunks
-    FROM chunks x
-    WHERE x.document_id = cand.document_id AND x.space_id = {space}
-    ORDER BY x.ordinal DESC
-    LIMIT 1
-) size
 CROSS JOIN null_bm25
 LEFT JOIN stats ON true
