@@ -68,7 +68,7 @@ pool AS (
 ),
 every_word AS (
     -- Chunks holding every word of the question: GIN intersects the words' posting lists.
-    SELECT c.id, 0 AS tier
+    SELECT c.id, c.ctid, 0 AS tier
     FROM chunks c
     WHERE c.space_id = {space} AND c.site_id = %(site)s
       AND c.tsv @@ (SELECT every_word FROM question)
@@ -79,7 +79,7 @@ rarest_word AS (
     -- Then chunks holding its rarest word, when at most {rare_df} chunks hold it (a name, an
     -- error string): a commoner word picks arbitrary chunks, and reading its whole posting
     -- list was most of a search's time at 100k chunks.
-    SELECT c.id, 1 AS tier
+    SELECT c.id, c.ctid, 1 AS tier
     FROM chunks c
     WHERE (SELECT rarest_df FROM question) <= {rare_df}
       AND c.space_id = {space} AND c.site_id = %(site)s
@@ -88,9 +88,9 @@ rarest_word AS (
     LIMIT {match_cap}
 ),
 lexical AS (
-    SELECT id
+    SELECT id, ctid
     FROM (SELECT * FROM every_word UNION ALL SELECT * FROM rarest_word) matched
-    GROUP BY id
+    GROUP BY id, ctid
     ORDER BY min(tier), id
     LIMIT {match_cap}
 ),
@@ -98,7 +98,7 @@ any_word AS (
     -- In keyword-only searches alone (there no vector pool finds the rest):
     -- also chunks holding any of the question's words that at most {rare_df} chunks hold
     -- (so the posting lists read stay bounded), those holding most of them first.
-    SELECT c.id
+    SELECT c.id, c.ctid
     FROM chunks c
     WHERE {keyword_only}
       AND c.space_id = {space} AND c.site_id = %(site)s
@@ -109,7 +109,7 @@ any_word AS (
 ),
 titled AS (
     -- The chunks of documents whose title is the question (known-item search: "What Now?").
-    SELECT c.id
+    SELECT c.id, c.ctid
     FROM documents d
     JOIN chunks c ON c.document_id = d.id AND c.space_id = {space} AND c.site_id = %(site)s
     WHERE d.site_id = %(site)s AND d.visibility = 'public'
@@ -119,11 +119,14 @@ titled AS (
     LIMIT {match_cap}
 ),
 candidates AS (
+    -- The full-text candidates' rows again, by their row address in this same statement's
+    -- snapshot (a TID scan: one page each, where a lookup by id walked the primary key too).
     SELECT * FROM pool
     UNION ALL
     SELECT c.id, c.document_id, {similarity}, {text_evidence}, c.document_chunks
     FROM chunks c
-    WHERE c.id IN (SELECT id FROM lexical UNION SELECT id FROM titled UNION SELECT id FROM any_word)
+    WHERE c.ctid = ANY(ARRAY(
+        SELECT ctid FROM lexical UNION SELECT ctid FROM titled UNION SELECT ctid FROM any_word))
       AND c.id NOT IN (SELECT id FROM pool)
       AND c.site_id = %(site)s
 ),
