@@ -20,13 +20,13 @@ from pressrag.resources.store.spaces import EmbeddingSpace
 # Chunks go in with one statement per `ROWS_PER_STATEMENT` rows, so the search statistics'
 # triggers (migration 0003) run once per statement rather than once per chunk.
 _INSERT_CHUNKS = """
-INSERT INTO chunks (document_id, site_id, space_id, ordinal, title, heading_path, text,
-                    token_count, content_hash, embedding, tsv)
+INSERT INTO chunks (document_id, site_id, space_id, ordinal, document_chunks, title,
+                    heading_path, text, token_count, content_hash, embedding, tsv)
 VALUES {rows}
 """
-# 16 parameters a row: well below PostgreSQL's 65,535 per statement for a very long document.
+# 17 parameters a row: well below PostgreSQL's 65,535 per statement for a very long document.
 ROWS_PER_STATEMENT = 1000
-_CHUNK_ROW = """(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+_CHUNK_ROW = """(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
         setweight(to_tsvector(%s::regconfig, %s), 'A')
         || setweight(to_tsvector(%s::regconfig, %s), 'B')
         || to_tsvector(%s::regconfig, %s))"""
@@ -130,8 +130,10 @@ def publish_documents_chunks(
     conn.execute(
         "DELETE FROM chunks WHERE document_id = ANY(%s) AND space_id = %s", (ids, space.id)
     )
+    # Every chunk carries its document's chunk count (migration 0015): search reads it from
+    # the row instead of probing an index per candidate.
     rows = [
-        (doc.document_id, doc.title, draft)
+        (doc.document_id, doc.title, len(doc.drafts), draft)
         for doc in documents
         if doc.document_id in locked
         for draft in doc.drafts
@@ -153,12 +155,13 @@ def _insert_chunks(
     site_id: str,
     space: EmbeddingSpace,
     ts_config: str,
-    rows: Sequence[tuple[int, str, dict]],
+    rows: Sequence[tuple[int, str, int, dict]],
     vectors: dict[str, np.ndarray],
 ) -> None:
-    """Insert (document id, title, draft) rows as live chunks, in one statement."""
+    """Insert (document id, title, the document's chunk count, draft) rows as live chunks,
+    in one statement."""
     params: list[object] = []
-    for document_id, title, d in rows:
+    for document_id, title, document_chunks, d in rows:
         vector = vectors[d["content_hash"]]
         if vector.shape[-1] != space.dimension:
             raise ValueError(
@@ -170,6 +173,7 @@ def _insert_chunks(
             site_id,
             space.id,
             d["ordinal"],
+            document_chunks,
             title,
             d["heading_path"],
             d["text"],

@@ -5,7 +5,7 @@
 --     be a name; the chunks of documents whose title is the question (each capped);
 --   * for each: its cosine similarity to the question, its BM25 score against the question
 --     (statistics of this site: tables `lexicon` and `text_stats`), and its document's number
---     of chunks;
+--     of chunks (kept in every chunk's row since migration 0015);
 --   * per question (the same in every row): the mean and spread BM25 would have for a chunk
 --     drawn at random (terms independent), and the site's chunk count and total length, which
 --     tell the caller whether its cached similarity sample is still the site's.
@@ -56,9 +56,9 @@ pool AS (
     -- Ordered by the output column, so each row's distance is computed once: an ORDER BY
     -- expression of its own was evaluated again, reading the vector from TOAST again.
     -- Its text evidence is taken from the row the index scan already holds.
-    SELECT id, document_id, 1 - distance AS similarity, length, lexemes
+    SELECT id, document_id, 1 - distance AS similarity, length, lexemes, document_chunks
     FROM (
-        SELECT c.id, c.document_id, {distance} AS distance, {text_evidence}
+        SELECT c.id, c.document_id, {distance} AS distance, {text_evidence}, c.document_chunks
         FROM chunks c
         WHERE {vector_side} AND c.space_id = {space} AND c.site_id = %(site)s
           {chunk_filter}
@@ -68,7 +68,7 @@ pool AS (
 ),
 every_word AS (
     -- Chunks holding every word of the question: GIN intersects the words' posting lists.
-    SELECT c.id, 0 AS tier
+    SELECT c.id, c.ctid, 0 AS tier
     FROM chunks c
     WHERE c.space_id = {space} AND c.site_id = %(site)s
       AND c.tsv @@ (SELECT every_word FROM question)
@@ -79,7 +79,7 @@ rarest_word AS (
     -- Then chunks holding its rarest word, when at most {rare_df} chunks hold it (a name, an
     -- error string): a commoner word picks arbitrary chunks, and reading its whole posting
     -- list was most of a search's time at 100k chunks.
-    SELECT c.id, 1 AS tier
+    SELECT c.id, c.ctid, 1 AS tier
     FROM chunks c
     WHERE (SELECT rarest_df FROM question) <= {rare_df}
       AND c.space_id = {space} AND c.site_id = %(site)s
@@ -88,9 +88,9 @@ rarest_word AS (
     LIMIT {match_cap}
 ),
 lexical AS (
-    SELECT id
+    SELECT id, ctid
     FROM (SELECT * FROM every_word UNION ALL SELECT * FROM rarest_word) matched
-    GROUP BY id
+    GROUP BY id, ctid
     ORDER BY min(tier), id
     LIMIT {match_cap}
 ),
@@ -98,7 +98,7 @@ any_word AS (
     -- In keyword-only searches alone (there no vector pool finds the rest):
     -- also chunks holding any of the question's words that at most {rare_df} chunks hold
     -- (so the posting lists read stay bounded), those holding most of them first.
-    SELECT c.id
+    SELECT c.id, c.ctid
     FROM chunks c
     WHERE {keyword_only}
       AND c.space_id = {space} AND c.site_id = %(site)s
@@ -109,7 +109,7 @@ any_word AS (
 ),
 titled AS (
     -- The chunks of documents whose title is the question (known-item search: "What Now?").
-    SELECT c.id
+    SELECT c.id, c.ctid
     FROM documents d
     JOIN chunks c ON c.document_id = d.id AND c.space_id = {space} AND c.site_id = %(site)s
     WHERE d.site_id = %(site)s AND d.visibility = 'public'
@@ -119,11 +119,14 @@ titled AS (
     LIMIT {match_cap}
 ),
 candidates AS (
+    -- The full-text candidates' rows again, by their row address in this same statement's
+    -- snapshot (a TID scan: one page each, where a lookup by id walked the primary key too).
     SELECT * FROM pool
     UNION ALL
-    SELECT c.id, c.document_id, {similarity}, {text_evidence}
+    SELECT c.id, c.document_id, {similarity}, {text_evidence}, c.document_chunks
     FROM chunks c
-    WHERE c.id IN (SELECT id FROM lexical UNION SELECT id FROM titled UNION SELECT id FROM any_word)
+    WHERE c.ctid = ANY(ARRAY(
+        SELECT ctid FROM lexical UNION SELECT ctid FROM titled UNION SELECT ctid FROM any_word))
       AND c.id NOT IN (SELECT id FROM pool)
       AND c.site_id = %(site)s
 ),
@@ -145,18 +148,15 @@ null_bm25 AS (
     FROM terms
 )
 SELECT cand.id, cand.document_id, cand.similarity::float8, coalesce(b.score, 0)::float8,
-       size.chunks,
+       -- Rows written by a release before migration 0015 (during a rollout) have none: one
+       -- index probe then (a document's chunks are numbered from 0).
+       coalesce(cand.document_chunks, (
+           SELECT x.ordinal + 1 FROM chunks x
+           WHERE x.document_id = cand.document_id AND x.space_id = {space}
+           ORDER BY x.ordinal DESC LIMIT 1)),
        cand.id IN (SELECT id FROM titled),
        null_bm25.mean::float8, null_bm25.spread::float8, stats.version
 FROM candidates cand
 LEFT JOIN bm25 b ON b.id = cand.id
-CROSS JOIN LATERAL (
-    -- A document's chunks are numbered from 0: one index probe gives their count.
-    SELECT x.ordinal + 1 AS chunks
-    FROM chunks x
-    WHERE x.document_id = cand.document_id AND x.space_id = {space}
-    ORDER BY x.ordinal DESC
-    LIMIT 1
-) size
 CROSS JOIN null_bm25
 LEFT JOIN stats ON true

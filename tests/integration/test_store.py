@@ -66,6 +66,98 @@ def test_a_different_model_is_refused_with_a_clear_message(fresh_database: str) 
         assert active_space(conn) == space  # nothing was switched
 
 
+COUNTS = """SELECT document_id, space_id, document_chunks, count(*) OVER w, ordinal
+             FROM chunks WINDOW w AS (PARTITION BY document_id, space_id)
+             ORDER BY document_id, space_id, ordinal"""
+
+
+def test_each_chunk_carries_its_documents_chunk_count(fresh_database: str) -> None:
+    """Search scores a document by its chunk count, read from each chunk's row: migration 0015
+    counts the chunks already there (without touching the text statistics), every publish
+    writes the new count, also when a document is published again with fewer chunks, and
+    chunks written without it (by the previous release, during a rollout) still get theirs."""
+    from pressrag.resources.store.chunks import DocumentChunks, publish_documents_chunks
+    from pressrag.resources.store.search import gather_evidence
+
+    def insert_without_count(conn: psycopg.Connection, doc: int, chunks: int) -> None:
+        for ordinal in range(chunks):
+            conn.execute(
+                "INSERT INTO chunks (document_id, site_id, space_id, ordinal, text, "
+                "token_count, content_hash, embedding, tsv) VALUES (%s, 's', %s, %s, "
+                "'old words', 2, 'c', '[1,0,0]', to_tsvector('english', 'old words'))",
+                (doc, space.id, ordinal),
+            )
+
+    with psycopg.connect(fresh_database, autocommit=False) as conn:
+        conn.execute(
+            "CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL, "
+            "applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for number, name, migration in available_migrations():
+            if number < 15:  # the schema of a site indexed before 0015
+                conn.execute(migration)
+                conn.execute("INSERT INTO schema_migrations VALUES (%s, %s)", (number, name))
+        space = ensure_space(conn, "local:test", 3)
+        conn.execute(
+            "INSERT INTO sites (id, source_kind, base_url) VALUES ('s', 'wxr', 'http://s.test')"
+        )
+        for doc, chunks in ((1, 3), (2, 1)):
+            conn.execute(
+                "INSERT INTO documents (id, site_id, wp_id, doc_type, status, visibility, "
+                "content_hash, chunked_hash) VALUES (%s, 's', %s, 'post', 'publish', 'public', "
+                "'h', 'h')",
+                (doc, doc),
+            )
+            insert_without_count(conn, doc, chunks)
+        conn.commit()
+        statistics = "SELECT chunks, total_length, version FROM text_stats ORDER BY site_id"
+        lexicon = "SELECT lexeme, df FROM lexicon ORDER BY lexeme"
+        before = conn.execute(statistics).fetchall(), conn.execute(lexicon).fetchall()
+
+    assert apply_migrations(fresh_database) == ["0015_chunks_document_chunks.sql"]
+    with Store(fresh_database, max_size=1) as store, store.connection() as conn:
+        rows = conn.execute(COUNTS).fetchall()
+        assert [r[2] for r in rows] == [3, 3, 3, 1]
+        assert all(r[2] == r[3] for r in rows)
+        assert (conn.execute(statistics).fetchall(), conn.execute(lexicon).fetchall()) == before
+
+        drafts = [
+            {
+                "ordinal": i,
+                "heading_path": [],
+                "text": f"new text {i}",
+                "token_count": 3,
+                "content_hash": f"n{i}",
+            }
+            for i in range(2)
+        ]
+        vectors = {f"n{i}": np.array([0.0, 1.0, float(i)], dtype=np.float32) for i in range(2)}
+        published = publish_documents_chunks(
+            conn,
+            site_id="s",
+            documents=[DocumentChunks(1, "h", "Title", drafts)],
+            space=space,
+            ts_config="english",
+            vectors=vectors,
+        )
+        assert published == {1}
+        assert [(r[0], r[2]) for r in conn.execute(COUNTS)] == [(1, 2), (1, 2), (2, 1)]
+
+        conn.execute("DELETE FROM documents WHERE id = 1")
+        assert [(r[0], r[2]) for r in conn.execute(COUNTS)] == [(2, 1)]
+
+        conn.execute("DELETE FROM chunks WHERE document_id = 2")
+        insert_without_count(conn, 2, 2)
+        evidence, _ = gather_evidence(
+            conn,
+            site_id="s",
+            space=space,
+            query_text="old words",
+            query_vector=np.array([1.0, 0.0, 0.0], dtype=np.float32),
+        )
+        assert [(e.document_id, e.document_chunks) for e in evidence] == [(2, 2), (2, 2)]
+
+
 def _query(site: str, text: str, filters: SearchFilters | None = None, k: int = 10):
     from pressrag.resources.embedders.local import LocalEmbedder
 
