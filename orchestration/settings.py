@@ -36,6 +36,9 @@ class OrchestrationSettings(BaseSettings):
         # PRESSRAG_EXECUTOR is the name for it (#11); an error names the first.
         validation_alias=AliasChoices("PRESSRAG_RUN_EXECUTOR", "PRESSRAG_EXECUTOR"),
     )
+    # How a code server starts a run's worker: forked from a process that has loaded the code
+    # location once (orchestration/run_workers.py), or Dagster's own new interpreter a run.
+    run_worker_start: Literal["forkserver", "spawn"] = "forkserver"
     # Read by the executor and the workers from the environment, never copied into run
     # config or definitions: a URL may carry the broker's password.
     celery_broker_url: SecretStr | None = None

@@ -54,7 +54,9 @@ from tests.support.fault_stream import Delivery, Outbox, Probe
 from tests.support.local_stack import (
     PressragIndex,
     PressragUp,
+    command_line,
     embedded_pgdata,
+    parent_of,
     postmaster_pid,
     restart_postgres,
 )
@@ -348,6 +350,11 @@ def test_a_run_worker_killed_while_holding_the_embeddings_slot(stack: Stack) -> 
     run_id = wait_for("a run holding the embeddings slot", holder, timeout=240, every=0.05)
     pid = Probe.worker_pid(run_id)
     assert pid is not None
+    # Forked from the code server's forkserver, which loaded the code location once
+    # (orchestration/run_workers.py), not a new interpreter of the code server's.
+    forkserver = parent_of(pid)
+    assert forkserver is not None and "multiprocessing.forkserver" in command_line(forkserver)
+    assert parent_of(forkserver) == stack.up.component_pid("code server")
     os.kill(pid, signal.SIGKILL)
     fault_at = time.time()
 

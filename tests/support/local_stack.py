@@ -50,6 +50,14 @@ def _parent_map() -> dict[int, int]:
     return parents
 
 
+def parent_of(pid: int) -> int | None:
+    return _parent_map().get(pid)
+
+
+def command_line(pid: int) -> str:
+    return _cmdline(pid)
+
+
 def descendants(pid: int) -> list[int]:
     """Live descendants of `pid`, parents before children."""
     children: dict[int, list[int]] = {}

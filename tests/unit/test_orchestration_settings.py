@@ -102,6 +102,7 @@ def test_the_environment_sets_executor_interval_and_schedule() -> None:
         ("PRESSRAG_SENSOR_INTERVAL_SECONDS", "20"),
         ("PRESSRAG_RUN_EXECUTOR", "celery-typo"),
         ("PRESSRAG_INBOX_MAX_ATTEMPTS", "0"),
+        ("PRESSRAG_RUN_WORKER_START", "fork"),  # forking the threaded code server is unsafe
     ],
 )
 def test_a_bad_value_is_refused_naming_it(

@@ -1,0 +1,42 @@
+"""Run workers forked from a preloaded process instead of started as new interpreters.
+
+A code server starts each run's worker with multiprocessing's `spawn`: a new Python that
+imports Dagster and this code location again before the run's first step, ~3–4 s of CPU and
+~2–3 s of a webhook's wait, for every run (measured: a run of a handful of documents cost
+4–8 s of CPU in all). With the `forkserver` start method, one process per code server imports
+the code location once (its `preload`) and every run worker is forked from it, already
+loaded. The forkserver is single-threaded and holds no connection, so forking it is safe
+(unlike forking the code server itself, which runs gRPC threads).
+
+Dagster's code server has no setting for its start method (`DagsterApiServer` takes the
+`spawn` context), so the code server's `spawn` context is told to make forkserver processes:
+its queue and event are the same named semaphores and pipes either way. Only a code server
+process (`dagster api grpc`) is changed; `PRESSRAG_RUN_WORKER_START=spawn` keeps Dagster's own
+behaviour. tests/integration/test_run_workers.py checks that runs are forked, and that a
+Dagster upgrade that changes this is noticed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.forkserver
+import sys
+
+# What each run worker needs loaded: the code location, and with it Dagster.
+PRELOAD = ["pressrag.orchestration.definitions"]
+
+
+def in_code_server() -> bool:
+    """Whether this process is a Dagster code server (`dagster api grpc`, also the child of
+    `dagster code-server start`)."""
+    return sys.argv[1:3] == ["api", "grpc"]
+
+
+def fork_run_workers() -> None:
+    """Make this code server's run workers forkserver children (see the module docstring)."""
+    forkserver = multiprocessing.get_context("forkserver")
+    forkserver.set_forkserver_preload(PRELOAD)
+    # An attribute of the spawn context object, which is the one DagsterApiServer holds.
+    multiprocessing.get_context("spawn").Process = forkserver.Process  # type: ignore[attr-defined]
+    # Started now, so the first run does not wait for its imports.
+    multiprocessing.forkserver.ensure_running()
