@@ -1,6 +1,7 @@
 """Freshness benchmark: webhook-to-searchable latency, burst coalescing, reconcile time.
 
-    .venv/bin/python -m bench.freshness [--edits 50] [--burst 100] [--sizes 1000,10000]
+    .venv/bin/python -m bench.freshness [--edits 50] [--baseline-edits 20] [--burst 100]
+        [--sizes 1000,10000]
 
 Everything real, as in the acceptance tests: a FakeWordPress REST site, the serving app and
 `dagster dev` (webserver + daemon with the default sensor interval unless
@@ -10,7 +11,11 @@ fresh temporary PRESSRAG_HOME (or `--home`).
 Figures printed:
 - latency p50 / p95 (and max) from a signed webhook's 202 to the edited text being live in
   the index (its chunks are what /v1/search reads), over `--edits` single edits one after
-  another (target p95 ≤ 15 s), with the load average before and after;
+  another (target p95 ≤ 15 s), with the load average before and after and the machine's CPU
+  seconds an edit;
+- the same over `--baseline-edits` edits first, on a stack whose code server starts each run
+  worker as Dagster does by itself (a new interpreter, `spawn`), and the default stack's
+  figures against it, with their ratios (orchestration/run_workers.py);
 - where that time goes: each phase from the 202 to searchable (sensor claim, run created,
   enqueued, dequeued, run worker up, code location loaded, each step, searchable) as its
   median and p95 over the edits, and the phases of the median edit's run; the times are the
@@ -166,8 +171,9 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def print_breakdown(app_url: str, edits: list[TimedEdit]) -> None:
-    """Each phase's median and p95 over the edits, and the median edit's own phases."""
+def print_breakdown(app_url: str, edits: list[TimedEdit]) -> dict[str, list[float]]:
+    """Each phase's median and p95 over the edits, and the median edit's own phases; returns
+    each phase's values."""
     import dagster as dg
 
     with dg.DagsterInstance.get() as instance:
@@ -185,6 +191,7 @@ def print_breakdown(app_url: str, edits: list[TimedEdit]) -> None:
         own = f"{mine[name]:12.2f}" if name in mine else f"{'-':>12}"
         print(f"  {name:<52} {statistics.median(values):6.2f} {_quantile(values, 0.95):6.2f} {own}")
     print(f"  {'total':<52} {statistics.median(totals):6.2f} {_quantile(totals, 0.95):6.2f}")
+    return by_name
 
 
 def print_sensor_ticks(since: float) -> None:
@@ -261,6 +268,68 @@ def _full_run(site: str, reason: str) -> float:
     return time.monotonic() - start
 
 
+def _busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (every process, PostgreSQL included)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Arm:
+    """One stack's single edits: how its code server started run workers, and the figures."""
+
+    start_method: str
+    latencies: list[float]
+    worker_up: list[float]  # RUN_STARTING → the run worker's first event
+    cpu_per_edit: float  # the machine's busy CPU seconds during the edits, per edit
+
+
+def measure_edits(app_url: str, wordpress, hooks, edits: int, start_method: str) -> Arm:
+    """`edits` single edits one after another through the running stack, with their figures."""
+    timed = []
+    load_before, cpu_before, since = _load(), _busy_cpu_seconds(), time.time()
+    for n in range(edits):
+        marker = _marker()
+        event_id = _edit(wordpress, hooks, 1, marker)
+        accepted = time.time()
+        waited = _wait_live(app_url, "bench", [marker], timeout=600)
+        timed.append(TimedEdit(event_id, accepted, accepted + waited))
+        print(f"  edit {n + 1}/{edits}: {waited:.1f} s", flush=True)
+    cpu = (_busy_cpu_seconds() - cpu_before) / edits
+    latencies = [edit.live - edit.accepted for edit in timed]
+    print(
+        f"webhook → searchable over {len(latencies)} single edits, run workers by "
+        f"{start_method}: p50 {statistics.median(latencies):.1f} s, "
+        f"p95 {_quantile(latencies, 0.95):.1f} s, max {max(latencies):.1f} s "
+        f"(target p95 ≤ 15 s); machine CPU {cpu:.2f} s an edit; "
+        f"{load_before} before, {_load()} after",
+        flush=True,
+    )
+    phases = print_breakdown(app_url, timed)
+    print_sensor_ticks(since)
+    return Arm(start_method, latencies, phases.get("run worker process up", []), cpu)
+
+
+def print_comparison(baseline: Arm, arm: Arm) -> None:
+    """The main arm against the baseline arm of the same run, with their ratios."""
+    print(
+        f"run workers by {arm.start_method} against {baseline.start_method} "
+        f"(Dagster's own; {len(baseline.latencies)} edits, same run, before):",
+        flush=True,
+    )
+    rows = [
+        ("webhook → searchable p50 (s)", statistics.median, "latencies"),
+        ("webhook → searchable p95 (s)", lambda v: _quantile(v, 0.95), "latencies"),
+        ("dequeued → run worker up, p50 (s)", statistics.median, "worker_up"),
+    ]
+    for label, figure, field_name in rows:
+        old, new = figure(getattr(baseline, field_name)), figure(getattr(arm, field_name))
+        print(f"  {label:<38} {old:7.2f} → {new:7.2f}  ×{new / old:.2f}")
+    old, new = baseline.cpu_per_edit, arm.cpu_per_edit
+    print(f"  {'machine CPU an edit (s)':<38} {old:7.2f} → {new:7.2f}  ×{new / old:.2f}")
+
+
 def bench_latency_and_burst(args: argparse.Namespace, app_url: str) -> None:
     from pressrag.orchestration.sites import add_site
     from pressrag.resources.secrets import SecretStore
@@ -276,6 +345,9 @@ def bench_latency_and_burst(args: argparse.Namespace, app_url: str) -> None:
     dagster_env = {}
     if args.sensor_interval:
         dagster_env["PRESSRAG_SENSOR_INTERVAL_SECONDS"] = str(args.sensor_interval)
+    # The baseline arm first (Dagster's own start method), then the default stack.
+    arms = [("spawn", args.baseline_edits)] if args.baseline_edits else []
+    arms.append(("forkserver", args.edits))
     with FakeWordPress() as wordpress:
         posts = max(args.burst, 1) + 1
         for wp_id in range(1, posts + 1):
@@ -284,53 +356,48 @@ def bench_latency_and_burst(args: argparse.Namespace, app_url: str) -> None:
         secret = SecretStore(get_settings().resolved_home).get_many(added.site.webhook_key_ids)[0]
         print(f"initial index of {posts} posts: {_full_run('bench', 'manual'):.1f} s", flush=True)
         serving = ServingProcess(env=serving_fixture_env()).start()
-        dagster = DagsterDev(env=dagster_env).start()
         try:
-            dagster.wait_ready(timeout=300)
             serving.wait_ready(timeout=300)
             hooks = WebhookSender(serving.url, "bench", secret)
-            edits = []
-            load_before = _load()
-            edits_start = time.time()
-            for n in range(args.edits):
-                marker = _marker()
-                event_id = _edit(wordpress, hooks, 1, marker)
-                accepted = time.time()
-                waited = _wait_live(app_url, "bench", [marker], timeout=600)
-                edits.append(TimedEdit(event_id, accepted, accepted + waited))
-                print(f"  edit {n + 1}/{args.edits}: {waited:.1f} s", flush=True)
-            if edits:
-                latencies = [edit.live - edit.accepted for edit in edits]
-                print(
-                    f"webhook → searchable over {len(latencies)} single edits: "
-                    f"p50 {statistics.median(latencies):.1f} s, "
-                    f"p95 {_quantile(latencies, 0.95):.1f} s, max {max(latencies):.1f} s "
-                    f"(target p95 ≤ 15 s); {load_before} before, {_load()} after",
-                    flush=True,
-                )
-                print_breakdown(app_url, edits)
-                print_sensor_ticks(edits_start)
-            if args.burst:
-                time.sleep(2)
-                since = time.time()
-                markers = []
-                start = time.monotonic()
-                for i in range(args.burst):
-                    marker = _marker()
-                    markers.append(marker)
-                    _edit(wordpress, hooks, 2 + i, marker)
-                    time.sleep(max(0.0, (i + 1) * 5.0 / args.burst - (time.monotonic() - start)))
-                sent = time.monotonic() - start
-                waited = _wait_live(app_url, "bench", markers, timeout=900)
-                print(
-                    f"burst of {args.burst} edits sent in {sent:.1f} s → "
-                    f"{_batch_runs(since)} runs (target ≤ 3); all searchable "
-                    f"{waited:.1f} s after the last edit",
-                    flush=True,
-                )
+            measured = []
+            for start_method, edits in arms:
+                env = {**dagster_env, "PRESSRAG_RUN_WORKER_START": start_method}
+                dagster = DagsterDev(env=env).start()
+                try:
+                    dagster.wait_ready(timeout=300)
+                    if edits:
+                        measured.append(
+                            measure_edits(app_url, wordpress, hooks, edits, start_method)
+                        )
+                    if start_method == "forkserver" and args.burst:
+                        bench_burst(args, app_url, wordpress, hooks)
+                finally:
+                    dagster.stop()
+            if len(measured) == 2:
+                print_comparison(*measured)
         finally:
-            dagster.stop()
             serving.stop()
+
+
+def bench_burst(args: argparse.Namespace, app_url: str, wordpress, hooks) -> None:
+    """`--burst` edits of different posts within 5 s: the runs they made, the time to live."""
+    time.sleep(2)
+    since = time.time()
+    markers = []
+    start = time.monotonic()
+    for i in range(args.burst):
+        marker = _marker()
+        markers.append(marker)
+        _edit(wordpress, hooks, 2 + i, marker)
+        time.sleep(max(0.0, (i + 1) * 5.0 / args.burst - (time.monotonic() - start)))
+    sent = time.monotonic() - start
+    waited = _wait_live(app_url, "bench", markers, timeout=900)
+    print(
+        f"burst of {args.burst} edits sent in {sent:.1f} s → "
+        f"{_batch_runs(since)} runs (target ≤ 3); all searchable "
+        f"{waited:.1f} s after the last edit",
+        flush=True,
+    )
 
 
 def bench_reconcile(sizes: list[int]) -> None:
@@ -357,6 +424,12 @@ def bench_reconcile(sizes: list[int]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--edits", type=int, default=50)
+    parser.add_argument(
+        "--baseline-edits",
+        type=int,
+        default=20,
+        help="single edits on a stack whose run workers start as Dagster's own (spawn); 0: none",
+    )
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--sensor-interval", type=int, default=0, help="0: the default")
