@@ -22,8 +22,16 @@ import multiprocessing
 import multiprocessing.forkserver
 import sys
 
-# What each run worker needs loaded: the code location, and with it Dagster.
-PRELOAD = ["pressrag.orchestration.definitions"]
+# What each run worker needs loaded: the code location (and with it Dagster), and what opening
+# the instance imports (dagster.yaml's storage and run launcher: ~1.3 s of CPU more). Not
+# ONNX Runtime: importing it starts a thread, which a fork would not carry.
+PRELOAD = [
+    "pressrag.orchestration.definitions",
+    "pressrag.orchestration.storage",
+    "pressrag.orchestration.run_launcher",
+    "dagster._core.storage.legacy_storage",
+    "dagster._grpc.impl",
+]
 
 
 def in_code_server() -> bool:
