@@ -109,20 +109,25 @@ class SiteRun:
 # Eager, except that it does not wait for every site: `extracted_text` has a partition per
 # site, and eager() waits until none is missing or in progress — one site whose first index
 # failed (or a busy one) held back every site's summaries. And a change counts as handled
-# only once summaries are requested after it: eager() also takes any materialization of
-# `summaries` as handling it, so a run that started before an edit and ended in the same
-# tick as the edit's new text swallowed that edit (its summary waited for the next edit).
+# only once summaries are requested after it:
+# - eager() also takes any materialization of `summaries` as handling it, so a run that
+#   started before an edit and ended in the same tick as the edit's new text swallowed that
+#   edit (its summary waited for the next edit);
+# - the tick after a request sees that request as `newly_requested`, so new text that lands
+#   between the two ticks was taken as handled by a request made before it. `since` keeps the
+#   change when its time is later than the request's, but only for conditions that carry
+#   their times: `newly_updated` through `any_deps_match` and a bare `newly_requested` do,
+#   and/or/not of them do not. Hence each trigger has a `since` of its own.
+_REQUESTED = dg.AutomationCondition.newly_requested()
 SUMMARISE_WHEN = (
-    dg.AutomationCondition.eager()
-    .without(~dg.AutomationCondition.any_deps_missing())
-    .without(~dg.AutomationCondition.any_deps_in_progress())
-    .replace(
-        "handled",
-        (
-            dg.AutomationCondition.newly_requested() | dg.AutomationCondition.initial_evaluation()
-        ).with_label("requested"),
+    (
+        dg.AutomationCondition.newly_missing().since(_REQUESTED)
+        | dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).since(
+            _REQUESTED
+        )
     )
-)
+    & ~dg.AutomationCondition.in_progress()
+).with_label("any site's text changed since summaries were last requested")
 
 
 @dg.asset(

@@ -56,3 +56,23 @@ def test_new_text_seen_with_an_earlier_runs_summaries_is_still_summarised() -> N
         assert wanted, "the edit's new text was taken as summarised by an earlier run"
         wanted, _ = _requested(instance, cursor)
         assert not wanted, "requested again with nothing new"
+
+
+def test_new_text_right_after_a_request_is_summarised_again() -> None:
+    """An edit's new text lands between the tick that requested summaries and the next one:
+    the request was made before the text existed, so it must not count as handling it."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("sites", ["site"])
+        _, cursor = _requested(instance)
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(extracted_text.key, partition="site")
+        )
+        wanted, cursor = _requested(instance, cursor)
+        assert wanted, "the first text did not request summaries"
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(extracted_text.key, partition="site")
+        )
+        wanted, cursor = _requested(instance, cursor)
+        assert wanted, "new text right after a request was taken as handled by it"
+        wanted, _ = _requested(instance, cursor)
+        assert not wanted, "requested again with nothing new"
