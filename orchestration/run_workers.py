@@ -5,8 +5,9 @@ imports Dagster and this code location again before the run's first step, ~3–4
 ~2–3 s of a webhook's wait, for every run (measured: a run of a handful of documents cost
 4–8 s of CPU in all). With the `forkserver` start method, one process per code server imports
 the code location once (its `preload`) and every run worker is forked from it, already
-loaded. The forkserver is single-threaded and holds no connection, so forking it is safe
-(unlike forking the code server itself, which runs gRPC threads).
+loaded. The forkserver holds no connection and runs no thread but OpenBLAS's (numpy's,
+which re-creates its pool in a forked child), so forking it is safe, unlike forking the code
+server itself, which runs gRPC threads.
 
 Dagster's code server has no setting for its start method (`DagsterApiServer` takes the
 `spawn` context), so the code server's `spawn` context is told to make forkserver processes:
