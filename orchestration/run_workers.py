@@ -13,8 +13,8 @@ Dagster's code server has no setting for its start method (`DagsterApiServer` ta
 `spawn` context), so the code server's `spawn` context is told to make forkserver processes:
 its queue and event are the same named semaphores and pipes either way. Only a code server
 process (`dagster api grpc`) is changed; `PRESSRAG_RUN_WORKER_START=spawn` keeps Dagster's own
-behaviour. tests/integration/test_run_workers.py checks that runs are forked, and that a
-Dagster upgrade that changes this is noticed.
+behaviour. The fault suite (tests/faults, scenario a) checks that a run worker's parent is
+the code server's forkserver, so a Dagster upgrade that changes how runs start is noticed.
 """
 
 from __future__ import annotations
