@@ -21,7 +21,9 @@ $(STAMP): pyproject.toml setup.py constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c constraints.txt uv
 	# torch is pinned in the same command as everything that depends on it (CPU build).
-	$(BIN)/uv pip install --quiet --native-tls --python $(BIN)/python \
+	# --compile-bytecode: pip compiles what it installs, uv only when asked. Without it, where
+	# PYTHONDONTWRITEBYTECODE is set (CI), every process compiled Dagster & co. again.
+	$(BIN)/uv pip install --quiet --native-tls --compile-bytecode --python $(BIN)/python \
 		$(if $(FIND_LINKS),--find-links $(FIND_LINKS)) -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
