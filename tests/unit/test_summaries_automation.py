@@ -23,6 +23,10 @@ def _requested(instance: dg.DagsterInstance, cursor: object = None) -> tuple[boo
     return wanted, result.cursor
 
 
+def _new_text(instance: dg.DagsterInstance, site: str) -> None:
+    instance.report_runless_asset_event(dg.AssetMaterialization(extracted_text.key, partition=site))
+
+
 def test_a_site_that_never_indexed_does_not_hold_back_the_others() -> None:
     with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("sites", ["indexed", "never-indexed"])
@@ -49,9 +53,7 @@ def test_new_text_seen_with_an_earlier_runs_summaries_is_still_summarised() -> N
         instance.add_dynamic_partitions("sites", ["site"])
         _, cursor = _requested(instance)
         instance.report_runless_asset_event(dg.AssetMaterialization(summaries.key))
-        instance.report_runless_asset_event(
-            dg.AssetMaterialization(extracted_text.key, partition="site")
-        )
+        _new_text(instance, "site")
         wanted, cursor = _requested(instance, cursor)
         assert wanted, "the edit's new text was taken as summarised by an earlier run"
         wanted, _ = _requested(instance, cursor)
@@ -64,14 +66,10 @@ def test_new_text_right_after_a_request_is_summarised_again() -> None:
     with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("sites", ["site"])
         _, cursor = _requested(instance)
-        instance.report_runless_asset_event(
-            dg.AssetMaterialization(extracted_text.key, partition="site")
-        )
+        _new_text(instance, "site")
         wanted, cursor = _requested(instance, cursor)
         assert wanted, "the first text did not request summaries"
-        instance.report_runless_asset_event(
-            dg.AssetMaterialization(extracted_text.key, partition="site")
-        )
+        _new_text(instance, "site")
         wanted, cursor = _requested(instance, cursor)
         assert wanted, "new text right after a request was taken as handled by it"
         wanted, _ = _requested(instance, cursor)
