@@ -120,8 +120,7 @@ def extract_media(
 
 def warm_up(kinds: Iterable[str]) -> None:
     """Load the parsers these kinds need, so the time a file is given measures parsing it,
-    not loading libraries: imports, spaCy, and langdetect's profiles (~1.5 s, loaded at
-    the first text of five words or more)."""
+    not loading libraries: imports and spaCy's blank pipeline."""
     wanted = set(kinds)
     if PDF in wanted:
         import pypdf  # noqa: F401
@@ -197,10 +196,13 @@ def _decode(data: bytes) -> str:
 def _unstructured_extractor(kind: str) -> Callable[[bytes], str]:
     def extract(data: bytes) -> str:
         partitioners = _unstructured_partitioners()
+        # languages=[""]: no language detection. It only fills each element's
+        # `metadata.languages`, which nothing here reads (the site's text-search config is
+        # the site's), and costs langdetect's profiles (~1 s to load) plus a pass over the text.
         if kind in (DOCX, PPTX):
-            elements = partitioners[kind](file=io.BytesIO(data))
+            elements = partitioners[kind](file=io.BytesIO(data), languages=[""])
         else:
-            elements = partitioners[kind](text=_decode(data))
+            elements = partitioners[kind](text=_decode(data), languages=[""])
         return elements_to_markdown(elements)
 
     return extract

@@ -151,6 +151,23 @@ def test_each_supported_type_yields_its_text(
         assert heading in text.splitlines()
 
 
+def test_no_language_detection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing reads the languages unstructured would detect; detecting them loaded
+    langdetect's profiles (~1 s in every extraction worker) and scanned every file's text."""
+    from langdetect import detector_factory
+
+    monkeypatch.setattr(detector_factory, "_factory", None)
+    extract_media(_docx_bytes(), DOCX_MIME, "care.docx")
+    extract_media(_pptx_bytes(), PPTX_MIME, "deck.pptx")
+    for data, mime_type, filename in (
+        (HTML_FILE, "text/html", "page.html"),
+        (MARKDOWN_FILE, "text/markdown", "cat.md"),
+        (TEXT_FILE, "text/plain", "notes.txt"),
+    ):
+        extract_media(data, mime_type, filename)
+    assert detector_factory._factory is None
+
+
 def test_docx_heading_depth_follows_the_document() -> None:
     """Heading 2 under Heading 1 must come out one level deeper, or the chunker's path is wrong."""
     lines = extract_media(_docx_bytes(), DOCX_MIME, "care.docx").splitlines()
