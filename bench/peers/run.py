@@ -73,17 +73,37 @@ def ensure_venv(stack: str) -> Path:
     log = VENVS / f"{stack}-install.log"
     print(f"… building the {stack} virtualenv in {venv} (once; log: {log})", flush=True)
     base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    # uv, as the Makefile installs the project's own virtualenv: the same pinned set in well
+    # under a minute where pip took ~10. It does not read pip's configuration, so it gets
+    # pip's find-links folder (where this kind of machine keeps torch's CPU build). Files are
+    # copied, not hard-linked from uv's cache: NLTK (LlamaIndex's) refuses to open a
+    # multiply-linked file.
+    install = [str(Path(sys.executable).parent / "uv"), "pip", "install", "--quiet"]
+    install += ["--link-mode=copy"]
+    install += ["--native-tls", "--compile-bytecode", "--python", str(python)]
+    install += [f"--find-links={links}" for links in pip_find_links()]
     t0 = time.perf_counter()
     with log.open("w") as out:
-        for cmd in (
-            [str(base), "-m", "venv", str(venv)],
-            [str(python), "-m", "pip", "install", "--quiet", "-r", str(requirements)],
-        ):
+        for cmd in ([str(base), "-m", "venv", str(venv)], [*install, "-r", str(requirements)]):
             if subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT) != 0:
                 raise SystemExit(f"building the {stack} virtualenv failed; see {log}")
     (venv / ".complete").touch()
     print(f"  built in {time.perf_counter() - t0:.0f} s", flush=True)
     return python
+
+
+def pip_find_links() -> list[str]:
+    """pip's find-links (its environment variable, else its configuration), if any."""
+    links = (
+        os.environ.get("PIP_FIND_LINKS")
+        or subprocess.run(
+            [sys.executable, "-m", "pip", "config", "get", "global.find-links"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+    )
+    return links.split()
 
 
 class Worker:
