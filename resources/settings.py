@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # Dagster step (assets/indexing/shards.py): on the Celery executor they run on different
     # workers. A site with fewer changes is one shard, so a webhook's run has no extra steps.
     index_shard_documents: int = Field(default=500, ge=1)
+    # A run publishing at least this many chunks into a space that holds fewer builds the
+    # space's HNSW index once after its inserts instead of inserting into it (a first index,
+    # a new model's space, a large backfill: ~7× cheaper); docs/performance.md.
+    bulk_index_min_chunks: int = Field(default=2000, ge=1)
 
     # The gateway (docs/operations.md, "Keys, usage, budgets"). USD per million tokens, per
     # model: {"gpt-4o-mini": {"input": 0.15, "output": 0.6}}; a key is a model name, or

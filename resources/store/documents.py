@@ -486,6 +486,13 @@ def drafts_for(conn: psycopg.Connection, doc_ids: Sequence[int]) -> dict[int, li
     return out
 
 
+def draft_count(conn: psycopg.Connection, doc_ids: Sequence[int]) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM chunk_drafts WHERE document_id = ANY(%s)", (list(doc_ids),)
+    ).fetchone()
+    return row[0] if row else 0
+
+
 def mark_indexed_without_chunks(conn: psycopg.Connection, doc_id: int, content_hash: str) -> None:
     """A public document with no text (e.g. an empty page) is indexed as having no chunks."""
     conn.execute("DELETE FROM chunks WHERE document_id = %s", (doc_id,))

@@ -1,0 +1,132 @@
+"""A large load into a space builds the space's HNSW index once after its inserts (issue #11:
+inserting into the graph was most of a first index's time), and a lost or half-built index
+is built again by the next run, so searches never stay on exact scans.
+
+The threshold is lowered to the small sample's 64 chunks; the module has its own PostgreSQL,
+so the space starts empty whatever else ran on this worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pressrag.resources.store import Store
+from pressrag.resources.store.spaces import (
+    BULK_LOAD_LOCK,
+    active_space,
+    bulk_hnsw_load,
+    hnsw_index_state,
+)
+from tests.conftest import PressragEnv, environment, private_pressrag_env
+from tests.support.indexing import asset_metadata, copy_small_sample, materialize_site
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PressragEnv]:
+    with (
+        private_pressrag_env(tmp_path_factory, "bulk-index-home") as env,
+        environment(PRESSRAG_BULK_INDEX_MIN_CHUNKS="20"),
+    ):
+        yield env
+
+
+def _index_state(env: PressragEnv) -> str:
+    with Store(env.app_url, max_size=1) as store, store.connection() as conn:
+        space = active_space(conn)
+        assert space is not None
+        return hnsw_index_state(conn, space)
+
+
+def _uses_hnsw(env: PressragEnv) -> bool:
+    """Whether the planner can answer a nearest-neighbour query of the space with its index
+    (on a few dozen rows it would rather sort them all: that choice is taken away)."""
+    with Store(env.app_url, max_size=1) as store, store.connection() as conn:
+        space = active_space(conn)
+        assert space is not None
+        for plan_kind in ("seqscan", "bitmapscan", "sort"):
+            conn.execute(f"SET LOCAL enable_{plan_kind} = off")
+        plan = conn.execute(
+            f"EXPLAIN SELECT id FROM chunks WHERE space_id = {space.id} "
+            f"ORDER BY (embedding::vector({space.dimension})) <=> "
+            f"(SELECT embedding::vector({space.dimension}) FROM chunks LIMIT 1) LIMIT 5"
+        ).fetchall()
+    return any(f"chunks_hnsw_space_{space.id}" in line for (line,) in plan)
+
+
+def _search_titles(site: str, query: str) -> list[str]:
+    from pressrag.orchestration.run import search
+
+    return [hit.title for hit in search(site, query, k=3)]
+
+
+def test_a_first_load_builds_the_index_after_its_inserts_and_later_ones_insert(
+    env: PressragEnv, tmp_path: Path
+) -> None:
+    from pressrag.orchestration.sites import add_site
+
+    add_site("bulk-first", wxr=str(copy_small_sample(tmp_path / "first")))
+    first = materialize_site("bulk-first")
+    assert first.success
+    meta = asset_metadata(first, "embeddings")
+    assert meta["chunks_written"] >= 20 and meta["hnsw_index_built_after_load"] is True
+    assert _index_state(env) == "valid" and _uses_hnsw(env)
+    assert _search_titles("bulk-first", "What is a generator expression?")
+
+    # The space now holds as many chunks as the next site brings: inserted into the graph.
+    add_site("bulk-second", wxr=str(copy_small_sample(tmp_path / "second")))
+    second = materialize_site("bulk-second")
+    assert second.success
+    meta = asset_metadata(second, "embeddings")
+    assert meta["chunks_written"] >= 20 and meta["hnsw_index_built_after_load"] is False
+    assert _index_state(env) == "valid" and _uses_hnsw(env)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "DROP INDEX {index}",  # the run died between dropping the index and building it
+        # a concurrent build was interrupted: the index exists, invalid, and no search uses it
+        "UPDATE pg_index SET indisvalid = false WHERE indexrelid = '{index}'::regclass",
+    ],
+    ids=["missing", "invalid"],
+)
+def test_the_next_run_builds_a_lost_or_half_built_index(
+    env: PressragEnv, tmp_path: Path, damage: str
+) -> None:
+    from pressrag.orchestration.sites import add_site
+
+    site = f"bulk-heal-{damage.split()[0].lower()}"
+    add_site(site, wxr=str(copy_small_sample(tmp_path / "site")))
+    assert materialize_site(site).success
+    with psycopg.connect(env.app_url, autocommit=True) as conn:
+        space_id = conn.execute(
+            "SELECT id FROM embedding_spaces WHERE state = 'active'"
+        ).fetchone()[0]
+        conn.execute(damage.format(index=f"chunks_hnsw_space_{space_id}"))
+    assert _index_state(env) != "valid" and not _uses_hnsw(env)
+
+    again = materialize_site(site)  # nothing changed: no chunk to publish
+    assert again.success and asset_metadata(again, "embeddings")["documents_indexed"] == 0
+    assert _index_state(env) == "valid" and _uses_hnsw(env)
+
+
+def test_a_space_held_by_another_bulk_load_is_left_to_it(env: PressragEnv) -> None:
+    """Two loads never take the same index away; the second inserts into it as usual."""
+    with Store(env.app_url, max_size=1) as store, store.connection() as conn:
+        space = active_space(conn)
+        assert space is not None
+    with psycopg.connect(env.app_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (BULK_LOAD_LOCK, space.id))
+        with bulk_hnsw_load(env.app_url, space, 1000) as taken:
+            assert taken is False
+            assert _index_state(env) == "valid"
+    with bulk_hnsw_load(env.app_url, space, 1000) as taken:  # free again: taken away...
+        assert taken is True
+        assert _index_state(env) == "missing"
+    assert _index_state(env) == "valid"  # ...and built once the load is done
