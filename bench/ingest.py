@@ -208,11 +208,9 @@ def main() -> None:
     import scale
 
     from pressrag.orchestration.environment import prepare
-    from pressrag.resources.dagster_resources import EmbedderResource
-    from pressrag.resources.settings import get_settings
 
     prepare()
-    model = EmbedderResource.from_settings(get_settings()).get()
+    model = scale.indexing_embedder()
     model.embed(["warm up the model so neither side pays for loading it"])
     recorder = Recorder(model.embed)
     model.embed = recorder  # type: ignore[method-assign]

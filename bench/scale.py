@@ -1,7 +1,7 @@
 """Platform throughput benchmark (issue #11): documents/s through Dagster, CPU, where time goes.
 
     .venv/bin/python bench/scale.py [--documents 5000] [--local-documents 400] [--profile]
-                                    [--celery-documents 1000]
+                                    [--celery-documents 1000] [--baseline]
 
 A synthetic site (`--documents` posts and pages of 2–6 sections, each a heading and one or
 two paragraphs of English words drawn at random, so every chunk is new text and the
@@ -32,6 +32,10 @@ run's process submitting the steps as a code location's run does; shards of a qu
 the documents (`--celery-shard-documents`), the `embeddings` pool set to the number of
 workers. Docs/s are over the Dagster run (start to success).
 
+`--baseline` first indexes the site with the ~0-cost embedder as PressRAG did before a large
+load built its HNSW index once after the inserts: every chunk inserted into the graph. It
+prints that run's figures and the ratio of documents/s.
+
 `--profile` indexes the synthetic site once more with the ~0-cost embedder, in a fresh home,
 under cProfile, and prints the top functions by own time and by cumulative time.
 
@@ -56,9 +60,13 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+if TYPE_CHECKING:
+    from pressrag.resources.embedders import Embedder
 
 SITE = "scale"
 DIMENSION = 384  # as all-MiniLM-L6-v2: the same bytes to write per vector
@@ -376,15 +384,26 @@ def index_once(
     }
 
 
+def indexing_embedder() -> Embedder:
+    """The embedder of an indexing run, configured as Dagster configures it (the OpenAI key
+    read from the environment at that moment); the local model is the very object an
+    in-process run embeds with."""
+    from pressrag.resources.dagster_resources import EmbedderResource
+    from pressrag.resources.settings import get_settings
+
+    configured = EmbedderResource.from_settings(get_settings(), preload=False)
+    with configured.process_config_and_initialize_cm() as ready:
+        return ready.get()
+
+
 def chunk_texts() -> list[str]:
     """The texts the pipeline embedded, rebuilt from the stored extracted text."""
     from pressrag.assets.transforms.chunking import chunk_document
-    from pressrag.resources.dagster_resources import EmbedderResource
     from pressrag.resources.settings import get_settings
     from pressrag.resources.store import Store
 
     settings = get_settings()
-    model = EmbedderResource.from_settings(settings).get()
+    model = indexing_embedder()
     with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store, store.connection() as c:
         rows = c.execute(
             "SELECT title, extracted_text FROM documents WHERE site_id = %s "
@@ -423,13 +442,12 @@ def phase(args: argparse.Namespace) -> None:
     from pressrag.assets.indexing.embeddings import embed_by_length
     from pressrag.orchestration.environment import prepare
     from pressrag.orchestration.sites import add_site
-    from pressrag.resources.dagster_resources import EmbedderResource
     from pressrag.resources.settings import get_settings
 
     get_settings.cache_clear()
     prepare()
     add_site(SITE, url=args.wordpress)
-    model = EmbedderResource.from_settings(get_settings()).get()
+    model = indexing_embedder()
     model.embed(["warm up: load the model and open the connection before timing"])
     meter_args = (home / "pgdata", args.fakes_pid)
     sql = SqlClock()
@@ -553,8 +571,18 @@ def celery_phase(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------ the parent: report
+# The baseline arm's setting: no load is large enough to build the index after it.
+GRAPH_INSERTS = {"PRESSRAG_BULK_INDEX_MIN_CHUNKS": str(10**9)}
+
+
 def run_phase(
-    name: str, wordpress: str, openai: str, fakes_pid: int, work: Path, *extra: str
+    name: str,
+    wordpress: str,
+    openai: str,
+    fakes_pid: int,
+    work: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
 ) -> dict | None:
     home = work / name
     home.mkdir()
@@ -565,7 +593,13 @@ def run_phase(
     cmd += ["--wordpress", wordpress, "--openai", openai, "--fakes-pid", str(fakes_pid), *extra]
     print(f"… {name}: indexing (log: {log})", flush=True)
     with log.open("w") as handle:
-        code = subprocess.call(cmd, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO)
+        code = subprocess.call(
+            cmd,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+        )
     if code != 0 or not out.exists():
         print(f"!! phase {name} failed (exit {code}); last lines of {log}:")
         print("".join(log.read_text(errors="replace").splitlines(True)[-30:]))
@@ -719,6 +753,12 @@ def main() -> None:
         type=int,
         help="PRESSRAG_INDEX_SHARD_DOCUMENTS of the Celery rows (default: a quarter of them)",
     )
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="first index the site with every chunk inserted into the HNSW graph, as before "
+        "the index was built after a large load (PRESSRAG_BULK_INDEX_MIN_CHUNKS out of reach)",
+    )
     parser.add_argument("--profile", action="store_true", help="also profile a ~0-cost run")
     parser.add_argument("--top", type=int, default=25, help="profile rows to print")
     parser.add_argument("--keep", action="store_true", help="keep the homes and logs")
@@ -770,6 +810,10 @@ def main() -> None:
             f"words each) on a fake WordPress; the local model indexes the first "
             f"{min(args.local_documents, args.documents)}"
         )
+        if args.baseline:
+            results["zero-inserts"] = run_phase(
+                "zero-inserts", urls["big"], urls["openai"], fakes.pid, work, env=GRAPH_INSERTS
+            )
         results["zero"] = run_phase("zero", urls["big"], urls["openai"], fakes.pid, work)
         if args.local_documents > 0:
             results["local"] = run_phase("local", urls["small"], urls["openai"], fakes.pid, work)
@@ -790,9 +834,20 @@ def main() -> None:
         if fakes.stdin:
             fakes.stdin.close()
         fakes.wait(timeout=30)
-    zero_rate = None
+    zero_rate = baseline_rate = None
+    if results.get("zero-inserts"):
+        baseline_rate = print_phase(
+            "baseline: ~0-cost embedder, every chunk inserted into the HNSW graph",
+            results["zero-inserts"],
+            cores,
+        )
     if results.get("zero"):
         zero_rate = print_phase("~0-cost embedder (fake OpenAI API)", results["zero"], cores)
+    if zero_rate and baseline_rate:
+        print(
+            f"\n~0-cost embedder: {zero_rate:.1f} docs/s against {baseline_rate:.1f} with every "
+            f"chunk inserted into the graph (×{zero_rate / baseline_rate:.2f})"
+        )
     if results.get("local"):
         print_phase("local model", results["local"], cores)
     print("\n== executors (documents/s, CPU efficiency)")

@@ -19,6 +19,8 @@ sys.path[:0] = [str(HERE), str(HERE.parents[1])]
 import corpus  # noqa: E402
 from protocol import Recorder, clock, serve, time_each, timings  # noqa: E402
 
+from bench.scale import indexing_embedder  # noqa: E402
+
 SITE = "peers"
 state: dict = {}
 
@@ -26,15 +28,13 @@ state: dict = {}
 def setup(message: dict) -> dict:
     from pressrag.orchestration.environment import prepare
     from pressrag.orchestration.sites import add_site
-    from pressrag.resources.dagster_resources import EmbedderResource
-    from pressrag.resources.settings import get_settings
     from pressrag.resources.store import Store
 
     prepare()
     export = Path(message["work"]) / "pressrag-export.xml"
     export.write_text(corpus.wxr([]), encoding="utf-8")
     add_site(SITE, wxr=str(export))
-    model = EmbedderResource.from_settings(get_settings()).get()
+    model = indexing_embedder()
     model.embed(["warm up: load the model before timing"])
     state.update(
         export=export,
