@@ -130,6 +130,9 @@ class WorkerCheckingRunLauncher(dg.DefaultRunLauncher):
         instance = self._instance
         if instance.has_dynamic_partition(site_partitions.name, site_id):
             instance.delete_dynamic_partition(site_partitions.name, site_id)
+        # Not retried (dagster.yaml's run_retries would launch it twice more, each refused
+        # again): the failure below reads this tag when it decides `dagster/will_retry`.
+        instance.add_run_tags(run.run_id, {"dagster/max_retries": "0"})
         instance.report_run_failed(
             run,
             f"refused: site {site_id!r} is not registered (its partition was removed); "

@@ -265,6 +265,9 @@ def test_launch_for_unregistered_site_is_refused_and_leaves_nothing(stack: Stack
     with dg.DagsterInstance.get() as instance:
         assert not instance.has_dynamic_partition("sites", typo)
         records = instance.get_records_for_run(run_id).records
+        # A refusal is final: run_retries (dagster.yaml) must not launch it again.
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.tags.get("dagster/will_retry") == "false", run.tags
     events = [r.event_log_entry.dagster_event for r in records if r.event_log_entry.dagster_event]
     assert not [e for e in events if e.is_step_event], "a step ran for an unregistered site"
     failure = next(e for e in events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
