@@ -2,8 +2,8 @@
 inserting into the graph was most of a first index's time), and a lost or half-built index
 is built again by the next run, so searches never stay on exact scans.
 
-The threshold is lowered to the small sample's 64 chunks; the module has its own PostgreSQL,
-so the space starts empty whatever else ran on this worker.
+The threshold is lowered below the small sample's 64 chunks; the module has its own
+PostgreSQL, so the space starts empty whatever else ran on this worker.
 """
 
 from __future__ import annotations
@@ -22,18 +22,41 @@ from pressrag.resources.store.spaces import (
     hnsw_index_state,
 )
 from tests.conftest import PressragEnv, environment, private_pressrag_env
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.indexing import asset_metadata, copy_small_sample, materialize_site
 
 pytestmark = pytest.mark.integration
+FIRST = "bulk-first"
+DIMENSION = 384
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PressragEnv]:
+    # The ~0-cost embedder: what is tested is the index, and the local model's threads made
+    # each run here ~30 s on a busy CI machine.
     with (
+        FakeOpenAI(default_dimension=DIMENSION) as openai,
         private_pressrag_env(tmp_path_factory, "bulk-index-home") as env,
-        environment(PRESSRAG_BULK_INDEX_MIN_CHUNKS="20"),
+        environment(
+            PRESSRAG_BULK_INDEX_MIN_CHUNKS="20",
+            PRESSRAG_EMBEDDER="openai",
+            PRESSRAG_OPENAI_BASE_URL=openai.base_url,
+            PRESSRAG_OPENAI_API_KEY="sk-test-not-a-key",
+            PRESSRAG_OPENAI_EMBED_DIMENSIONS=str(DIMENSION),
+        ),
     ):
         yield env
+
+
+@pytest.fixture(scope="module")
+def first_load(env: PressragEnv, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The small sample indexed into the empty space: the `embeddings` metadata."""
+    from pressrag.orchestration.sites import add_site
+
+    add_site(FIRST, wxr=str(copy_small_sample(tmp_path_factory.mktemp("bulk") / "site")))
+    result = materialize_site(FIRST)
+    assert result.success
+    return asset_metadata(result, "embeddings")
 
 
 def _index_state(env: PressragEnv) -> str:
@@ -66,17 +89,14 @@ def _search_titles(site: str, query: str) -> list[str]:
 
 
 def test_a_first_load_builds_the_index_after_its_inserts_and_later_ones_insert(
-    env: PressragEnv, tmp_path: Path
+    env: PressragEnv, first_load: dict[str, object], tmp_path: Path
 ) -> None:
     from pressrag.orchestration.sites import add_site
 
-    add_site("bulk-first", wxr=str(copy_small_sample(tmp_path / "first")))
-    first = materialize_site("bulk-first")
-    assert first.success
-    meta = asset_metadata(first, "embeddings")
-    assert meta["chunks_written"] >= 20 and meta["hnsw_index_built_after_load"] is True
+    assert first_load["chunks_written"] >= 20
+    assert first_load["hnsw_index_built_after_load"] is True
     assert _index_state(env) == "valid" and _uses_hnsw(env)
-    assert _search_titles("bulk-first", "What is a generator expression?")
+    assert _search_titles(FIRST, "What is a generator expression?")
 
     # The space now holds as many chunks as the next site brings: inserted into the graph.
     add_site("bulk-second", wxr=str(copy_small_sample(tmp_path / "second")))
@@ -97,26 +117,22 @@ def test_a_first_load_builds_the_index_after_its_inserts_and_later_ones_insert(
     ids=["missing", "invalid"],
 )
 def test_the_next_run_builds_a_lost_or_half_built_index(
-    env: PressragEnv, tmp_path: Path, damage: str
+    env: PressragEnv, first_load: dict[str, object], damage: str
 ) -> None:
-    from pressrag.orchestration.sites import add_site
-
-    site = f"bulk-heal-{damage.split()[0].lower()}"
-    add_site(site, wxr=str(copy_small_sample(tmp_path / "site")))
-    assert materialize_site(site).success
     with psycopg.connect(env.app_url, autocommit=True) as conn:
-        space_id = conn.execute(
-            "SELECT id FROM embedding_spaces WHERE state = 'active'"
-        ).fetchone()[0]
-        conn.execute(damage.format(index=f"chunks_hnsw_space_{space_id}"))
+        row = conn.execute("SELECT id FROM embedding_spaces WHERE state = 'active'").fetchone()
+        assert row is not None
+        conn.execute(damage.format(index=f"chunks_hnsw_space_{row[0]}"))
     assert _index_state(env) != "valid" and not _uses_hnsw(env)
 
-    again = materialize_site(site)  # nothing changed: no chunk to publish
+    again = materialize_site(FIRST)  # nothing changed: no chunk to publish
     assert again.success and asset_metadata(again, "embeddings")["documents_indexed"] == 0
     assert _index_state(env) == "valid" and _uses_hnsw(env)
 
 
-def test_a_space_held_by_another_bulk_load_is_left_to_it(env: PressragEnv) -> None:
+def test_a_space_held_by_another_bulk_load_is_left_to_it(
+    env: PressragEnv, first_load: dict[str, object]
+) -> None:
     """Two loads never take the same index away; the second inserts into it as usual."""
     with Store(env.app_url, max_size=1) as store, store.connection() as conn:
         space = active_space(conn)
