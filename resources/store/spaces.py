@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import psycopg
 from psycopg import sql
@@ -88,6 +89,7 @@ def ensure_hnsw_index(conn: psycopg.Connection, space: EmbeddingSpace) -> None:
     conn.execute(_create_hnsw_index(space, concurrently=False))
 
 
+IndexState = Literal["valid", "invalid", "missing"]
 # Advisory-lock class of "a bulk load is (re)building this space's HNSW index".
 BULK_LOAD_LOCK = 7_413
 # pgvector's graph must fit in maintenance_work_mem or the build slows down several times:
@@ -100,8 +102,9 @@ def hnsw_index_name(space: EmbeddingSpace) -> sql.Identifier:
     return sql.Identifier(f"chunks_hnsw_space_{space.id}")
 
 
-def hnsw_index_state(conn: psycopg.Connection, space: EmbeddingSpace) -> str:
-    """ "valid", "invalid" (an interrupted concurrent build) or "missing"."""
+def hnsw_index_state(conn: psycopg.Connection, space: EmbeddingSpace) -> IndexState:
+    """Whether the space's index is there and usable; "invalid" is an interrupted concurrent
+    build or drop, which searches never use."""
     row = conn.execute(
         "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
         "WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace",
