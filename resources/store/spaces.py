@@ -98,8 +98,12 @@ GRAPH_BYTES_PER_DIMENSION = 6
 MAX_BUILD_MEMORY_MB = 2048
 
 
+def _index_name(space: EmbeddingSpace) -> str:
+    return f"chunks_hnsw_space_{space.id}"
+
+
 def hnsw_index_name(space: EmbeddingSpace) -> sql.Identifier:
-    return sql.Identifier(f"chunks_hnsw_space_{space.id}")
+    return sql.Identifier(_index_name(space))
 
 
 def hnsw_index_state(conn: psycopg.Connection, space: EmbeddingSpace) -> IndexState:
@@ -108,7 +112,7 @@ def hnsw_index_state(conn: psycopg.Connection, space: EmbeddingSpace) -> IndexSt
     row = conn.execute(
         "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
         "WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace",
-        (f"chunks_hnsw_space_{space.id}",),
+        (_index_name(space),),
     ).fetchone()
     if row is None:
         return "missing"
