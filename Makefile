@@ -77,6 +77,7 @@ test-faults: models
 	$(BIN)/python -m pytest tests/faults
 
 bench: models
+	$(BIN)/python bench/chunking.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/freshness.py

@@ -10,16 +10,31 @@ object `transformers.AutoTokenizer` wraps for this model (a "fast" tokenizer), s
 are identical (a unit test compares them). Going direct costs ~0.04 s instead of ~3 s,
 because importing `transformers` drags in torch. The file ships with truncation at 128 and
 padding to 128 switched on; both are switched off here, or every count would be capped.
+
+Counting is by word, each distinct word tokenized once per process. This tokenizer's count
+is additive over whitespace: its normalizer maps every whitespace character to a space and
+deletes control characters, its pre-tokenizer splits at spaces (and punctuation), and word
+pieces never span a space. So a text's count is the special tokens plus the sum of its
+words' counts, and the chunker, which counts overlapping pieces of one document ~24 times,
+tokenizes each word once instead of ~2.3 times a document at ~1 µs a character.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 
 # all-MiniLM-L6-v2's sentence-transformers max_seq_length, used when the config is missing.
 DEFAULT_MAX_TOKENS = 256
+# What str.split() takes for whitespace but BERT's normalizer deletes as control characters:
+# deleted before splitting, so "a\x0bb" is one word ("ab") for both.
+_DELETED_SPACES = re.compile("[\x0b\x0c\x1c-\x1f\x85]")
+# Words remembered (~11 MB at most; pyfaq's 2,500 pages hold 85k): past this, memory starts again.
+CACHED_WORDS = 1 << 17
+# Longer words (base64, minified code) are rarely repeated: tokenized, not remembered.
+CACHED_WORD_CHARS = 64
 
 
 def minilm_model_path() -> Path:
@@ -58,12 +73,35 @@ class WordPieceCounter:
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
         self.max_tokens: int = _max_seq_length(self.model_dir)
+        self._special = self.encoded_length("")
+        self._word_costs: dict[str, int] = {}
+
+    def encoded_length(self, text: str) -> int:
+        """The tokenizer's own count of the whole text, special tokens included."""
+        return len(self._tokenizer.encode(text, add_special_tokens=True).ids)
 
     def count(self, text: str) -> int:
         """Word pieces of `text` plus the special tokens, never truncated."""
-        return len(self._tokenizer.encode(text, add_special_tokens=True).ids)
+        if _DELETED_SPACES.search(text):
+            text = _DELETED_SPACES.sub("", text)
+        words = text.split()
+        costs = list(map(self._word_costs.get, words))
+        if None in costs:
+            costs = [
+                self._word_cost(word) if cost is None else cost
+                for word, cost in zip(words, costs, strict=True)
+            ]
+        return self._special + sum(costs)
 
     __call__ = count
+
+    def _word_cost(self, word: str) -> int:
+        cost = len(self._tokenizer.encode(word, add_special_tokens=False).ids)
+        if len(word) <= CACHED_WORD_CHARS:
+            if len(self._word_costs) >= CACHED_WORDS:
+                self._word_costs.clear()
+            self._word_costs[word] = cost
+        return cost
 
 
 @cache

@@ -5,7 +5,7 @@ How a document becomes chunks:
 1. Sections: `#` heading lines (ATX, outside ``` / ~~~ code fences) split the markdown
    into sections, each with its heading path (h1 > h2 > h3 ...).
 2. Blocks: a section's body splits at blank lines (never inside a code fence). Each block is
-   tokenized once; a block over the budget is split by lines, then sentences, then halved at
+   counted once; a block over the budget is split by lines, then sentences, then halved at
    whitespace (or, for text without spaces such as CJK, between characters).
 3. Packing: blocks of ONE section are packed greedily up to the soft budget
    (`target_tokens`). A chunk never spans two sections, so its heading path is exact and a
@@ -328,10 +328,10 @@ def _split(text: str, budget: int, counter: _Counter, *, joiner: str, level: int
 def _split_words(text: str, budget: int, counter: _Counter, *, joiner: str) -> list[_Unit]:
     """Pack short "atoms" (a few words, or a slice of one long word) greedily up to budget.
 
-    Each atom is tokenized once and their counts summed, so a huge paragraph costs about one
-    pass of the tokenizer (it is slow: ~1 µs a character here), not a search per chunk. For
-    BERT word pieces the sum is exact at whitespace; where an atom boundary cuts a word it
-    may be off, which the final check in `_fit` catches.
+    Each atom is counted once and their counts summed, so a huge paragraph costs about one
+    count of its text, not a search per chunk. For BERT word pieces the sum is exact at
+    whitespace; where an atom boundary cuts a word it may be off, which the final check in
+    `_fit` catches.
     """
     units: list[_Unit] = []
     run_start = run_end = run_cost = 0

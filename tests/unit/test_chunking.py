@@ -68,6 +68,30 @@ def test_counter_matches_the_transformers_tokenizer(counter: WordPieceCounter) -
         assert counter.count(text) == expected
 
 
+# Characters where counting by word could go wrong: every kind of whitespace Python splits at
+# (some of which BERT deletes as control characters instead), other control and format
+# characters, combining accents, CJK (BERT isolates each character), punctuation, emoji.
+_TRICKY = st.sampled_from(
+    list(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2028\u2029\u202f\u3000")
+    + list("\x00\x01\x7f\u200b\u200d\ufeff\ufffd\u0301\u0308é日本語。！,.-_#'\"😀")
+)
+_TEXT = st.lists(
+    st.one_of(
+        _TRICKY, st.text(alphabet="abcxyzABC019", min_size=1, max_size=8), st.just("x" * 101)
+    ),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_TEXT)
+def test_counting_by_word_equals_the_tokenizers_count(text: str) -> None:
+    """The word-by-word count (each word tokenized once per process) equals the tokenizer's
+    count of the whole text, whatever the whitespace, control characters or scripts."""
+    counter = default_counter()
+    assert counter.count(text) == counter.encoded_length(text)
+
+
 def test_counter_reads_the_models_limit(counter: WordPieceCounter) -> None:
     assert counter.max_tokens == 256
     assert counter.count("") == 2  # [CLS] and [SEP] always count
@@ -262,8 +286,18 @@ def test_property_every_chunk_fits(
     assert [c.ordinal for c in chunks] == list(range(len(chunks)))
     for chunk in chunks:
         assert chunk.text.strip()
-        assert chunk.token_count == counter.count(chunk.embed_text) <= max_tokens
+        assert chunk.token_count == counter.encoded_length(chunk.embed_text) <= max_tokens
     if markdown.strip():
         assert chunks
     for chunk in chunks:
         assert "fenced comment" not in " ".join(chunk.heading_path)
+
+
+def test_chunking_benchmark_finds_identical_chunks(capsys: pytest.CaptureFixture[str]) -> None:
+    """bench/chunking.py chunks the sample site and synthetic posts with both counters and
+    fails unless every chunk is the same."""
+    from bench import chunking
+
+    assert chunking.main(["--synthetic", "20"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "chunks identical" in line]
+    assert len(lines) == 2 and all(line.endswith("chunks identical: yes") for line in lines)
