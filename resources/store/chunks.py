@@ -38,10 +38,14 @@ def cached_vectors(
     keys = list(set(hashes))
     if not keys:
         return {}
+    # In binary: the text format's 384 numbers are parsed one by one in Python (~0.17 ms a
+    # vector, ~4 s of a 23,519-chunk first index); the binary one is the float4 bytes.
+    # (Vectors are already written in binary: pgvector registers that dumper last.)
     rows = conn.execute(
         "SELECT content_hash, embedding FROM embedding_cache "
         "WHERE model = %s AND content_hash = ANY(%s)",
         (model, keys),
+        binary=True,
     )
     return {h: as_array(v) for h, v in rows}
 

@@ -404,6 +404,7 @@ def _read_sample(conn: psycopg.Connection, site_id: str, space: EmbeddingSpace) 
             "WHERE c.site_id = %s AND c.space_id = {space} ORDER BY c.sample_key LIMIT {n}"
         ).format(vtype=space.vector_type, space=sql.Literal(space.id), n=sql.Literal(SAMPLE_SIZE)),
         (site_id,),
+        binary=True,  # the float bytes, not 256 × 384 numbers parsed in Python (~40 ms)
     ).fetchall()
     if not rows:
         return np.zeros((0, space.dimension))
