@@ -63,9 +63,14 @@ class StageFailures:
     @contextmanager
     def isolated(self, conn: psycopg.Connection, row: dict) -> Iterator[None]:
         """Do one document's work; an exception is recorded on the document, not raised."""
+        with self.recorded(conn, row), conn.transaction():
+            yield  # in a savepoint: a failed statement undoes only this document's writes
+
+    @contextmanager
+    def recorded(self, conn: psycopg.Connection, row: dict) -> Iterator[None]:
+        """`isolated` for work that writes nothing (parsing): no savepoint to pay for."""
         try:
-            with conn.transaction():  # a savepoint: a failed statement undoes only this one
-                yield
+            yield
         except DATABASE_GONE:
             raise
         except Exception as exc:

@@ -152,6 +152,7 @@ def upsert_documents(
     if public_parents is None:
         public_parents = public_wp_ids(conn, site_id, (d.parent_id or 0 for d in docs))
     origins = site_origins(conn, site_id)
+    changed: list[tuple[dict, str | None, tuple | None]] = []
     for doc in docs:
         stats.seen_wp_ids.add(doc.wp_id)
         parent_public = None if not doc.parent_id else doc.parent_id in public_parents
@@ -167,7 +168,9 @@ def upsert_documents(
             if reason:
                 stats.excluded += 1
             continue
-        doc_id = conn.execute(_UPSERT, row).fetchone()[0]
+        changed.append((row, reason, before))
+    doc_ids = _upsert_rows(conn, [row for row, _, _ in changed])
+    for doc_id, (_, reason, before) in zip(doc_ids, changed, strict=True):
         if reason:
             stats.excluded += 1
             if before and before[2]:
@@ -178,6 +181,19 @@ def upsert_documents(
         else:
             stats.added += 1
     return stats
+
+
+def _upsert_rows(conn: psycopg.Connection, rows: list[dict]) -> list[int]:
+    """The rows' document ids, in order: one pipelined batch, not a round trip a row."""
+    if not rows:
+        return []
+    ids: list[int] = []
+    with conn.cursor() as cur:
+        cur.executemany(_UPSERT, rows, returning=True)
+        while True:
+            ids.append(cur.fetchone()[0])
+            if not cur.nextset():
+                return ids
 
 
 def _drop_from_index(conn: psycopg.Connection, doc_id: int) -> None:
@@ -294,16 +310,21 @@ def pending_extraction(
     )
 
 
-def save_extracted_text(
-    conn: psycopg.Connection, doc_id: int, content_hash: str, text: str
-) -> bool:
-    """Store extracted text for the content version it was made from (False if it moved on)."""
-    cur = conn.execute(
-        "UPDATE documents SET extracted_text = %s, text_hash = content_hash "
-        "WHERE id = %s AND content_hash = %s",
-        (storable(text), doc_id, content_hash),
+def save_extracted_texts(
+    conn: psycopg.Connection, texts: Sequence[tuple[int, str, str]]
+) -> set[int]:
+    """Store (document id, content hash, text) rows in one statement; the ids stored (a
+    document whose content moved on since is left alone)."""
+    if not texts:
+        return set()
+    ids, hashes, values = zip(*texts, strict=True)
+    rows = conn.execute(
+        "UPDATE documents d SET extracted_text = u.text, text_hash = d.content_hash "
+        "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS u (id, content_hash, text) "
+        "WHERE d.id = u.id AND d.content_hash = u.content_hash RETURNING d.id",
+        (list(ids), list(hashes), [storable(v) for v in values]),
     )
-    return cur.rowcount == 1
+    return {row[0] for row in rows}
 
 
 # ---- failures and quarantine -----------------------------------------------------------------

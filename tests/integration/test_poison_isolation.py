@@ -124,6 +124,44 @@ def test_nul_and_surrogates_no_longer_poison_the_site(pressrag_env: PressragEnv)
     assert "little egret" in " ".join(_chunk_texts("poison-nul", heron["id"]))
 
 
+def test_a_text_the_database_refuses_fails_alone(pressrag_env: PressragEnv) -> None:
+    """Extracted texts are saved 25 to a statement; when the database refuses one of them
+    (here a CHECK constraint stands in for any refusal), the others of its statement are
+    saved one at a time and indexed, and only that document records the failure."""
+    from pressrag.orchestration.sites import add_site
+
+    site = "poison-store"
+    constraint = (
+        "ALTER TABLE documents ADD CONSTRAINT test_refused_text CHECK "
+        f"(site_id <> '{site}' OR extracted_text NOT LIKE '%refused-by-the-database%')"
+    )
+    with FakeWordPress() as wordpress, _store() as store:
+        posts = [
+            wordpress.upsert({"title": f"Bird {n}", "content": f"<p>Bird number {n} sings.</p>"})
+            for n in range(30)
+        ]
+        bad = wordpress.upsert(
+            {"title": "Refused", "content": "<p>This text is refused-by-the-database.</p>"}
+        )
+        add_site(site, url=wordpress.base_url)
+        with store.connection() as conn:
+            conn.execute(constraint)
+        try:
+            run = materialize_site(site)
+        finally:
+            with store.connection() as conn:
+                conn.execute("ALTER TABLE documents DROP CONSTRAINT test_refused_text")
+    assert run.success
+    meta = asset_metadata(run, "extracted_text")
+    assert meta["failed"] == 1 and str(bad["id"]) in str(meta["failures"])
+    docs = _documents(site)
+    assert docs[bad["id"]]["last_error_stage"] == "extract"
+    assert docs[bad["id"]]["last_error_class"] == "CheckViolation"
+    assert not docs[bad["id"]]["indexed"]
+    for post in posts:
+        assert docs[post["id"]]["indexed"] and docs[post["id"]]["last_error"] is None
+
+
 POISONED = {
     "corrupt": ("application/pdf", "broken.pdf", "ExtractionError"),
     "bomb": (DOCX_MIME, "bomb.docx", "ExtractionLimitExceeded"),
