@@ -162,6 +162,52 @@ def test_a_text_the_database_refuses_fails_alone(pressrag_env: PressragEnv) -> N
         assert docs[post["id"]]["indexed"] and docs[post["id"]]["last_error"] is None
 
 
+@pytest.mark.parametrize(
+    ("table", "stage"),
+    [("chunk_drafts", "chunk"), ("chunks", "embed")],
+    ids=["drafts-copied", "chunks-published"],
+)
+def test_a_chunk_the_database_refuses_fails_alone(
+    pressrag_env: PressragEnv, table: str, stage: str
+) -> None:
+    """Drafts and live chunks go in by one binary COPY for many documents (chunks through a
+    staging table); when the database refuses one document's rows, the others are written
+    one document at a time, each with exactly its own chunks, and only that document
+    records the failure, at its stage."""
+    from pressrag.orchestration.sites import add_site
+
+    site = f"poison-{stage}"
+    constraint = (
+        f"ALTER TABLE {table} ADD CONSTRAINT test_refused_chunk CHECK "
+        "(text NOT LIKE '%refused-by-the-database%')"
+    )
+    with FakeWordPress() as wordpress, _store() as store:
+        posts = [
+            wordpress.upsert({"title": f"Bird {n}", "content": f"<p>Bird number {n} sings.</p>"})
+            for n in range(12)
+        ]
+        bad = wordpress.upsert(
+            {"title": "Refused", "content": "<p>This chunk is refused-by-the-database.</p>"}
+        )
+        add_site(site, url=wordpress.base_url)
+        with store.connection() as conn:
+            conn.execute(constraint)
+        try:
+            run = materialize_site(site)
+        finally:
+            with store.connection() as conn:
+                conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT test_refused_chunk")
+    assert run.success
+    docs = _documents(site)
+    assert docs[bad["id"]]["last_error_stage"] == stage
+    assert docs[bad["id"]]["last_error_class"] == "CheckViolation"
+    assert not docs[bad["id"]]["indexed"] and _chunk_texts(site, bad["id"]) == []
+    for n, post in enumerate(posts):
+        assert docs[post["id"]]["indexed"] and docs[post["id"]]["last_error"] is None
+        texts = _chunk_texts(site, post["id"])
+        assert len(texts) == 1 and f"Bird number {n} sings." in texts[0], texts
+
+
 POISONED = {
     "corrupt": ("application/pdf", "broken.pdf", "ExtractionError"),
     "bomb": (DOCX_MIME, "bomb.docx", "ExtractionLimitExceeded"),
