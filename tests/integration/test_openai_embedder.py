@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pressrag.resources.embedders.openai import MAX_INPUTS_PER_REQUEST, OpenAIEmbedder
-from tests.support.fake_openai import FakeOpenAI
+from pressrag.resources.embedders.openai import (
+    MAX_INPUTS_PER_REQUEST,
+    OpenAIEmbedder,
+    decoded_vectors,
+)
+from tests.support.fake_openai import FakeOpenAI, embedding, embedding_base64
 
 
 @pytest.fixture
@@ -61,3 +65,44 @@ def test_giving_up_raises_without_leaking_the_key(fake: FakeOpenAI) -> None:
     with pytest.raises(Exception) as caught:
         embedder.embed(["hello"])
     assert "sk-test-secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("floats_only", [False, True], ids=["base64", "floats"])
+def test_vectors_are_the_endpoints_whether_base64_or_floats(floats_only: bool) -> None:
+    """Vectors are asked for in base64 and decoded straight into numpy; an endpoint that
+    answers with lists of floats anyway gives the same vectors."""
+    texts = ["zebra", "apple", "mango"]
+    with FakeOpenAI(floats_only=floats_only) as fake:
+        vectors = _embedder(fake, dimensions=16).embed(texts)
+        assert fake.requests[-1].body["encoding_format"] == "base64"
+    expected = np.asarray([embedding(t, 16) for t in texts], dtype=np.float32)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    assert vectors.dtype == np.float32 and np.allclose(vectors, expected, atol=1e-6)
+
+
+def _item(index: int, vector: object) -> dict:
+    return {"object": "embedding", "index": index, "embedding": vector}
+
+
+def test_decoded_vectors_follow_the_indexes_not_the_order() -> None:
+    body = {"data": [_item(1, embedding_base64("b", 4)), _item(0, embedding_base64("a", 4))]}
+    vectors = decoded_vectors(body, 2)
+    assert np.allclose(vectors[0], embedding("a", 4)) and np.allclose(vectors[1], embedding("b", 4))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"error": "nope"}, "returned no vectors for 2 inputs"),
+        ({"data": [_item(0, [0.1, 0.2])]}, "returned 1 vectors for 2 inputs"),
+        ({"data": [_item(0, [0.1, 0.2]), {"index": 1}]}, "malformed vectors (KeyError)"),
+        ({"data": [_item(0, "not base64!"), _item(1, [0.1])]}, "malformed vectors"),
+        ({"data": [_item(0, [0.1, 0.2]), _item(1, [0.1])]}, "malformed vectors (ValueError)"),
+        ({"data": [_item(0, [0.1, 0.2]), _item(1, None)]}, "malformed vectors"),
+    ],
+    ids=["no-data", "too-few", "no-embedding", "bad-base64", "ragged", "null"],
+)
+def test_a_malformed_response_is_a_clear_error(body: dict, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        decoded_vectors(body, 2)
+    assert message in str(caught.value)

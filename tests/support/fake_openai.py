@@ -81,15 +81,20 @@ def answer_from_prompt(messages: list[dict[str, Any]], cue: str) -> str:
     return answer
 
 
-def embedding(text: str, dimension: int) -> list[float]:
+def _unit_vector(text: str, dimension: int) -> np.ndarray:
     seed = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
     vector = np.random.default_rng(seed).standard_normal(dimension)
-    return (vector / np.linalg.norm(vector)).round(7).tolist()
+    return (vector / np.linalg.norm(vector)).round(7)
+
+
+def embedding(text: str, dimension: int) -> list[float]:
+    return _unit_vector(text, dimension).tolist()
 
 
 def embedding_base64(text: str, dimension: int) -> str:
-    """`embedding` as the API sends it when asked for `encoding_format: base64`."""
-    return base64.b64encode(np.asarray(embedding(text, dimension), dtype="<f4").tobytes()).decode()
+    """`embedding` as the API sends it when asked for `encoding_format: base64` (the same
+    float32 bytes, without a list of floats in between)."""
+    return base64.b64encode(_unit_vector(text, dimension).astype("<f4").tobytes()).decode()
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -107,8 +112,12 @@ class FakeOpenAI:
         slow_seconds: float = 3.0,
         retry_after: int = 1,
         refuse_inputs_containing: str | None = None,
+        floats_only: bool = False,
     ) -> None:
+        """`floats_only`: answer with lists of floats even when asked for base64, as some
+        OpenAI-compatible servers do."""
         self.default_dimension = default_dimension
+        self.floats_only = floats_only
         self.refuse_inputs_containing = refuse_inputs_containing
         self.slow_seconds = slow_seconds
         self.retry_after = retry_after
@@ -316,7 +325,8 @@ class FakeOpenAI:
                 # The official client asks for base64 (little-endian float32) unless told
                 # otherwise, as the API then answers; a list of floats would cost it ~2 ms a
                 # vector of parsing that the real API never makes it pay.
-                encode = embedding_base64 if body.get("encoding_format") == "base64" else embedding
+                base64_asked = body.get("encoding_format") == "base64" and not fake.floats_only
+                encode = embedding_base64 if base64_asked else embedding
                 data = [
                     {"object": "embedding", "index": i, "embedding": encode(str(t), dimension)}
                     for i, t in enumerate(inputs)
