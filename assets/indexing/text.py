@@ -7,12 +7,10 @@ Whatever fails for one document — download, a limit, a parser, storing the tex
 recorded on it and takes it out of the index; the rest go on (`assets/indexing/failures.py`).
 """
 
-from collections.abc import Callable
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 import dagster as dg
-import psycopg
 
 from pressrag.assets.indexing.common import IndexConfig, Progress, site_of, site_partitions, timed
 from pressrag.assets.indexing.failures import StageFailures, write_all_or_each
@@ -41,13 +39,6 @@ SAVE_EVERY = 25
 
 def post_text(content_html: str) -> str:
     return html_to_markdown(clean_post_html(content_html))
-
-
-def save_texts(conn: psycopg.Connection) -> Callable[[list[dict]], set[int]]:
-    """What `write_all_or_each` calls with some of the extracted rows: the ids saved."""
-    return lambda rows: docs_sql.save_extracted_texts(
-        conn, [(r["id"], r["content_hash"], r["text"]) for r in rows]
-    )
 
 
 def media_text(
@@ -86,6 +77,13 @@ def _extract(
     ):
         if media:
             extractor.start()
+
+        def save(rows: list[dict]) -> set[int]:
+            """What `write_all_or_each` calls with some of the extracted rows: the ids saved."""
+            return docs_sql.save_extracted_texts(
+                conn, [(r["id"], r["content_hash"], r["text"]) for r in rows]
+            )
+
         texts: list[dict] = []
         for n, row in enumerate(pending, start=1):
             with failures.recorded(conn, row):
@@ -96,7 +94,7 @@ def _extract(
                     text = post_text(row["content_html"])
                 texts.append({**row, "text": text})
             if n % SAVE_EVERY == 0 or n == len(pending):
-                extracted += len(write_all_or_each(conn, texts, save_texts(conn), failures))
+                extracted += len(write_all_or_each(conn, texts, save, failures))
                 conn.commit()  # keep progress if the run dies
                 texts.clear()
             progress.advance()

@@ -121,7 +121,7 @@ titled AS (
 candidates AS (
     -- The full-text candidates' rows again, by their row address in this same statement's
     -- snapshot (a TID scan: one page each, where a lookup by id walked the primary key too).
-    SELECT * FROM pool
+    SELECT id, document_id, similarity, length, lexemes, document_chunks FROM pool
     UNION ALL
     SELECT c.id, c.document_id, {similarity}, {text_evidence}, c.document_chunks
     FROM chunks c
