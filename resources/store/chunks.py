@@ -181,8 +181,8 @@ def _insert_chunks(
     rows: Sequence[tuple[int, str, int, dict]],
     vectors: dict[str, np.ndarray],
 ) -> None:
-    """Insert (document id, title, the document's chunk count, draft) rows as live chunks,
-    in one statement."""
+    """Insert (document id, title, the document's chunk count, draft) rows as live chunks:
+    one COPY into the stage, one statement from it."""
     for *_, d in rows:  # checked before anything is sent
         width = vectors[d["content_hash"]].shape[-1]
         if width != space.dimension:
