@@ -1,9 +1,13 @@
 """Keep a set of child processes running: restart the one that dies, stop them all on request.
 
-Each child runs in its own process group (a session of its own), with SIGINT and SIGTERM
-restored to their defaults: a background shell starts children with SIGINT ignored, and
-Dagster's processes then never stop their own children. A group is the unit of every kill,
-so a component's own children (a code server's run workers) go with it.
+Each child runs in its own process group (a session of its own), with SIGINT, SIGTERM and
+SIGHUP at their defaults: a background shell starts children with SIGINT ignored, and
+Dagster's processes then never stop their own children. `run()` catches those signals before
+it starts anything, and a caught signal is reset to its default by `exec`, so no code runs in
+the child between fork and exec (a `preexec_fn` makes subprocess fork instead of vfork, and
+gRPC's fork handlers — the supervisor asks the code server whether it is ready over gRPC —
+can then hang the fork; once, a supervisor never restarted anything again). A group is the
+unit of every kill, so a component's own children (a code server's run workers) go with it.
 
 - A child that exits is logged; what is left of its group is killed, and it is started
   again after a back-off that doubles from `backoff_initial` to `backoff_max` with each
@@ -36,11 +40,6 @@ log = logging.getLogger("pressrag.up")
 
 POLL_SECONDS = 0.5
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def _restore_signals() -> None:
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, signal.SIG_DFL)
 
 
 def _identity(pid: int) -> dict[str, int | None]:
@@ -124,7 +123,6 @@ class Component:
             env=self.env if self.env is not None else os.environ.copy(),
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_restore_signals,
         )
         self.started_at = time.monotonic()
         self.restart_at = None

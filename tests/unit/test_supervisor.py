@@ -63,7 +63,12 @@ sys.exit(Supervisor(components, backoff_initial=0.2, backoff_max=0.8, stable_aft
 
 
 def _start_driver(
-    folder: Path, components: list, log_name: str, state: Path | None = None, **extra: dict
+    folder: Path,
+    components: list,
+    log_name: str,
+    state: Path | None = None,
+    ignoring: tuple[int, ...] = (),
+    **extra: dict,
 ):
     spec = json.dumps(
         {
@@ -81,6 +86,10 @@ def _start_driver(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # As a background shell starts it: these signals ignored (inherited through exec).
+            preexec_fn=(lambda: [signal.signal(s, signal.SIG_IGN) for s in ignoring])
+            if ignoring
+            else None,
         )
     finally:
         log.close()
@@ -169,6 +178,34 @@ def test_dead_components_restart_with_backoff_and_sigterm_stops_everything(super
     # Its child (same process group) ignored SIGTERM too, and is gone with it.
     for pid in (restarted, stubborn, grandchild, *_pids(folder / "flaky.pids")):
         _wait(lambda pid=pid: not _alive(pid), 10, f"process {pid} gone")
+
+
+# Records its pid (argv[1]), then writes the mask of the signals it ignores (/proc/self/status,
+# SigIgn) to argv[2].
+_IGNORED = (
+    _RECORD
+    + "; line = next(l for l in open('/proc/self/status') if l.startswith('SigIgn'))"
+    + "; open(sys.argv[2] + '.tmp','w').write(line.split()[1])"
+    + "; os.replace(sys.argv[2] + '.tmp', sys.argv[2]); import time; time.sleep(600)"
+)
+
+
+def test_components_do_not_inherit_ignored_stop_signals(tmp_path: Path) -> None:
+    """Started from a shell that ignores SIGINT, SIGTERM and SIGHUP, the supervisor still
+    gives its components the default actions (so they stop, and stop their children)."""
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    pids, mask_file = tmp_path / "probe.pids", tmp_path / "ignored.mask"
+    components = [("probe", [sys.executable, "-c", _IGNORED, str(pids), str(mask_file)])]
+    driver = _start_driver(tmp_path, components, "supervisor.log", ignoring=stops)
+    try:
+        mask = int(_wait(lambda: mask_file.exists() and mask_file.read_text(), 30, "mask"), 16)
+        assert not [s.name for s in stops if mask & (1 << (s - 1))], hex(mask)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)
+        for pid in _pids(pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_a_killed_supervisor_leaves_nothing_behind_for_the_next_one(tmp_path: Path) -> None:
