@@ -16,6 +16,7 @@ which Dagster retries, rather than quarantining a whole site.
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import dagster as dg
 import numpy as np
@@ -334,7 +335,7 @@ def publish(
     settings = get_settings()
     failures = StageFailures(context, "embed", settings.quarantine_after_failures)
     published = chunk_count = 0
-    with timed() as clock, _index_load(context, db, space, pending, settings) as bulk:
+    with timed() as clock, _index_load(context, db, space, pending, settings) as load:
         progress = Progress(context, "publishing documents", len(pending))
         for start in range(0, len(pending), DOCS_PER_BATCH):
             batch = pending[start : start + DOCS_PER_BATCH]
@@ -355,7 +356,8 @@ def publish(
         **{k: v for k, v in totals.items() if k != "failures"},
         "shards": len(shards),
         "model": model.model_id,
-        "hnsw_index_built_after_load": bulk,
+        "hnsw_index_built_after_load": load.bulk,
+        **({"hnsw_build_seconds": load.build_seconds} if load.build_seconds is not None else {}),
     }
     with db.connection() as conn:
         # What no run will try again until its content changes or `pressrag retry`.
@@ -367,6 +369,15 @@ def publish(
     context.add_output_metadata({**failures_md, **stats, **_table_metadata(live, preview)})
 
 
+@dataclass
+class IndexLoad:
+    """How publishing went into the HNSW index: built once after the inserts (`bulk`), and
+    then how long that build took (set when the load's context exits)."""
+
+    bulk: bool
+    build_seconds: float | None = None
+
+
 @contextmanager
 def _index_load(
     context: dg.OpExecutionContext,
@@ -374,8 +385,8 @@ def _index_load(
     space: EmbeddingSpace,
     pending: list[dict],
     settings: Settings,
-) -> Iterator[bool]:
-    """Around publishing: True when the space's HNSW index is built once after the inserts
+) -> Iterator[IndexLoad]:
+    """Around publishing: bulk when the space's HNSW index is built once after the inserts
     (a load of at least `bulk_index_min_chunks` chunks into a space that holds fewer; each
     insert into the graph costs ~7× its share of one build), else the index is made sure of
     (a run that died mid-load left none) and every insert goes into it."""
@@ -385,15 +396,17 @@ def _index_load(
         if not bulk:
             ensure_hnsw_index(conn, space)
     if not bulk:
-        yield False
+        yield IndexLoad(bulk=False)
         return
     with bulk_hnsw_load(db.conninfo, space, 2 * rows) as taken:
+        load = IndexLoad(bulk=taken)
         if taken:
             context.log.info(f"{rows} chunks: the HNSW index is built once after they are in")
-        yield taken
+        yield load
         started = time.perf_counter()
     if taken:
-        context.log.info(f"HNSW index built in {time.perf_counter() - started:.1f} s")
+        load.build_seconds = round(time.perf_counter() - started, 3)
+        context.log.info(f"HNSW index built in {load.build_seconds:.1f} s")
 
 
 @dg.graph_asset(

@@ -95,6 +95,8 @@ def test_a_first_load_builds_the_index_after_its_inserts_and_later_ones_insert(
 
     assert first_load["chunks_written"] >= 20
     assert first_load["hnsw_index_built_after_load"] is True
+    build_seconds = first_load["hnsw_build_seconds"]
+    assert isinstance(build_seconds, float) and build_seconds > 0
     assert _index_state(env) == "valid" and _uses_hnsw(env)
     assert _search_titles(FIRST, "What is a generator expression?")
 
@@ -104,6 +106,7 @@ def test_a_first_load_builds_the_index_after_its_inserts_and_later_ones_insert(
     assert second.success
     meta = asset_metadata(second, "embeddings")
     assert meta["chunks_written"] >= 20 and meta["hnsw_index_built_after_load"] is False
+    assert "hnsw_build_seconds" not in meta
     assert _index_state(env) == "valid" and _uses_hnsw(env)
 
 
