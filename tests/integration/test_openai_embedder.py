@@ -59,6 +59,20 @@ def test_429_and_5xx_are_retried_with_backoff(fake: FakeOpenAI, cue: str) -> Non
     assert len(fake.requests) == 3
 
 
+def test_the_fake_serves_the_vectors_it_is_given() -> None:
+    """A fake given its own `vectors` (bench/scale.py's word vectors) answers with exactly
+    those, through the real client, in input order."""
+    table = np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)
+    table /= np.linalg.norm(table, axis=1, keepdims=True)
+
+    def vectors(texts: list[str], dimension: int) -> np.ndarray:
+        return table[[int(t) for t in texts]][:, :dimension]
+
+    with FakeOpenAI(vectors=vectors) as fake:
+        got = _embedder(fake, dimensions=8).embed(["2", "0", "1", "2"])
+    assert np.allclose(got, table[[2, 0, 1, 2]], atol=1e-6)
+
+
 def test_giving_up_raises_without_leaking_the_key(fake: FakeOpenAI) -> None:
     embedder = _embedder(fake, dimensions=8, max_retries=1)
     fake.enqueue("error", "error", "error")

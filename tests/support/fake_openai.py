@@ -8,7 +8,8 @@ It speaks what the official `openai` client sends and parses:
   The answer is made from the prompt: the first sentence of passage `[1]` (as our answerer
   numbers them), cited `[1]`.
 - `POST /v1/embeddings` — deterministic unit vectors seeded by a hash of each input, of the
-  requested `dimensions` (default `default_dimension`), so equal texts get equal vectors;
+  requested `dimensions` (default `default_dimension`), so equal texts get equal vectors
+  (or whatever the `vectors` function given makes of the inputs);
   as float lists, or base64 float32 with `encoding_format: base64` (the client's default). A
   request with an input containing `refuse_inputs_containing` gets the 400 the API gives an
   input it will not embed (the whole request fails, as with OpenAI).
@@ -40,6 +41,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -81,20 +83,32 @@ def answer_from_prompt(messages: list[dict[str, Any]], cue: str) -> str:
     return answer
 
 
-def _unit_vector(text: str, dimension: int) -> np.ndarray:
+Vectors = Callable[[list[str], int], np.ndarray]
+"""How the fake embeds: texts and a dimension → one unit vector per text (rows)."""
+
+
+def seeded_unit_vector(text: str, dimension: int) -> np.ndarray:
     seed = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
     vector = np.random.default_rng(seed).standard_normal(dimension)
     return (vector / np.linalg.norm(vector)).round(7)
 
 
+def seeded_unit_vectors(texts: list[str], dimension: int) -> np.ndarray:
+    return np.asarray([seeded_unit_vector(t, dimension) for t in texts]).reshape(-1, dimension)
+
+
 def embedding(text: str, dimension: int) -> list[float]:
-    return _unit_vector(text, dimension).tolist()
+    return seeded_unit_vector(text, dimension).tolist()
 
 
 def embedding_base64(text: str, dimension: int) -> str:
     """`embedding` as the API sends it when asked for `encoding_format: base64` (the same
     float32 bytes, without a list of floats in between)."""
-    return base64.b64encode(_unit_vector(text, dimension).astype("<f4").tobytes()).decode()
+    return _base64(seeded_unit_vector(text, dimension))
+
+
+def _base64(vector: np.ndarray) -> str:
+    return base64.b64encode(vector.astype("<f4").tobytes()).decode()
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -113,11 +127,14 @@ class FakeOpenAI:
         retry_after: int = 1,
         refuse_inputs_containing: str | None = None,
         floats_only: bool = False,
+        vectors: Vectors = seeded_unit_vectors,
     ) -> None:
         """`floats_only`: answer with lists of floats even when asked for base64, as some
-        OpenAI-compatible servers do."""
+        OpenAI-compatible servers do. `vectors`: how inputs become vectors (default: seeded
+        by a hash of each input, so unrelated to its words)."""
         self.default_dimension = default_dimension
         self.floats_only = floats_only
+        self.vectors = vectors
         self.refuse_inputs_containing = refuse_inputs_containing
         self.slow_seconds = slow_seconds
         self.retry_after = retry_after
@@ -326,10 +343,11 @@ class FakeOpenAI:
                 # otherwise, as the API then answers; a list of floats would cost it ~2 ms a
                 # vector of parsing that the real API never makes it pay.
                 base64_asked = body.get("encoding_format") == "base64" and not fake.floats_only
-                encode = embedding_base64 if base64_asked else embedding
+                encode = _base64 if base64_asked else np.ndarray.tolist
+                vectors = fake.vectors([str(t) for t in inputs], dimension)
                 data = [
-                    {"object": "embedding", "index": i, "embedding": encode(str(t), dimension)}
-                    for i, t in enumerate(inputs)
+                    {"object": "embedding", "index": i, "embedding": encode(vector)}
+                    for i, vector in enumerate(vectors)
                 ]
                 tokens = sum(len(str(t).split()) for t in inputs)
                 self._json(
