@@ -24,6 +24,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from pressrag.resources.settings import get_settings
@@ -124,33 +125,39 @@ def test_nul_and_surrogates_no_longer_poison_the_site(pressrag_env: PressragEnv)
     assert "little egret" in " ".join(_chunk_texts("poison-nul", heron["id"]))
 
 
-def test_a_text_the_database_refuses_fails_alone(pressrag_env: PressragEnv) -> None:
-    """Extracted texts are saved 25 to a statement; when the database refuses one of them
-    (here a CHECK constraint stands in for any refusal), the others of its statement are
-    saved one at a time and indexed, and only that document records the failure."""
+def _index_with_one_refused(
+    site: str, table: str, check: str, *, birds: int
+) -> tuple[list[dict], dict, dg.ExecuteInProcessResult]:
+    """Index a new site of `birds` posts and one post holding "refused-by-the-database",
+    while a CHECK constraint (`check`, on `table`) stands in for the database refusing it."""
     from pressrag.orchestration.sites import add_site
 
-    site = "poison-store"
-    constraint = (
-        "ALTER TABLE documents ADD CONSTRAINT test_refused_text CHECK "
-        f"(site_id <> '{site}' OR extracted_text NOT LIKE '%refused-by-the-database%')"
-    )
     with FakeWordPress() as wordpress, _store() as store:
         posts = [
             wordpress.upsert({"title": f"Bird {n}", "content": f"<p>Bird number {n} sings.</p>"})
-            for n in range(30)
+            for n in range(birds)
         ]
         bad = wordpress.upsert(
             {"title": "Refused", "content": "<p>This text is refused-by-the-database.</p>"}
         )
         add_site(site, url=wordpress.base_url)
         with store.connection() as conn:
-            conn.execute(constraint)
+            conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT test_refused CHECK ({check})")
         try:
             run = materialize_site(site)
         finally:
             with store.connection() as conn:
-                conn.execute("ALTER TABLE documents DROP CONSTRAINT test_refused_text")
+                conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT test_refused")
+    return posts, bad, run
+
+
+def test_a_text_the_database_refuses_fails_alone(pressrag_env: PressragEnv) -> None:
+    """Extracted texts are saved 25 to a statement; when the database refuses one of them
+    (here a CHECK constraint stands in for any refusal), the others of its statement are
+    saved one at a time and indexed, and only that document records the failure."""
+    site = "poison-store"
+    check = f"site_id <> '{site}' OR extracted_text NOT LIKE '%refused-by-the-database%'"
+    posts, bad, run = _index_with_one_refused(site, "documents", check, birds=30)
     assert run.success
     meta = asset_metadata(run, "extracted_text")
     assert meta["failed"] == 1 and str(bad["id"]) in str(meta["failures"])
@@ -174,29 +181,9 @@ def test_a_chunk_the_database_refuses_fails_alone(
     staging table); when the database refuses one document's rows, the others are written
     one document at a time, each with exactly its own chunks, and only that document
     records the failure, at its stage."""
-    from pressrag.orchestration.sites import add_site
-
     site = f"poison-{stage}"
-    constraint = (
-        f"ALTER TABLE {table} ADD CONSTRAINT test_refused_chunk CHECK "
-        "(text NOT LIKE '%refused-by-the-database%')"
-    )
-    with FakeWordPress() as wordpress, _store() as store:
-        posts = [
-            wordpress.upsert({"title": f"Bird {n}", "content": f"<p>Bird number {n} sings.</p>"})
-            for n in range(12)
-        ]
-        bad = wordpress.upsert(
-            {"title": "Refused", "content": "<p>This chunk is refused-by-the-database.</p>"}
-        )
-        add_site(site, url=wordpress.base_url)
-        with store.connection() as conn:
-            conn.execute(constraint)
-        try:
-            run = materialize_site(site)
-        finally:
-            with store.connection() as conn:
-                conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT test_refused_chunk")
+    check = "text NOT LIKE '%refused-by-the-database%'"
+    posts, bad, run = _index_with_one_refused(site, table, check, birds=12)
     assert run.success
     docs = _documents(site)
     assert docs[bad["id"]]["last_error_stage"] == stage
