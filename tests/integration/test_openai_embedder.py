@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import openai
 import pytest
 
 from pressrag.resources.embedders.openai import (
@@ -71,6 +72,16 @@ def test_the_fake_serves_the_vectors_it_is_given() -> None:
     with FakeOpenAI(vectors=vectors) as fake:
         got = _embedder(fake, dimensions=8).embed(["2", "0", "1", "2"])
     assert np.allclose(got, table[[2, 0, 1, 2]], atol=1e-6)
+
+
+def test_vectors_the_fake_cannot_make_are_a_clear_client_error() -> None:
+    def four_dimensions(texts: list[str], dimension: int) -> np.ndarray:
+        raise ValueError(f"these vectors have 4 dimensions, not {dimension}")
+
+    with FakeOpenAI(vectors=four_dimensions) as fake:
+        with pytest.raises(openai.BadRequestError, match="4 dimensions, not 8"):
+            _embedder(fake, dimensions=8).embed(["hello"])
+        assert len(fake.requests) == 1  # a 400 is not retried
 
 
 def test_giving_up_raises_without_leaking_the_key(fake: FakeOpenAI) -> None:

@@ -9,7 +9,8 @@ It speaks what the official `openai` client sends and parses:
   numbers them), cited `[1]`.
 - `POST /v1/embeddings` — deterministic unit vectors seeded by a hash of each input, of the
   requested `dimensions` (default `default_dimension`), so equal texts get equal vectors
-  (or whatever the `vectors` function given makes of the inputs);
+  (or whatever the `vectors` function given makes of the inputs; a `ValueError` from it is
+  a 400, as the API answers a dimension the model does not have);
   as float lists, or base64 float32 with `encoding_format: base64` (the client's default). A
   request with an input containing `refuse_inputs_containing` gets the 400 the API gives an
   input it will not embed (the whole request fails, as with OpenAI).
@@ -344,7 +345,12 @@ class FakeOpenAI:
                 # vector of parsing that the real API never makes it pay.
                 base64_asked = body.get("encoding_format") == "base64" and not fake.floats_only
                 encode = _base64 if base64_asked else np.ndarray.tolist
-                vectors = fake.vectors([str(t) for t in inputs], dimension)
+                try:
+                    vectors = fake.vectors([str(t) for t in inputs], dimension)
+                except ValueError as exc:  # e.g. a dimension these vectors do not have
+                    error = {"message": str(exc), "type": "invalid_request_error"}
+                    self._json(400, {"error": error})
+                    return
                 data = [
                     {"object": "embedding", "index": i, "embedding": encode(vector)}
                     for i, vector in enumerate(vectors)
