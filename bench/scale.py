@@ -1,7 +1,7 @@
 """Platform throughput benchmark (issue #11): documents/s through Dagster, CPU, where time goes.
 
     .venv/bin/python bench/scale.py [--documents 5000] [--local-documents 400] [--profile]
-                                    [--celery-documents 1000] [--baseline]
+                                    [--celery-documents 1000] [--baseline] [--seeded-vectors]
 
 A synthetic site (`--documents` posts and pages of 2–6 sections, each a heading and one or
 two paragraphs of English words drawn at random, so every chunk is new text and the
