@@ -13,6 +13,7 @@ DAGSTER_HOME): the steps it runs connect to the database and the Dagster instanc
 from __future__ import annotations
 
 import importlib
+import os
 
 from dagster._core.execution.retries import RetryMode
 from dagster_celery.executor import CeleryExecutor
@@ -39,6 +40,9 @@ def _app_args() -> dict[str, object]:
     ).app_args()
 
 
+# A worker's pool processes are the machine's parallelism already: a shard's HTML and
+# chunking stay in the process that took the step (resources/cpu_pool.py), unless set.
+os.environ.setdefault("PRESSRAG_INDEX_PROCESSES", "1")
 prepare()
 # Loaded once here, before the pool forks, so a pool process's first step does not spend
 # ~5 s importing the code location (a step itself is ~0.5 s); after `prepare()`, which gives

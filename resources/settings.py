@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # Dagster step (assets/indexing/shards.py): on the Celery executor they run on different
     # workers. A site with fewer changes is one shard, so a webhook's run has no extra steps.
     index_shard_documents: int = Field(default=500, ge=1)
+    # Worker processes for a shard's pure-Python work (post HTML → text, chunking) when it has
+    # many documents (resources/cpu_pool.py); 0: one per core, 1: none. On Celery, where
+    # each worker already takes a core, 1 keeps a shard to its worker's core.
+    index_processes: int = Field(default=0, ge=0)
     # A run publishing at least this many chunks into a space that holds fewer builds the
     # space's HNSW index once after its inserts instead of inserting into it (a first index,
     # a new model's space, a large backfill: ~7× cheaper); docs/performance.md.

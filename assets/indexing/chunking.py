@@ -1,10 +1,12 @@
 """`chunks`: heading-aware chunk drafts within the embedder's real token limit.
 
 A document that cannot be chunked is recorded and taken out of the index; the rest go on.
-The changed documents are chunked in shards, each its own step (assets/indexing/shards.py).
+The changed documents are chunked in shards, each its own step (assets/indexing/shards.py);
+a shard of many documents is chunked on all cores (resources/cpu_pool.py).
 """
 
-from collections.abc import Callable
+from collections.abc import Iterable
+from itertools import islice
 
 import dagster as dg
 import psycopg
@@ -20,7 +22,8 @@ from pressrag.assets.indexing.shards import (
     sum_op,
     where_it_ran,
 )
-from pressrag.assets.transforms.chunking import chunk_document
+from pressrag.assets.transforms.chunking import Chunker
+from pressrag.resources.cpu_pool import Failed, map_each, processes_for, workers_for
 from pressrag.resources.dagster_resources import EmbedderResource, StoreResource
 from pressrag.resources.models import ChunkDraft
 from pressrag.resources.settings import get_settings
@@ -52,26 +55,33 @@ def chunk_shard(
     progress = Progress(context, "chunking", len(pending))
     failures = StageFailures(context, "chunk", settings.quarantine_after_failures)
 
-    def chunk(row: dict) -> list[ChunkDraft]:
-        return chunk_document(
-            row["title"],
-            row["extracted_text"] or "",
-            count_tokens=model.count_tokens,
-            max_tokens=model.max_tokens,
-            overlap_tokens=settings.chunk_overlap_tokens,
-            target_tokens=settings.chunk_target_tokens,
-        )
-
+    chunker = Chunker(
+        count_tokens=model.count_tokens,
+        max_tokens=model.max_tokens,
+        overlap_tokens=settings.chunk_overlap_tokens,
+        target_tokens=settings.chunk_target_tokens,
+    )
+    # Many documents are chunked on worker processes while groups are saved here.
+    documents = [(r["title"], r["extracted_text"] or "") for r in pending]
+    processes = processes_for(settings)
+    outcomes = map_each(chunker, documents, processes=processes)
     made = tokens = 0
     with timed() as clock, db.connection() as conn:
         for start in range(0, len(pending), DOCS_PER_SAVE):
             group = pending[start : start + DOCS_PER_SAVE]
-            drafts = chunked(conn, group, chunk, failures)
+            drafts = chunked(conn, group, islice(outcomes, len(group)), failures)
             for doc_id in save_group(conn, group, drafts, failures):
                 made += len(drafts[doc_id])
                 tokens += sum(d.token_count for d in drafts[doc_id])
             progress.advance(len(group))
-    counts = {"documents": len(pending), "chunks": made, "tokens": tokens}
+    counts = {
+        "documents": len(pending),
+        "chunks": made,
+        "tokens": tokens,
+        "documents_on_workers": len(pending)
+        if workers_for(chunker, len(pending), processes)
+        else 0,
+    }
     result = ShardResult.of(
         {**counts, "duration_seconds": clock["seconds"]}, failures, max_tokens=model.max_tokens
     )
@@ -81,17 +91,17 @@ def chunk_shard(
 def chunked(
     conn: psycopg.Connection,
     group: list[dict],
-    chunk: Callable[[dict], list[ChunkDraft]],
+    outcomes: Iterable[list[ChunkDraft] | Failed],
     failures: StageFailures,
 ) -> dict[int, list[ChunkDraft]]:
-    """Each document's drafts by id; a document the chunker fails on is recorded, not raised
+    """Each document's drafts by id; a document the chunker failed on is recorded, not raised
     (chunking touches no table, so it needs no savepoint of its own)."""
     drafts: dict[int, list[ChunkDraft]] = {}
-    for row in group:
-        try:
-            drafts[row["id"]] = chunk(row)
-        except Exception as exc:
-            failures.record(conn, row, exc)
+    for row, outcome in zip(group, outcomes, strict=True):
+        if isinstance(outcome, Failed):
+            failures.record(conn, row, outcome.error)
+        else:
+            drafts[row["id"]] = outcome
     return drafts
 
 

@@ -1,12 +1,14 @@
 """`extracted_text`: readable text (markdown-ish, headings kept) for every changed document.
 
-Posts: cleaned HTML (blocks, shortcodes, scripts removed) through html2text. Media: the file,
+Posts: cleaned HTML (blocks, shortcodes, scripts removed) through html2text, on all cores when
+a shard has many (`resources/cpu_pool.py`). Media: the file,
 fetched from the site's own origin with a size cap, through unstructured (or pypdf) in a
 child process bounded in time, memory and ZIP inflation (`resources/extractors/bounded.py`).
 Whatever fails for one document — download, a limit, a parser, storing the text — is
 recorded on it and takes it out of the index; the rest go on (`assets/indexing/failures.py`).
 """
 
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
@@ -23,22 +25,18 @@ from pressrag.assets.indexing.shards import (
     sum_op,
     where_it_ran,
 )
-from pressrag.assets.transforms.cleaning import clean_post_html
+from pressrag.assets.transforms.cleaning import post_text
+from pressrag.resources.cpu_pool import Failed, map_each, processes_for, workers_for
 from pressrag.resources.dagster_resources import StoreResource, WordPressResource
 from pressrag.resources.extractors.bounded import BoundedExtractor, ExtractionLimits
-from pressrag.resources.extractors.html import html_to_markdown
 from pressrag.resources.extractors.media import kinds_of
-from pressrag.resources.settings import get_settings
+from pressrag.resources.settings import Settings, get_settings
 from pressrag.resources.store import documents as docs_sql
 from pressrag.resources.wordpress import ContentSource
 
 # Texts saved (one statement) and committed together: one statement a document was ~1 ms
 # of a ~3 ms document.
 SAVE_EVERY = 25
-
-
-def post_text(content_html: str) -> str:
-    return html_to_markdown(clean_post_html(content_html))
 
 
 def media_text(
@@ -53,6 +51,30 @@ def media_text(
     return f"{body}\n\n{description}".strip()
 
 
+def extracted(
+    rows: list[dict],
+    source: ContentSource | None,
+    extractor: BoundedExtractor,
+    settings: Settings,
+) -> Iterator[tuple[dict, str | Failed]]:
+    """Each row with its text (or what failed), posts first: many posts are converted on
+    worker processes (resources/cpu_pool.py), while the media worker loads its parsers."""
+    posts = [r for r in rows if r["doc_type"] != "attachment"]
+    texts = map_each(
+        post_text, [r["content_html"] for r in posts], processes=processes_for(settings)
+    )
+    yield from zip(posts, texts, strict=True)
+    for row in rows:
+        if row["doc_type"] != "attachment":
+            continue
+        assert source is not None
+        try:
+            outcome: str | Failed = media_text(source, row, settings.media_max_bytes, extractor)
+        except Exception as exc:
+            outcome = Failed(exc)
+        yield row, outcome
+
+
 def _extract(
     context: dg.OpExecutionContext, store: StoreResource, wordpress: WordPressResource, shard: Shard
 ) -> ShardResult:
@@ -63,11 +85,9 @@ def _extract(
         pending = docs_sql.pending_extraction(conn, site.id, id_range=shard.id_range)
     media = [r for r in pending if r["doc_type"] == "attachment"]
     source = wordpress.source_for(site) if media else None
-    # Posts first: the extraction worker loads its parsers meanwhile.
-    pending.sort(key=lambda r: r["doc_type"] == "attachment")
     progress = Progress(context, "extracting text", len(pending))
     failures = StageFailures(context, "extract", settings.quarantine_after_failures)
-    extracted = 0
+    extracted_count = 0
     with (
         timed() as clock,
         BoundedExtractor(
@@ -85,20 +105,24 @@ def _extract(
             )
 
         texts: list[dict] = []
-        for n, row in enumerate(pending, start=1):
-            with failures.recorded(conn, row):
-                if row["doc_type"] == "attachment":
-                    assert source is not None
-                    text = media_text(source, row, settings.media_max_bytes, extractor)
-                else:
-                    text = post_text(row["content_html"])
+        for n, (row, text) in enumerate(extracted(pending, source, extractor, settings), 1):
+            if isinstance(text, Failed):
+                failures.record(conn, row, text.error)
+            else:
                 texts.append({**row, "text": text})
             if n % SAVE_EVERY == 0 or n == len(pending):
-                extracted += len(write_all_or_each(conn, texts, save, failures))
+                extracted_count += len(write_all_or_each(conn, texts, save, failures))
                 conn.commit()  # keep progress if the run dies
                 texts.clear()
             progress.advance()
-    counts = {"extracted": extracted, "changed_documents": len(pending)}
+    posts = len(pending) - len(media)
+    counts = {
+        "extracted": extracted_count,
+        "changed_documents": len(pending),
+        "documents_on_workers": posts
+        if workers_for(post_text, posts, processes_for(settings))
+        else 0,
+    }
     return ShardResult.of({**counts, "duration_seconds": clock["seconds"]}, failures)
 
 

@@ -105,6 +105,28 @@ def chunk_document(
     return drafts
 
 
+@dataclass(frozen=True)
+class Chunker:
+    """`chunk_document` with one run's settings, called on (title, markdown): a value a
+    worker process can be sent (resources/cpu_pool.py) when `count_tokens` pickles."""
+
+    count_tokens: CountTokens
+    max_tokens: int
+    overlap_tokens: int = 32
+    target_tokens: int | None = None
+
+    def __call__(self, document: tuple[str, str]) -> list[ChunkDraft]:
+        title, markdown = document
+        return chunk_document(
+            title,
+            markdown,
+            count_tokens=self.count_tokens,
+            max_tokens=self.max_tokens,
+            overlap_tokens=self.overlap_tokens,
+            target_tokens=self.target_tokens,
+        )
+
+
 class _Counter:
     """Token counting helpers around the caller's counter (special tokens measured once).
 

@@ -31,6 +31,8 @@ import html
 import re
 from html.parser import HTMLParser
 
+from pressrag.resources.extractors.html import html_to_markdown
+
 # Whole subtrees that carry no readable content (code, styling, embeds, templates).
 INVISIBLE_ELEMENTS = frozenset({"script", "style", "noscript", "template", "iframe"})
 
@@ -150,6 +152,12 @@ _STRAY_CDATA_END = re.compile(r"\]\]>")
 _BACK_LINK = re.compile("\u21a9[\ufe0e\ufe0f]?")
 # Where text is code, `]]>` is what the author wrote.
 _CODE = re.compile(r"<(pre|code|kbd|samp)\b[^>]*>.*?</\1\s*>", re.S | re.I)
+
+
+def post_text(content_html: str) -> str:
+    """A post's readable text: cleaned, then markdown-ish with its headings (module-level and
+    free of Dagster, so a worker process imports it cheaply: resources/cpu_pool.py)."""
+    return html_to_markdown(clean_post_html(content_html))
 
 
 def clean_post_html(html_text: str) -> str:

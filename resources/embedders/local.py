@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,13 +42,13 @@ class LocalEmbedder:
         self.threads = threads
         self.backend = backend
         self.cache_dir = cache_dir
-        self._counter: WordPieceCounter = default_counter()
-        self.max_tokens = self._counter.max_tokens
+        counter: WordPieceCounter = default_counter()
+        self.max_tokens = counter.max_tokens
+        # The counter's own method, not a wrapper: a chunker sent to worker processes
+        # (resources/cpu_pool.py) carries it, and the counter pickles as its folder.
+        self.count_tokens: Callable[[str], int] = counter.count
         self._model: Any = None  # SentenceTransformer or MiniLMOnnx, loaded on first use
         self._lock = threading.Lock()
-
-    def count_tokens(self, text: str) -> int:
-        return self._counter.count(text)
 
     def load(self) -> None:
         """Load the model now (else on first use): ~5 s of imports, ~0.2 s of weights."""

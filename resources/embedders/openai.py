@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -58,8 +58,11 @@ class OpenAIEmbedder:
         self.model_id = f"openai:{model}:{self.dimension}"
         # OpenAI reads up to 8191 tokens, but chunks stay small for precise citations; the
         # MiniLM tokenizer is a close, offline estimate (tiktoken's files need a download).
-        self._counter = default_counter()
-        self.max_tokens = self._counter.max_tokens
+        counter = default_counter()
+        self.max_tokens = counter.max_tokens
+        # The counter's own method, not a wrapper: a chunker sent to worker processes
+        # (resources/cpu_pool.py) carries it, and the counter pickles as its folder.
+        self.count_tokens: Callable[[str], int] = counter.count
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIEmbedder:
@@ -73,9 +76,6 @@ class OpenAIEmbedder:
             timeout=settings.openai_timeout,
             max_retries=settings.openai_max_retries,
         )
-
-    def count_tokens(self, text: str) -> int:
-        return self._counter.count(text)
 
     def _probe_dimension(self) -> int:
         return len(self._request(["dimension probe"])[0])

@@ -1,6 +1,7 @@
 """A large load into a space builds the space's HNSW index once after its inserts (issue #11:
 inserting into the graph was most of a first index's time), and a lost or half-built index
-is built again by the next run, so searches never stay on exact scans.
+is built again by the next run, so searches never stay on exact scans. A large shard's HTML
+and chunking run on worker processes and make the chunks the step's own process makes.
 
 The threshold is lowered below the small sample's 64 chunks; the module has its own
 PostgreSQL, so the space starts empty whatever else ran on this worker.
@@ -8,12 +9,14 @@ PostgreSQL, so the space starts empty whatever else ran on this worker.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from pressrag.resources.cpu_pool import MIN_ITEMS
 from pressrag.resources.store import Store
 from pressrag.resources.store.spaces import (
     BULK_LOAD_LOCK,
@@ -23,6 +26,7 @@ from pressrag.resources.store.spaces import (
 )
 from tests.conftest import PressragEnv, environment, private_pressrag_env
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_wordpress import FakeWordPress
 from tests.support.indexing import asset_metadata, copy_small_sample, materialize_site
 
 pytestmark = pytest.mark.integration
@@ -149,3 +153,57 @@ def test_a_space_held_by_another_bulk_load_is_left_to_it(
         assert taken is True
         assert _index_state(env) == "missing"
     assert _index_state(env) == "valid"  # ...and built once the load is done
+
+
+def _posts(count: int) -> list[dict[str, str]]:
+    """Posts of different shapes and lengths: headings, lists, code, long and short."""
+    posts = []
+    for n in range(count):
+        paragraphs = "".join(
+            f"<p>Note {p} on tide table {n}: the {'spring ' * (n % 5)}tide rises "
+            f"{'and the harbour wall stays dry ' * (n % 23)}at dawn.</p>"
+            for p in range(n % 11 + 1)
+        )
+        extra = f"<ul><li>buoy {n}</li><li>pier {n}</li></ul>" if n % 3 == 0 else ""
+        code = f"<pre><code># not a heading {n}\nprint({n})</code></pre>" if n % 4 == 0 else ""
+        posts.append(
+            {
+                "title": f"Tide table {n}",
+                "content": f"<h2>Harbour {n}</h2>{paragraphs}{extra}<h3>Charts</h3>{code}",
+            }
+        )
+    return posts
+
+
+def _chunks(site: str) -> list[tuple]:
+    with Store(os.environ["PRESSRAG_APP_DB_URL"], max_size=1) as store, store.connection() as conn:
+        return conn.execute(
+            "SELECT d.wp_id, c.ordinal, c.heading_path, c.text, c.token_count, "
+            "c.content_hash FROM chunks c JOIN documents d ON d.id = c.document_id "
+            "WHERE c.site_id = %s ORDER BY d.wp_id, c.ordinal",
+            (site,),
+        ).fetchall()
+
+
+def test_a_large_shard_is_extracted_and_chunked_on_workers_as_in_process(
+    env: PressragEnv, first_load: dict[str, object]
+) -> None:
+    from pressrag.orchestration.sites import add_site
+
+    count = MIN_ITEMS + 40
+    with FakeWordPress() as wordpress:
+        for post in _posts(count):
+            wordpress.upsert(post)
+        with environment(PRESSRAG_INDEX_PROCESSES="2"):
+            add_site("pool-workers", url=wordpress.base_url)
+            on_workers = materialize_site("pool-workers")
+        with environment(PRESSRAG_INDEX_PROCESSES="1"):
+            add_site("pool-here", url=wordpress.base_url)
+            here = materialize_site("pool-here")
+    assert on_workers.success and here.success
+    for stage in ("extracted_text", "chunks"):
+        assert asset_metadata(on_workers, stage)["documents_on_workers"] == count
+        assert asset_metadata(here, stage)["documents_on_workers"] == 0
+    made = _chunks("pool-workers")
+    assert len(made) > count  # the long posts made several chunks
+    assert made == _chunks("pool-here")

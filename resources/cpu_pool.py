@@ -1,0 +1,124 @@
+"""A large indexing stage's pure-Python work, spread over the machine's cores.
+
+Turning post HTML into text and chunking text are pure Python: in the step's own process
+they use one core while the other waits (bench/scale.py, 5,000 documents: ~12 s of a ~55 s
+run). `map_each` hands such per-document work to worker processes instead and gives the
+results back in order, so the step saves each group while the workers go on with the next.
+
+- Workers are started through the **forkserver**, never forked from a run worker, which
+  holds threads and database connections. They are started on first use and kept for the
+  process's life, so a run of ten shards pays their start (~0.2 s) once.
+- A stage of fewer than `MIN_ITEMS` documents (a webhook's run) stays in its own process:
+  starting workers would cost more than their share of the work.
+- What `fn` raises for one item comes back as `Failed(error)` for that item, so the caller
+  records it on its document as it would in process.
+- A worker that dies (killed, out of memory) breaks the pool: the items not yet returned are
+  done in process, and the next stage starts new workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:  # workers import this module: not pydantic's ~0.4 s
+    from pressrag.resources.settings import Settings
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Below this many items the work stays in process (bench/scale.py's post HTML: ~0.6 ms a
+# document, so 200 are ~0.12 s of work; the workers' start is ~0.2 s).
+MIN_ITEMS = 200
+# Items sent to a worker at once: fewer round trips, and still many tasks per worker.
+ITEMS_PER_TASK = 16
+
+
+@dataclass(frozen=True)
+class Failed:
+    """What `fn` raised for one item (sent back instead of ending the map)."""
+
+    error: Exception
+
+
+def processes_for(settings: Settings) -> int:
+    """Worker processes for a large stage: `PRESSRAG_INDEX_PROCESSES`, or with 0 the cores this
+    process may use."""
+    return settings.index_processes or len(os.sched_getaffinity(0))
+
+
+def workers_for(fn: Callable[[T], R], count: int, processes: int) -> int:
+    """How many worker processes `map_each` gives `count` items (0: it works in process)."""
+    if processes < 2 or count < MIN_ITEMS or not _sendable(fn):
+        return 0
+    return processes
+
+
+def map_each(fn: Callable[[T], R], items: Sequence[T], *, processes: int) -> Iterator[R | Failed]:
+    """`fn(item)` for each item, in order: on `processes` workers when there are enough items
+    (and `fn` can be sent to them), else here. An item whose call raised gives `Failed`."""
+    if not workers_for(fn, len(items), processes):
+        yield from (_outcome(fn, item) for item in items)
+        return
+    pool = _workers.get(processes)
+    done = 0
+    try:
+        for outcome in pool.map(partial(_outcome, fn), items, chunksize=ITEMS_PER_TASK):
+            done += 1
+            yield outcome
+    except BrokenProcessPool:
+        _workers.forget(pool)
+        yield from (_outcome(fn, item) for item in items[done:])
+
+
+def _outcome(fn: Callable[[T], R], item: T) -> R | Failed:
+    try:
+        return fn(item)
+    except Exception as exc:
+        return Failed(exc if _sendable(exc) else RuntimeError(f"{type(exc).__name__}: {exc}"))
+
+
+def _sendable(value: object) -> bool:
+    """Whether `value` pickles (a worker could receive it, or send it back)."""
+    try:
+        pickle.dumps(value)
+    except Exception:
+        return False
+    return True
+
+
+class _Workers:
+    """The process's one pool, started on first use and replaced when it breaks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._size = 0
+
+    def get(self, processes: int) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None or self._size != processes:
+                if self._pool is not None:
+                    self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = ProcessPoolExecutor(
+                    processes, mp_context=multiprocessing.get_context("forkserver")
+                )
+                self._size = processes
+            return self._pool
+
+    def forget(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+_workers = _Workers()

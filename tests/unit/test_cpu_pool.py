@@ -1,0 +1,119 @@
+"""A large stage's per-document work on worker processes (resources/cpu_pool.py): the same
+results in the same order as in process, one item's failure kept to that item, a dead worker
+costing nothing, and small stages left in process."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+
+from pressrag.assets.transforms.chunking import Chunker
+from pressrag.assets.transforms.cleaning import post_text
+from pressrag.resources.cpu_pool import MIN_ITEMS, Failed, map_each
+from pressrag.resources.tokenization import default_counter
+
+MAIN = os.getpid()
+
+
+def where(item: int) -> tuple[int, int]:
+    """The item and the process that handled it."""
+    return item, os.getpid()
+
+
+def fail_on_sevens(item: int) -> int:
+    if item % 7 == 0:
+        raise ValueError(f"item {item} is a multiple of seven")
+    return item * 2
+
+
+class Unpicklable(Exception):
+    def __init__(self, item: int, reason: str) -> None:  # two arguments: pickling breaks
+        super().__init__(f"{item}: {reason}")
+        self.handle = lambda: None
+
+
+def fail_unpicklably(item: int) -> int:
+    if item == 5:
+        raise Unpicklable(item, "no way back")
+    return item
+
+
+def die_on_ten(item: int) -> tuple[int, int]:
+    """Kills the worker process that gets item 10 (never the test's own process)."""
+    if item == 10 and multiprocessing.parent_process() is not None:
+        os._exit(1)
+    return item, os.getpid()
+
+
+def test_many_items_run_on_workers_in_order() -> None:
+    items = list(range(MIN_ITEMS + 50))
+    results = list(map_each(where, items, processes=2))
+    assert [item for item, _ in results] == items
+    pids = {pid for _, pid in results}
+    assert MAIN not in pids
+    assert len(pids) == 2  # both workers took tasks
+
+
+def test_few_items_or_one_process_stay_here() -> None:
+    few = list(map_each(where, list(range(MIN_ITEMS - 1)), processes=2))
+    one = list(map_each(where, list(range(MIN_ITEMS + 1)), processes=1))
+    assert {pid for _, pid in few + one} == {MAIN}
+
+
+def test_what_cannot_be_sent_runs_here() -> None:
+    offset = 3
+    results = list(map_each(lambda i: (i + offset, os.getpid()), range(MIN_ITEMS), processes=2))
+    assert results == [(i + offset, MAIN) for i in range(MIN_ITEMS)]
+
+
+def test_a_failing_item_fails_alone() -> None:
+    items = list(range(1, MIN_ITEMS + 1))
+    results = list(map_each(fail_on_sevens, items, processes=2))
+    for item, result in zip(items, results, strict=True):
+        if item % 7 == 0:
+            assert isinstance(result, Failed)
+            assert isinstance(result.error, ValueError)
+            assert str(result.error) == f"item {item} is a multiple of seven"
+        else:
+            assert result == item * 2
+
+
+def test_an_error_that_cannot_travel_comes_back_described() -> None:
+    results = list(map_each(fail_unpicklably, list(range(MIN_ITEMS)), processes=2))
+    failed = results[5]
+    assert isinstance(failed, Failed)
+    assert str(failed.error) == "Unpicklable: 5: no way back"
+    assert results[:5] + results[6:] == [i for i in range(MIN_ITEMS) if i != 5]
+
+
+def test_a_dead_worker_loses_nothing_and_the_next_map_has_workers_again() -> None:
+    items = list(range(MIN_ITEMS + 50))
+    results = list(map_each(die_on_ten, items, processes=2))
+    assert [item for item, _ in results] == items
+    assert dict(results)[10] == MAIN  # redone here after the worker died
+    again = list(map_each(where, items, processes=2))
+    assert MAIN not in {pid for _, pid in again}
+
+
+def test_chunks_made_on_workers_are_the_ones_made_here() -> None:
+    counter = default_counter()
+    chunker = Chunker(count_tokens=counter.count, max_tokens=counter.max_tokens)
+    assert pickle.loads(pickle.dumps(counter)) is counter  # one tokenizer per process
+    documents = [
+        (
+            f"Post {n}",
+            post_text(
+                f"<h2>Part {n}</h2>"
+                + "".join(
+                    f"<p>Paragraph {p} of post {n}: {'lorem ipsum dolor sit amet ' * (n % 40)}</p>"
+                    for p in range(n % 9 + 1)
+                )
+            ),
+        )
+        for n in range(MIN_ITEMS + 20)
+    ]
+    here = list(map_each(chunker, documents, processes=1))
+    on_workers = list(map_each(chunker, documents, processes=2))
+    assert on_workers == here
+    assert sum(len(drafts) for drafts in here) > len(documents)  # long posts made several
