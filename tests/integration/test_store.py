@@ -398,3 +398,26 @@ def test_a_search_session_returns_what_a_transaction_returns(
     assert all(run == expected for run in runs)
     if filters is None or filters.post_types != ["no-such-type"]:
         assert expected
+
+
+def test_the_embedded_server_follows_its_settings(pressrag_env: PressragEnv) -> None:
+    """Tuned on start: the HNSW build's parallel workers leave the leader a core, and a
+    setting changed since the server was first tuned is applied again (not only missing ones)."""
+    from pressrag.resources.database import _tune
+    from pressrag.resources.settings import Settings
+
+    def shown(name: str) -> str:
+        with psycopg.connect(pressrag_env.app_url, autocommit=True) as conn:
+            return conn.execute(f"SHOW {name}").fetchone()[0]
+
+    cores = len(os.sched_getaffinity(0))
+    assert shown("max_parallel_maintenance_workers") == str(max(1, cores - 1))
+    settings = Settings()
+    before = shown("maintenance_work_mem")
+    try:
+        changed = settings.model_copy(update={"embedded_maintenance_work_mem": "77MB"})
+        assert _tune(pressrag_env.app_url, changed) is False  # applied by a reload
+        assert shown("maintenance_work_mem") == "77MB"
+    finally:
+        _tune(pressrag_env.app_url, settings)
+    assert shown("maintenance_work_mem") == before
