@@ -15,8 +15,10 @@ which Dagster retries, rather than quarantining a whole site.
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
 
 import dagster as dg
 import numpy as np
@@ -58,6 +60,8 @@ from pressrag.resources.store.spaces import (
 
 # Documents per round trip (drafts read, vectors written, chunks swapped in).
 DOCS_PER_BATCH = 256
+# Connections publishing batches of new documents at once (`_publish_all`).
+PUBLISHERS = 2
 # Texts per call to the model. Texts are sorted by length first, so each call pads little:
 # per-document calls were ~15% slower than the embedder on the same texts at once.
 TEXTS_PER_CALL = 256
@@ -187,8 +191,6 @@ def publish_batch(
     site: Site,
     space: EmbeddingSpace,
     docs: list[dict],
-    drafts: dict[int, list[dict]],
-    vectors: dict[str, np.ndarray],
     failures: StageFailures,
 ) -> set[int]:
     """Publish a batch's documents with one statement each for all of them (one savepoint);
@@ -199,13 +201,9 @@ def publish_batch(
         return chunks_sql.publish_documents_chunks(
             conn,
             site_id=site.id,
-            documents=[
-                chunks_sql.DocumentChunks(d["id"], d["content_hash"], d["title"], drafts[d["id"]])
-                for d in some
-            ],
+            documents=[(d["id"], d["content_hash"]) for d in some],
             space=space,
             ts_config=site.ts_config,
-            vectors=vectors,
         )
 
     return write_all_or_each(conn, docs, publish, failures)
@@ -334,20 +332,8 @@ def publish(
         ]
     settings = get_settings()
     failures = StageFailures(context, "embed", settings.quarantine_after_failures)
-    published = chunk_count = 0
     with timed() as clock, _index_load(context, db, space, pending, settings) as load:
-        progress = Progress(context, "publishing documents", len(pending))
-        for start in range(0, len(pending), DOCS_PER_BATCH):
-            batch = pending[start : start + DOCS_PER_BATCH]
-            with db.connection() as conn:
-                drafts = docs_sql.drafts_for(conn, [d["id"] for d in batch])
-                hashes = {r["content_hash"] for rows in drafts.values() for r in rows}
-                vectors = chunks_sql.cached_vectors(conn, model.model_id, hashes)
-                done = publish_batch(conn, site, space, batch, drafts, vectors, failures)
-                published += len(done)
-                chunk_count += sum(len(drafts[i]) for i in done)
-                docs_sql.clear_failures(conn, [d["id"] for d in batch])
-            progress.advance(len(batch))
+        published, chunk_count = _publish_all(context, db, site, space, pending, failures)
     published_result = ShardResult.of({"duration_seconds": clock["seconds"]}, failures)
     totals = summed([*shards, published_result])
     stats = {
@@ -367,6 +353,57 @@ def publish(
     context.log.info(f"embeddings of {site.id}: {stats}")
     failures_md = {"failures": totals["failures"]} if "failures" in totals else {}
     context.add_output_metadata({**failures_md, **stats, **_table_metadata(live, preview)})
+
+
+def _publish_all(
+    context: dg.OpExecutionContext,
+    db: Store,
+    site: Site,
+    space: EmbeddingSpace,
+    pending: list[dict],
+    failures: StageFailures,
+) -> tuple[int, int]:
+    """Publish `pending` a batch per transaction: (documents published, chunks written).
+
+    Documents with no live chunks in the space yet (a first index, new posts) are published
+    by `PUBLISHERS` connections at once, so PostgreSQL's per-chunk work (`to_tsvector`, heap,
+    GIN) runs on more than one core. Such a batch's only shared rows are the search
+    statistics', which its insert trigger takes in key order: writers wait for each other,
+    never deadlock. Documents that have live chunks are published one batch at a time, since
+    their delete trigger takes statistics rows too, and two such orders could cross.
+    """
+    with db.connection() as conn:
+        live = chunks_sql.documents_with_chunks(conn, [d["id"] for d in pending], space)
+    new_batches = _batches([d for d in pending if d["id"] not in live])
+    old_batches = _batches([d for d in pending if d["id"] in live])
+    progress = Progress(context, "publishing documents", len(pending))
+
+    def publish_one(batch: list[dict]) -> tuple[int, int]:
+        with db.connection() as conn:
+            done = publish_batch(conn, site, space, batch, failures)
+            chunks = chunks_sql.chunk_count(conn, done, space)
+            docs_sql.clear_failures(conn, [d["id"] for d in batch])
+        return len(done), chunks
+
+    published = chunk_count = 0
+    with ThreadPoolExecutor(PUBLISHERS, thread_name_prefix="publish") as publishers:
+        outcomes = chain(
+            zip(new_batches, publishers.map(publish_one, new_batches), strict=True),
+            ((batch, publish_one(batch)) for batch in old_batches),
+        )
+        try:
+            for batch, (documents, chunks) in outcomes:
+                published += documents
+                chunk_count += chunks
+                progress.advance(len(batch))
+        except BaseException:
+            publishers.shutdown(cancel_futures=True)  # the run fails: publish no more
+            raise
+    return published, chunk_count
+
+
+def _batches(documents: list[dict]) -> list[list[dict]]:
+    return [documents[i : i + DOCS_PER_BATCH] for i in range(0, len(documents), DOCS_PER_BATCH)]
 
 
 @dataclass

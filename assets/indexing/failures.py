@@ -13,6 +13,7 @@ bounded in length; the stage's metadata lists what failed and what was quarantin
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -59,6 +60,7 @@ class StageFailures:
         self.quarantine_after = quarantine_after
         self.failed: list[str] = []
         self.quarantined = 0
+        self._lock = threading.Lock()  # `publish` records from several connections' threads
 
     @contextmanager
     def isolated(self, conn: psycopg.Connection, row: dict) -> Iterator[None]:
@@ -90,9 +92,10 @@ class StageFailures:
             )
         label = f"{row['wp_id']} {row.get('title', '')!r}: {error_class}: {message}"
         if quarantined:
-            self.quarantined += 1
             label += f" — quarantined after {self.quarantine_after} failures"
-        self.failed.append(label)
+        with self._lock:
+            self.quarantined += bool(quarantined)
+            self.failed.append(label)
         self.context.log.warning(f"{self.stage} failed for document {label}")
 
     def metadata(self) -> dict[str, object]:

@@ -1,14 +1,13 @@
 """Live chunks and the embedding cache.
 
-`publish_documents_chunks` (and `publish_document_chunks`, for one) is the only writer of live
-chunks: it swaps documents' chunks for a space in the caller's transaction, so a reader sees a
-document's old version or its new one, never a mix.
+`publish_documents_chunks` is the only writer of live chunks: it swaps documents' chunks for
+a space in the caller's transaction, so a reader sees a document's old version or its new
+one, never a mix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import psycopg
@@ -17,29 +16,33 @@ from pressrag.resources.store.bulk import copy_rows
 from pressrag.resources.store.documents import lock_unchanged
 from pressrag.resources.store.spaces import EmbeddingSpace
 
-# Chunks are staged with a binary COPY in a temporary table of the session, then moved into
-# `chunks` by one INSERT … SELECT: the search statistics' triggers (migration 0003) run once per
-# call, and the statement is small and the same every time. A multi-row VALUES statement (17
-# parameters a row) cost ~0.13 ms of client CPU a row to compose, and PostgreSQL parsed and
-# planned each 1,000-row statement afresh. The stage is emptied by the statement that reads it.
-_STAGE_CHUNKS = """
-CREATE TEMPORARY TABLE IF NOT EXISTS staged_chunks (
-    document_id bigint, ordinal int, document_chunks int, title text, heading_path text[],
-    headings text, text text, token_count int, content_hash text, embedding vector
-)
-"""
-_STAGED_TYPES = ["int8", "int4", "int4", "text", "text[]", "text", "text", "int4", "text", "vector"]
-_COPY_STAGED = "COPY pg_temp.staged_chunks FROM STDIN (FORMAT BINARY)"
-_INSERT_STAGED = """
-WITH staged AS (DELETE FROM pg_temp.staged_chunks RETURNING *)
+# A batch of documents' live chunks are made by one INSERT … SELECT from their drafts and the
+# embedding cache, inside PostgreSQL: the search statistics' triggers (migration 0003) run
+# once per statement, and no draft or vector travels to the client and back (reading both
+# and copying them into a staging table cost ~6 s of a 23,519-chunk first index's ~14 s of
+# publishing). Title (A) and headings (B) are weighted in the full-text vector.
+_INSERT_FROM_DRAFTS = """
 INSERT INTO chunks (document_id, site_id, space_id, ordinal, document_chunks, title,
                     heading_path, text, token_count, content_hash, embedding, tsv)
-SELECT document_id, %(site)s, %(space)s, ordinal, document_chunks, title, heading_path, text,
-       token_count, content_hash, embedding,
-       setweight(to_tsvector(%(config)s::regconfig, title), 'A')
-       || setweight(to_tsvector(%(config)s::regconfig, headings), 'B')
-       || to_tsvector(%(config)s::regconfig, text)
-FROM staged
+SELECT d.document_id, %(site)s, %(space)s, d.ordinal,
+       count(*) OVER (PARTITION BY d.document_id), doc.title, d.heading_path, d.text,
+       d.token_count, d.content_hash, e.embedding,
+       setweight(to_tsvector(%(config)s::regconfig, doc.title), 'A')
+       || setweight(to_tsvector(%(config)s::regconfig, array_to_string(d.heading_path, ' ')), 'B')
+       || to_tsvector(%(config)s::regconfig, d.text)
+FROM chunk_drafts d
+JOIN documents doc ON doc.id = d.document_id
+JOIN embedding_cache e ON e.model = %(model)s AND e.content_hash = d.content_hash
+WHERE d.document_id = ANY(%(ids)s)
+"""
+# Checked first, so that a missing vector or one of another width is a clear error (the
+# join above would drop the chunk; the column takes any width).
+_VECTOR_PROBLEMS = """
+SELECT count(*) FILTER (WHERE e.embedding IS NULL),
+       min(vector_dims(e.embedding)) FILTER (WHERE vector_dims(e.embedding) <> %(dimension)s)
+FROM chunk_drafts d
+LEFT JOIN embedding_cache e ON e.model = %(model)s AND e.content_hash = d.content_hash
+WHERE d.document_id = ANY(%(ids)s)
 """
 
 
@@ -89,53 +92,16 @@ def store_vectors(conn: psycopg.Connection, model: str, vectors: dict[str, np.nd
     conn.execute(_UPSERT_STAGED_VECTORS, (model,))
 
 
-def publish_document_chunks(
-    conn: psycopg.Connection,
-    *,
-    site_id: str,
-    document_id: int,
-    content_hash: str,
-    title: str,
-    space: EmbeddingSpace,
-    ts_config: str,
-    drafts: Sequence[dict],
-    vectors: dict[str, np.ndarray],
-) -> bool:
-    """Replace the document's live chunks with `drafts` + vectors (caller commits).
-
-    Returns False, writing nothing, when the document changed since the drafts were made.
-    """
-    published = publish_documents_chunks(
-        conn,
-        site_id=site_id,
-        documents=[DocumentChunks(document_id, content_hash, title, drafts)],
-        space=space,
-        ts_config=ts_config,
-        vectors=vectors,
-    )
-    return document_id in published
-
-
-@dataclass(frozen=True)
-class DocumentChunks:
-    """One document's chunk drafts to publish, for the content version they were made from."""
-
-    document_id: int
-    content_hash: str
-    title: str
-    drafts: Sequence[dict]
-
-
 def publish_documents_chunks(
     conn: psycopg.Connection,
     *,
     site_id: str,
-    documents: Sequence[DocumentChunks],
+    documents: Sequence[tuple[int, str]],
     space: EmbeddingSpace,
     ts_config: str,
-    vectors: dict[str, np.ndarray],
 ) -> set[int]:
-    """Replace several documents' live chunks at once (caller commits); the ids published.
+    """Replace the live chunks of documents (id, content hash) with their drafts and the
+    drafts' vectors from the embedding cache (caller commits); the ids published.
 
     A document that changed since its drafts were made is skipped, writing nothing. Each
     statement covers all the documents, so the search statistics' triggers run once per
@@ -146,25 +112,19 @@ def publish_documents_chunks(
     if not documents:
         return set()
     locked = lock_unchanged(
-        conn,
-        [(d.document_id, d.content_hash) for d in documents],
-        where="d.chunked_hash = d.content_hash AND d.visibility = 'public'",
+        conn, documents, where="d.chunked_hash = d.content_hash AND d.visibility = 'public'"
     )
     if not locked:
         return set()
     ids = sorted(locked)
+    _require_vectors(conn, ids, space)
     conn.execute(
         "DELETE FROM chunks WHERE document_id = ANY(%s) AND space_id = %s", (ids, space.id)
     )
-    # Every chunk carries its document's chunk count (migration 0015): search reads it from
-    # the row instead of probing an index per candidate.
-    rows = [
-        (doc.document_id, doc.title, len(doc.drafts), draft)
-        for doc in documents
-        if doc.document_id in locked
-        for draft in doc.drafts
-    ]
-    _insert_chunks(conn, site_id, space, ts_config, rows, vectors)
+    conn.execute(
+        _INSERT_FROM_DRAFTS,
+        {"site": site_id, "space": space.id, "config": ts_config, "model": space.model, "ids": ids},
+    )
     conn.execute("DELETE FROM chunk_drafts WHERE document_id = ANY(%s)", (ids,))
     conn.execute(
         "UPDATE documents SET indexed_hash = content_hash, indexed_at = now() WHERE id = ANY(%s)",
@@ -173,41 +133,39 @@ def publish_documents_chunks(
     return locked
 
 
-def _insert_chunks(
-    conn: psycopg.Connection,
-    site_id: str,
-    space: EmbeddingSpace,
-    ts_config: str,
-    rows: Sequence[tuple[int, str, int, dict]],
-    vectors: dict[str, np.ndarray],
-) -> None:
-    """Insert (document id, title, the document's chunk count, draft) rows as live chunks:
-    one COPY into the stage, one statement from it."""
-    for *_, d in rows:  # checked before anything is sent
-        width = vectors[d["content_hash"]].shape[-1]
-        if width != space.dimension:
-            raise ValueError(
-                f"embedder returned {width} dimensions; the index space "
-                f"{space.model} has {space.dimension}"
-            )
-    staged = (
-        (
-            document_id,
-            d["ordinal"],
-            document_chunks,
-            title,
-            d["heading_path"],
-            " ".join(d["heading_path"]),
-            d["text"],
-            d["token_count"],
-            d["content_hash"],
-            vectors[d["content_hash"]],
+def _require_vectors(conn: psycopg.Connection, ids: list[int], space: EmbeddingSpace) -> None:
+    """Raise ValueError unless every draft of the documents has a vector of the space's width."""
+    row = conn.execute(
+        _VECTOR_PROBLEMS, {"model": space.model, "dimension": space.dimension, "ids": ids}
+    ).fetchone()
+    missing, width = row if row else (0, None)
+    if missing:
+        raise ValueError(f"{missing} chunk(s) have no vector from {space.model} in the cache")
+    if width is not None:
+        raise ValueError(
+            f"embedder returned {width} dimensions; the index space "
+            f"{space.model} has {space.dimension}"
         )
-        for document_id, title, document_chunks, d in rows
+
+
+def documents_with_chunks(
+    conn: psycopg.Connection, ids: Sequence[int], space: EmbeddingSpace
+) -> set[int]:
+    """Which of the documents have live chunks in the space."""
+    rows = conn.execute(
+        "SELECT DISTINCT document_id FROM chunks WHERE document_id = ANY(%s) AND space_id = %s",
+        (list(ids), space.id),
     )
-    conn.execute(_STAGE_CHUNKS)
-    copy_rows(conn, _COPY_STAGED, _STAGED_TYPES, staged)
-    conn.execute(_INSERT_STAGED, {"site": site_id, "space": space.id, "config": ts_config})
+    return {r[0] for r in rows}
+
+
+def chunk_count(conn: psycopg.Connection, ids: Iterable[int], space: EmbeddingSpace) -> int:
+    """How many live chunks the documents have in the space."""
+    row = conn.execute(
+        "SELECT count(*) FROM chunks WHERE document_id = ANY(%s) AND space_id = %s",
+        (list(ids), space.id),
+    ).fetchone()
+    return row[0] if row else 0
 
 
 def live_sample(

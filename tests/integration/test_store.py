@@ -77,7 +77,9 @@ def test_each_chunk_carries_its_documents_chunk_count(fresh_database: str) -> No
     writes the new count, also when a document is published again with fewer chunks, and
     chunks written without it (before the migration, or by the previous release during a
     rollout) still get theirs in search."""
-    from pressrag.resources.store.chunks import DocumentChunks, publish_documents_chunks
+    from pressrag.resources.models import ChunkDraft
+    from pressrag.resources.store.chunks import publish_documents_chunks, store_vectors
+    from pressrag.resources.store.documents import save_many_drafts
     from pressrag.resources.store.search import gather_evidence
 
     def insert_without_count(conn: psycopg.Connection, doc: int, chunks: int) -> None:
@@ -121,23 +123,23 @@ def test_each_chunk_carries_its_documents_chunk_count(fresh_database: str) -> No
         assert (conn.execute(statistics).fetchall(), conn.execute(lexicon).fetchall()) == before
 
         drafts = [
-            {
-                "ordinal": i,
-                "heading_path": [],
-                "text": f"new text {i}",
-                "token_count": 3,
-                "content_hash": f"n{i}",
-            }
+            ChunkDraft(
+                ordinal=i,
+                heading_path=(),
+                text=f"new text {i}",
+                embed_text=f"new text {i}",
+                token_count=3,
+            )
             for i in range(2)
         ]
-        vectors = {f"n{i}": np.array([0.0, 1.0, float(i)], dtype=np.float32) for i in range(2)}
-        published = publish_documents_chunks(
+        save_many_drafts(conn, [(1, "h", drafts)])
+        store_vectors(
             conn,
-            site_id="s",
-            documents=[DocumentChunks(1, "h", "Title", drafts)],
-            space=space,
-            ts_config="english",
-            vectors=vectors,
+            space.model,
+            {d.content_hash: np.array([0.0, 1.0, float(d.ordinal)], np.float32) for d in drafts},
+        )
+        published = publish_documents_chunks(
+            conn, site_id="s", documents=[(1, "h")], space=space, ts_config="english"
         )
         assert published == {1}
         # Document 2 was not published again: it keeps no count until it is.
@@ -421,3 +423,54 @@ def test_the_embedded_server_follows_its_settings(pressrag_env: PressragEnv) -> 
     finally:
         _tune(pressrag_env.app_url, settings)
     assert shown("maintenance_work_mem") == before
+
+
+def test_publishing_needs_every_draft_vector_at_the_space_width(fresh_database: str) -> None:
+    """Live chunks are made from the drafts and the embedding cache inside PostgreSQL: a draft
+    with no cached vector, or one of another width, refuses the document with a clear error
+    (writing nothing) instead of leaving a chunk out or indexing a vector search cannot use."""
+    from pressrag.resources.models import ChunkDraft
+    from pressrag.resources.store.chunks import publish_documents_chunks, store_vectors
+    from pressrag.resources.store.documents import save_many_drafts
+
+    apply_migrations(fresh_database)
+    drafts = [
+        ChunkDraft(ordinal=i, heading_path=("Tides",), text=t, embed_text=t, token_count=4)
+        for i, t in enumerate(["spring tide at dawn", "neap tide at dusk"])
+    ]
+    with Store(fresh_database, max_size=1) as store, store.connection() as conn:
+        space = ensure_space(conn, "local:test", 3)
+        conn.execute(
+            "INSERT INTO sites (id, source_kind, base_url) VALUES ('s', 'wxr', 'http://s.test')"
+        )
+        conn.execute(
+            "INSERT INTO documents (id, site_id, wp_id, doc_type, status, visibility, title, "
+            "content_hash) VALUES (1, 's', 1, 'post', 'publish', 'public', 'Harbour', 'h')"
+        )
+        save_many_drafts(conn, [(1, "h", drafts)])
+
+        def publish() -> set[int]:
+            with conn.transaction():
+                return publish_documents_chunks(
+                    conn, site_id="s", documents=[(1, "h")], space=space, ts_config="english"
+                )
+
+        store_vectors(conn, space.model, {drafts[0].content_hash: np.ones(3, np.float32)})
+        with pytest.raises(ValueError, match=r"1 chunk\(s\) have no vector from local:test"):
+            publish()
+        store_vectors(conn, space.model, {drafts[1].content_hash: np.ones(2, np.float32)})
+        with pytest.raises(ValueError, match=r"returned 2 dimensions; .* local:test has 3"):
+            publish()
+        assert conn.execute("SELECT count(*) FROM chunks").fetchone()[0] == 0
+
+        store_vectors(conn, space.model, {drafts[1].content_hash: np.zeros(3, np.float32)})
+        assert publish() == {1}
+        rows = conn.execute(
+            "SELECT ordinal, title, text, document_chunks, embedding::text, "
+            "tsv @@ to_tsquery('english', 'harbour & dusk') FROM chunks ORDER BY ordinal"
+        ).fetchall()
+        assert rows == [
+            (0, "Harbour", "spring tide at dawn", 2, "[1,1,1]", False),
+            (1, "Harbour", "neap tide at dusk", 2, "[0,0,0]", True),
+        ]
+        assert conn.execute("SELECT count(*) FROM chunk_drafts").fetchone()[0] == 0
