@@ -19,6 +19,7 @@ results back in order, so the step saves each group while the workers go on with
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
 import os
 import pickle
 import threading
@@ -111,6 +112,12 @@ class _Workers:
                 self._pool = ProcessPoolExecutor(
                     processes, mp_context=multiprocessing.get_context("forkserver")
                 )
+                # A run worker is itself a multiprocessing child: at its end multiprocessing
+                # joins its children *before* the threading shutdown that stops executors, and
+                # waited on these workers forever. Its exit finalizers run first, highest
+                # priority first: above the queues' own (10), whose feeder threads must still
+                # carry the workers' stop signals.
+                multiprocessing.util.Finalize(self._pool, self._pool.shutdown, exitpriority=100)
                 self._size = processes
             return self._pool
 

@@ -117,3 +117,22 @@ def test_chunks_made_on_workers_are_the_ones_made_here() -> None:
     on_workers = list(map_each(chunker, documents, processes=2))
     assert on_workers == here
     assert sum(len(drafts) for drafts in here) > len(documents)  # long posts made several
+
+
+def _map_on_workers() -> None:
+    assert all(
+        pid != os.getpid() for _, pid in map_each(where, list(range(MIN_ITEMS)), processes=2)
+    )
+
+
+def test_a_multiprocessing_child_that_used_workers_still_exits() -> None:
+    """A run worker is a multiprocessing child (forked from the code server's forkserver), and
+    multiprocessing joins a child's children before executors are stopped: its workers kept
+    every run worker, and so `pressrag index`, from ever ending."""
+    child = multiprocessing.get_context("forkserver").Process(target=_map_on_workers)
+    child.start()
+    child.join(timeout=60)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+    assert not hung and child.exitcode == 0
