@@ -6,6 +6,7 @@ index in the same transaction (invariant 2).
 """
 
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 
@@ -49,12 +50,20 @@ def _batched(items: Iterable[SourceDocument], size: int) -> Iterator[list[Source
 
 
 def _record(store: Store, site: Site, items: Iterable[SourceDocument], stats: UpsertStats) -> None:
-    for batch in _batched(items, BATCH):
-        with store.connection() as conn:
-            got = docs_sql.upsert_documents(conn, site.id, batch, indexable_media=INDEXABLE_MEDIA)
-        for key, value in got.as_metadata().items():
-            setattr(stats, key, getattr(stats, key) + value)
-        stats.seen_wp_ids |= got.seen_wp_ids
+    """Upsert `items` a batch at a time; the next batch is read (WordPress's pages fetched and
+    parsed) on a thread while this one is stored."""
+    batches = _batched(items, BATCH)
+    with ThreadPoolExecutor(1, thread_name_prefix="listing") as reader:
+        ahead = reader.submit(next, batches, None)
+        while (batch := ahead.result()) is not None:
+            ahead = reader.submit(next, batches, None)
+            with store.connection() as conn:
+                got = docs_sql.upsert_documents(
+                    conn, site.id, batch, indexable_media=INDEXABLE_MEDIA
+                )
+            for key, value in got.as_metadata().items():
+                setattr(stats, key, getattr(stats, key) + value)
+            stats.seen_wp_ids |= got.seen_wp_ids
 
 
 def _targeted(
