@@ -22,8 +22,8 @@ PostgreSQL, indexing through `dg.materialize` of the indexing assets and checks 
   `--local-documents` documents of the same site.
 
 For each it prints documents, chunks, wall seconds, documents/s, chunks/s, CPU seconds of the
-indexing process (+ its children, `getrusage`), of the PostgreSQL server and of the fakes,
-CPU efficiency = CPU seconds / (wall × cores); where the time goes, per step, from the
+indexing process (+ its child processes: `getrusage` and /proc), of the PostgreSQL server and
+of the fakes, CPU efficiency = CPU seconds / (wall × cores); where the time goes, per step, from the
 assets' own `duration_seconds` / `embedding_duration_seconds` metadata, the Dagster event
 log's step start/end and the time spent in PostgreSQL calls (psycopg's `Connection.wait`:
 round trips, server work and parameter adaptation); the embedder alone on the same texts;
@@ -60,7 +60,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -180,12 +179,18 @@ def proc_cpu(pid: int) -> tuple[float, float]:
     return (utime + stime) / CLK_TCK, (cutime + cstime) / CLK_TCK
 
 
+def postmaster_pid(pgdata: Path) -> int:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def postgres_cpu(pgdata: Path) -> float:
     """CPU seconds of the PostgreSQL server: the postmaster, its live backends and workers,
     and those it has reaped (their time is in the postmaster's children counters)."""
-    try:
-        postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
+    postmaster = postmaster_pid(pgdata)
+    if not postmaster:
         return 0.0
     own, reaped = proc_cpu(postmaster)
     total = own + reaped
@@ -199,6 +204,30 @@ def postgres_cpu(pgdata: Path) -> float:
         if int(fields[1]) == postmaster:
             total += sum(proc_cpu(int(entry.name)))
     return total
+
+
+def descendants_cpu(root: int, outside: set[int]) -> float:
+    """CPU seconds of the live processes below `root` (and of those they reaped), leaving out
+    the trees of `outside` (a PostgreSQL or fake server this process started). The text and
+    chunking workers and the media worker are the forkserver's children, which this process
+    reaps only at its end: `getrusage` of its children would miss them."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(fields[1])
+    below: list[int] = []
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in outside:
+                below.append(pid)
+                frontier.append(pid)
+    return sum(sum(proc_cpu(pid)) for pid in below)
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -222,7 +251,9 @@ class Meter:
         return {
             "wall": time.perf_counter(),
             "process": me.ru_utime + me.ru_stime,
-            "children": kids.ru_utime + kids.ru_stime,
+            "children": kids.ru_utime
+            + kids.ru_stime
+            + descendants_cpu(os.getpid(), {self.fakes_pid, postmaster_pid(self.pgdata)}),
             "postgres": postgres_cpu(self.pgdata),
             "fakes": sum(proc_cpu(self.fakes_pid)),
             "machine": busy,
@@ -240,8 +271,8 @@ class Meter:
 # ------------------------------------------------------------------ time in PostgreSQL
 class SqlClock:
     """Records every psycopg `Connection.wait` (each statement, commit, savepoint, pool
-    check) as (start, seconds), to split a step's time into SQL and the rest. Dagster's own
-    storage speaks psycopg2, so it is not counted here."""
+    check) as (start, seconds), in every thread, to split a step's time into SQL and the
+    rest. Dagster's own storage speaks psycopg2, so it is not counted here."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[float, float]] = []
@@ -251,11 +282,8 @@ class SqlClock:
 
         original = psycopg.Connection.wait
         calls = self.calls
-        main = threading.main_thread()
 
         def wait(conn, gen, *args, **kwargs):  # type: ignore[no-untyped-def]
-            if threading.current_thread() is not main:
-                return original(conn, gen, *args, **kwargs)
             start = time.time()
             t0 = time.perf_counter()
             try:
@@ -266,8 +294,15 @@ class SqlClock:
         psycopg.Connection.wait = wait  # type: ignore[method-assign]
 
     def within(self, start: float, end: float) -> tuple[float, int]:
-        inside = [s for t, s in self.calls if start <= t < end]
-        return sum(inside), len(inside)
+        """Wall seconds in which at least one connection waited on PostgreSQL (statements of
+        several threads at once count once: `publish` uses two connections), and the calls."""
+        inside = sorted((t, t + s) for t, s in self.calls if start <= t < end)
+        covered, reach = 0.0, float("-inf")
+        for begin, finish in inside:
+            if finish > reach:
+                covered += finish - max(begin, reach)
+                reach = finish
+        return covered, len(inside)
 
 
 class AssetTimers:
@@ -622,7 +657,8 @@ def cpu_line(cpu: dict, cores: int) -> str:
     with_pg = mine + cpu["postgres"]
     others = max(0.0, cpu["machine"] - with_pg - cpu["fakes"])
     return (
-        f"CPU s: indexing process {cpu['process']:.1f} + its children {cpu['children']:.1f}, "
+        f"CPU s: indexing process {cpu['process']:.1f} + its child processes "
+        f"{cpu['children']:.1f}, "
         f"PostgreSQL {cpu['postgres']:.1f}, fakes {cpu['fakes']:.1f}, other processes "
         f"{others:.1f}\nCPU efficiency = CPU s / (wall × {cores} cores): indexing process "
         f"{mine / (wall * cores):.0%}, with PostgreSQL {with_pg / (wall * cores):.0%}"
