@@ -13,12 +13,14 @@ results back in order, so the step saves each group while the workers go on with
 - What `fn` raises for one item comes back as `Failed(error)` for that item, so the caller
   records it on its document as it would in process.
 - A worker that dies (killed, out of memory) breaks the pool: the items not yet returned are
-  done in process, and the next stage starts new workers.
+  done in process, and the next stage starts new workers. Workers end with the process
+  that started them, also when it is killed.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import multiprocessing.util
 import os
 import pickle
@@ -110,7 +112,9 @@ class _Workers:
                 if self._pool is not None:
                     self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = ProcessPoolExecutor(
-                    processes, mp_context=multiprocessing.get_context("forkserver")
+                    processes,
+                    mp_context=multiprocessing.get_context("forkserver"),
+                    initializer=_exit_with_parent,
                 )
                 # A run worker is itself a multiprocessing child: at its end multiprocessing
                 # joins its children *before* the threading shutdown that stops executors, and
@@ -126,6 +130,20 @@ class _Workers:
             if self._pool is pool:
                 self._pool = None
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _exit_with_parent() -> None:
+    """In each worker: end when the process that started it dies (a run worker killed
+    mid-step), instead of waiting forever for work that will not come."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 _workers = _Workers()

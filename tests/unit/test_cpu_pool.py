@@ -5,8 +5,11 @@ costing nothing, and small stages left in process."""
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.queues
 import os
 import pickle
+import time
+from pathlib import Path
 
 from pressrag.assets.transforms.chunking import Chunker
 from pressrag.assets.transforms.cleaning import post_text
@@ -136,3 +139,33 @@ def test_a_multiprocessing_child_that_used_workers_still_exits() -> None:
     if hung:
         child.kill()
     assert not hung and child.exitcode == 0
+
+
+def _map_and_wait(pids: multiprocessing.queues.Queue) -> None:
+    pids.put({pid for _, pid in map_each(where, list(range(MIN_ITEMS)), processes=2)})
+    time.sleep(120)  # killed meanwhile
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+def test_workers_end_when_the_process_that_started_them_is_killed() -> None:
+    """A run worker killed mid-step (the fault suite's first scenario) left its workers
+    waiting for tasks forever."""
+    context = multiprocessing.get_context("forkserver")
+    pids = context.Queue()
+    child = context.Process(target=_map_and_wait, args=(pids,))
+    child.start()
+    workers = pids.get(timeout=60)
+    assert len(workers) == 2 and not any(_gone(pid) for pid in workers)
+    child.kill()
+    child.join()
+    deadline = time.monotonic() + 20
+    while not all(_gone(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_gone(pid) for pid in workers)
