@@ -7,7 +7,9 @@ does) and report documents/s and chunks/s; then, in the same process, embed exac
 the run gave the model (recorded by wrapping it: chunks and the search-quality self-check's
 titles) with the embedder alone, the pipeline's length-sorted batching, and print the ratio
 ingest / embedder alone by wall time and by CPU time (the indexing process and PostgreSQL
-against the embedder's process; target ≤ 1.05). Where the seconds go is printed per step
+against the embedder's process; target ≤ 1.05), and against the model's own calls inside
+the run (the model's speed drifts between two measurements). Where the seconds go is printed
+per step
 (bench/scale.py's table: SQL, embedding, the rest) and as CPU seconds per stage, with the
 load average. Finally a re-run on unchanged content: seconds, chunks embedded (must be 0).
 
@@ -180,6 +182,14 @@ def print_ratios(
         f"{wall_ratio:.3f}×, CPU (process + PostgreSQL) {ingest_cpu:.2f} / {alone_cpu:.2f} = "
         f"{cpu_ratio:.3f}× (target ≤ {TARGET_RATIO})"
     )
+    # The same model's speed drifts by ±20 % between two measurements minutes apart on this
+    # machine (docs/performance.md), so also against its own calls in this very run.
+    if model_wall and model_cpu:
+        print(
+            f"ingest / the model's calls in the run: wall {cpu['wall']:.2f} / {model_wall:.2f}"
+            f" = {cpu['wall'] / model_wall:.3f}×, CPU {ingest_cpu:.2f} / {model_cpu:.2f} = "
+            f"{ingest_cpu / model_cpu:.3f}×"
+        )
     print("CPU s of the run, by where it went:")
     rows = {"the model (embedder calls)": model_cpu}
     for module, name in STAGES.items():
