@@ -9,9 +9,8 @@ titles) with the embedder alone, the pipeline's length-sorted batching, and prin
 ingest / embedder alone by wall time and by CPU time (the indexing process and PostgreSQL
 against the embedder's process; target ≤ 1.05), and against the model's own calls inside
 the run (the model's speed drifts between two measurements). Where the seconds go is printed
-per step
-(bench/scale.py's table: SQL, embedding, the rest) and as CPU seconds per stage, with the
-load average. Finally a re-run on unchanged content: seconds, chunks embedded (must be 0).
+per step (bench/scale.py's table: SQL, embedding, the rest) and as CPU seconds per stage,
+with the load average. Finally a re-run on unchanged content: seconds, chunks embedded (must be 0).
 
     .venv/bin/python bench/ingest.py [--multiple 5] [--profile FILE]
 
