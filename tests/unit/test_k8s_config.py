@@ -551,8 +551,9 @@ def test_a_run_pod_has_the_image_the_secrets_and_the_limits() -> None:
     assert pod.security_context.run_as_user == image_uid()
     assert container.security_context.allow_privilege_escalation is False
     assert container.resources.requests["cpu"] and container.resources.limits["memory"]
-    threads = env["PRESSRAG_INDEX_TORCH_THREADS"]
-    assert threads == container.resources.requests["cpu"], "embedding threads = CPU request"
+    cpu = container.resources.requests["cpu"]
+    assert env["PRESSRAG_INDEX_TORCH_THREADS"] == cpu, "embedding threads = CPU request"
+    assert env["PRESSRAG_INDEX_PROCESSES"] == cpu, "text and chunking workers = CPU request"
 
 
 def test_a_misspelt_kubernetes_field_in_run_pods_fails_at_launch() -> None:
