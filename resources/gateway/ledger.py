@@ -117,9 +117,13 @@ class UsageLedger:
             )
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything queued before this call is written; False on timeout."""
+        """Wait until everything queued before this call is written; False on timeout, or at
+        once when the ledger is closed (its writer is gone: waiting would only time out, and
+        an indexing step flushes after every shard)."""
         if self._thread is None:
             return True
+        if self._closed or not self._thread.is_alive():
+            return self._queue.empty()
         done = threading.Event()
         try:
             self._queue.put(done, timeout=timeout)
