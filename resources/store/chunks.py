@@ -20,7 +20,8 @@ from pressrag.resources.store.spaces import EmbeddingSpace
 # embedding cache, inside PostgreSQL: the search statistics' triggers (migration 0003) run
 # once per statement, and no draft or vector travels to the client and back (reading both
 # and copying them into a staging table cost ~6 s of a 23,519-chunk first index's ~14 s of
-# publishing). Title (A) and headings (B) are weighted in the full-text vector.
+# publishing). Title (A) and headings (B) are weighted in the full-text vector; every chunk
+# carries its document's chunk count (migration 0015), which search reads from the row.
 _INSERT_FROM_DRAFTS = """
 INSERT INTO chunks (document_id, site_id, space_id, ordinal, document_chunks, title,
                     heading_path, text, token_count, content_hash, embedding, tsv)
