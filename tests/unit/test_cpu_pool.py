@@ -24,6 +24,12 @@ def where(item: int) -> tuple[int, int]:
     return item, os.getpid()
 
 
+def slowly_where(item: int) -> tuple[int, int]:
+    """`where`, slow enough (5 ms) that every worker takes tasks, however loaded the machine."""
+    time.sleep(0.005)
+    return where(item)
+
+
 def fail_on_sevens(item: int) -> int:
     if item % 7 == 0:
         raise ValueError(f"item {item} is a multiple of seven")
@@ -51,7 +57,7 @@ def die_on_ten(item: int) -> tuple[int, int]:
 
 def test_many_items_run_on_workers_in_order() -> None:
     items = list(range(MIN_ITEMS + 50))
-    results = list(map_each(where, items, processes=2))
+    results = list(map_each(slowly_where, items, processes=2))
     assert [item for item, _ in results] == items
     pids = {pid for _, pid in results}
     assert MAIN not in pids
@@ -142,7 +148,7 @@ def test_a_multiprocessing_child_that_used_workers_still_exits() -> None:
 
 
 def _map_and_wait(pids: multiprocessing.queues.Queue) -> None:
-    pids.put({pid for _, pid in map_each(where, list(range(MIN_ITEMS)), processes=2)})
+    pids.put({pid for _, pid in map_each(slowly_where, list(range(MIN_ITEMS)), processes=2)})
     time.sleep(120)  # killed meanwhile
 
 
