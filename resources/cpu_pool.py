@@ -30,7 +30,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:  # workers import this module: not pydantic's ~0.4 s
     from pressrag.resources.settings import Settings
@@ -58,28 +58,39 @@ def processes_for(settings: Settings) -> int:
     return settings.index_processes or len(os.sched_getaffinity(0))
 
 
-def workers_for(fn: Callable[[T], R], count: int, processes: int) -> int:
-    """How many worker processes `map_each` gives `count` items (0: it works in process)."""
-    if processes < 2 or count < MIN_ITEMS or not _sendable(fn):
-        return 0
-    return processes
-
-
-def map_each(fn: Callable[[T], R], items: Sequence[T], *, processes: int) -> Iterator[R | Failed]:
+def map_each(fn: Callable[[T], R], items: Sequence[T], *, processes: int) -> Outcomes[R]:
     """`fn(item)` for each item, in order: on `processes` workers when there are enough items
     (and `fn` can be sent to them), else here. An item whose call raised gives `Failed`."""
-    if not workers_for(fn, len(items), processes):
-        yield from (_outcome(fn, item) for item in items)
-        return
-    pool = _workers.get(processes)
-    done = 0
-    try:
-        for outcome in pool.map(partial(_outcome, fn), items, chunksize=ITEMS_PER_TASK):
-            done += 1
-            yield outcome
-    except BrokenProcessPool:
-        _workers.forget(pool)
-        yield from (_outcome(fn, item) for item in items[done:])
+    return Outcomes(fn, items, processes)
+
+
+class Outcomes(Iterator[R | Failed], Generic[R]):
+    """`map_each`'s results as they come; `on_workers` counts those a worker made (all of
+    them, or fewer when a worker died and the rest were done here)."""
+
+    def __init__(self, fn: Callable[[T], R], items: Sequence[T], processes: int) -> None:
+        self.on_workers = 0
+        on_workers = processes >= 2 and len(items) >= MIN_ITEMS and _sendable(fn)
+        self._outcomes = (
+            self._from_workers(fn, items, processes)
+            if on_workers
+            else (_outcome(fn, item) for item in items)
+        )
+
+    def __next__(self) -> R | Failed:
+        return next(self._outcomes)
+
+    def _from_workers(
+        self, fn: Callable[[T], R], items: Sequence[T], processes: int
+    ) -> Iterator[R | Failed]:
+        pool = _workers.get(processes)
+        try:
+            for outcome in pool.map(partial(_outcome, fn), items, chunksize=ITEMS_PER_TASK):
+                self.on_workers += 1
+                yield outcome
+        except BrokenProcessPool:
+            _workers.forget(pool)
+            yield from (_outcome(fn, item) for item in items[self.on_workers :])
 
 
 def _outcome(fn: Callable[[T], R], item: T) -> R | Failed:

@@ -23,7 +23,7 @@ from pressrag.assets.indexing.shards import (
     where_it_ran,
 )
 from pressrag.assets.transforms.chunking import Chunker
-from pressrag.resources.cpu_pool import Failed, map_each, processes_for, workers_for
+from pressrag.resources.cpu_pool import Failed, map_each, processes_for
 from pressrag.resources.dagster_resources import EmbedderResource, StoreResource
 from pressrag.resources.models import ChunkDraft
 from pressrag.resources.settings import get_settings
@@ -63,8 +63,7 @@ def chunk_shard(
     )
     # Many documents are chunked on worker processes while groups are saved here.
     documents = [(r["title"], r["extracted_text"] or "") for r in pending]
-    processes = processes_for(settings)
-    outcomes = map_each(chunker, documents, processes=processes)
+    outcomes = map_each(chunker, documents, processes=processes_for(settings))
     made = tokens = 0
     with timed() as clock, db.connection() as conn:
         for start in range(0, len(pending), DOCS_PER_SAVE):
@@ -78,9 +77,7 @@ def chunk_shard(
         "documents": len(pending),
         "chunks": made,
         "tokens": tokens,
-        "documents_on_workers": len(pending)
-        if workers_for(chunker, len(pending), processes)
-        else 0,
+        "documents_on_workers": outcomes.on_workers,
     }
     result = ShardResult.of(
         {**counts, "duration_seconds": clock["seconds"]}, failures, max_tokens=model.max_tokens

@@ -26,7 +26,7 @@ from pressrag.assets.indexing.shards import (
     where_it_ran,
 )
 from pressrag.assets.transforms.cleaning import post_text
-from pressrag.resources.cpu_pool import Failed, map_each, processes_for, workers_for
+from pressrag.resources.cpu_pool import Failed, map_each, processes_for
 from pressrag.resources.dagster_resources import StoreResource, WordPressResource
 from pressrag.resources.extractors.bounded import BoundedExtractor, ExtractionLimits
 from pressrag.resources.extractors.media import kinds_of
@@ -53,17 +53,15 @@ def media_text(
 
 def extracted(
     rows: list[dict],
+    post_texts: Iterator[str | Failed],
     source: ContentSource | None,
     extractor: BoundedExtractor,
     settings: Settings,
 ) -> Iterator[tuple[dict, str | Failed]]:
-    """Each row with its text (or what failed), posts first: many posts are converted on
-    worker processes (resources/cpu_pool.py), while the media worker loads its parsers."""
+    """Each row with its text (or what failed), posts first (`post_texts`, theirs in order),
+    then media, whose worker loads its parsers meanwhile."""
     posts = [r for r in rows if r["doc_type"] != "attachment"]
-    texts = map_each(
-        post_text, [r["content_html"] for r in posts], processes=processes_for(settings)
-    )
-    yield from zip(posts, texts, strict=True)
+    yield from zip(posts, post_texts, strict=True)
     for row in rows:
         if row["doc_type"] != "attachment":
             continue
@@ -104,8 +102,15 @@ def _extract(
                 conn, [(r["id"], r["content_hash"], r["text"]) for r in rows]
             )
 
+        # Many posts are converted on worker processes (resources/cpu_pool.py).
+        post_texts = map_each(
+            post_text,
+            [r["content_html"] for r in pending if r["doc_type"] != "attachment"],
+            processes=processes_for(settings),
+        )
         texts: list[dict] = []
-        for n, (row, text) in enumerate(extracted(pending, source, extractor, settings), 1):
+        rows = extracted(pending, post_texts, source, extractor, settings)
+        for n, (row, text) in enumerate(rows, 1):
             if isinstance(text, Failed):
                 failures.record(conn, row, text.error)
             else:
@@ -115,13 +120,10 @@ def _extract(
                 conn.commit()  # keep progress if the run dies
                 texts.clear()
             progress.advance()
-    posts = len(pending) - len(media)
     counts = {
         "extracted": extracted_count,
         "changed_documents": len(pending),
-        "documents_on_workers": posts
-        if workers_for(post_text, posts, processes_for(settings))
-        else 0,
+        "documents_on_workers": post_texts.on_workers,
     }
     return ShardResult.of({**counts, "duration_seconds": clock["seconds"]}, failures)
 

@@ -57,17 +57,20 @@ def die_on_ten(item: int) -> tuple[int, int]:
 
 def test_many_items_run_on_workers_in_order() -> None:
     items = list(range(MIN_ITEMS + 50))
-    results = list(map_each(slowly_where, items, processes=2))
+    outcomes = map_each(slowly_where, items, processes=2)
+    results = list(outcomes)
     assert [item for item, _ in results] == items
+    assert outcomes.on_workers == len(items)
     pids = {pid for _, pid in results}
     assert MAIN not in pids
     assert len(pids) == 2  # both workers took tasks
 
 
 def test_few_items_or_one_process_stay_here() -> None:
-    few = list(map_each(where, list(range(MIN_ITEMS - 1)), processes=2))
-    one = list(map_each(where, list(range(MIN_ITEMS + 1)), processes=1))
-    assert {pid for _, pid in few + one} == {MAIN}
+    few = map_each(where, list(range(MIN_ITEMS - 1)), processes=2)
+    one = map_each(where, list(range(MIN_ITEMS + 1)), processes=1)
+    assert {pid for _, pid in [*few, *one]} == {MAIN}
+    assert few.on_workers == one.on_workers == 0
 
 
 def test_what_cannot_be_sent_runs_here() -> None:
@@ -98,9 +101,12 @@ def test_an_error_that_cannot_travel_comes_back_described() -> None:
 
 def test_a_dead_worker_loses_nothing_and_the_next_map_has_workers_again() -> None:
     items = list(range(MIN_ITEMS + 50))
-    results = list(map_each(die_on_ten, items, processes=2))
+    outcomes = map_each(die_on_ten, items, processes=2)
+    results = list(outcomes)
     assert [item for item, _ in results] == items
     assert dict(results)[10] == MAIN  # redone here after the worker died
+    here = sum(pid == MAIN for _, pid in results)
+    assert outcomes.on_workers == len(items) - here < 10
     again = list(map_each(where, items, processes=2))
     assert MAIN not in {pid for _, pid in again}
 
