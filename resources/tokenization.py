@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -119,3 +120,12 @@ def counter_at(model_dir: str) -> WordPieceCounter:
 def default_counter() -> WordPieceCounter:
     """The bundled model's counter."""
     return counter_at(str(minilm_model_path()))
+
+
+def default_token_budget() -> tuple[int, Callable[[str], int]]:
+    """An embedder's `max_tokens` and `count_tokens` by the bundled model's counter.
+
+    `count_tokens` is the counter's own method, not a wrapper: a chunker sent to worker
+    processes (resources/cpu_pool.py) carries it, and the counter pickles as its folder."""
+    counter = default_counter()
+    return counter.max_tokens, counter.count

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from pressrag.resources.tokenization import WordPieceCounter, default_counter, minilm_model_path
+from pressrag.resources.tokenization import default_token_budget, minilm_model_path
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,7 @@ class LocalEmbedder:
         self.threads = threads
         self.backend = backend
         self.cache_dir = cache_dir
-        counter: WordPieceCounter = default_counter()
-        self.max_tokens = counter.max_tokens
-        # The counter's own method, not a wrapper: a chunker sent to worker processes
-        # (resources/cpu_pool.py) carries it, and the counter pickles as its folder.
-        self.count_tokens: Callable[[str], int] = counter.count
+        self.max_tokens, self.count_tokens = default_token_budget()
         self._model: Any = None  # SentenceTransformer or MiniLMOnnx, loaded on first use
         self._lock = threading.Lock()
 

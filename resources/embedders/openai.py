@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from pressrag.resources.errors import ConfigError
 from pressrag.resources.openai_backoff import call_with_backoff
 from pressrag.resources.settings import Settings
-from pressrag.resources.tokenization import default_counter
+from pressrag.resources.tokenization import default_token_budget
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,7 @@ class OpenAIEmbedder:
         self.model_id = f"openai:{model}:{self.dimension}"
         # OpenAI reads up to 8191 tokens, but chunks stay small for precise citations; the
         # MiniLM tokenizer is a close, offline estimate (tiktoken's files need a download).
-        counter = default_counter()
-        self.max_tokens = counter.max_tokens
-        # The counter's own method, not a wrapper: a chunker sent to worker processes
-        # (resources/cpu_pool.py) carries it, and the counter pickles as its folder.
-        self.count_tokens: Callable[[str], int] = counter.count
+        self.max_tokens, self.count_tokens = default_token_budget()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIEmbedder:
