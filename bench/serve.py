@@ -285,9 +285,10 @@ def bench_server(
 
 # ------------------------------------------------------------------ in-process baselines
 # The space id is a literal, as in search.sql: the HNSW indexes are partial, one per space, and
-# a generic plan with the space as a parameter could not use them.
+# a generic plan with the space as a parameter could not use them. Ordered by the index's own
+# expression (half precision), as search's vector pool is.
 VECTOR_ONLY = """SELECT id FROM chunks WHERE space_id = {space} AND site_id = 'demo'
-ORDER BY (embedding::vector({dim})) <=> %(v)s::vector({dim}) LIMIT 40"""
+ORDER BY (embedding::halfvec({dim})) <=> %(v)s::halfvec({dim}) LIMIT 40"""
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
@@ -374,6 +375,7 @@ def hnsw_recall(db_url: str, embedder: object, questions: int, k: int = 10) -> N
 
     from pressrag.resources.store import Store
     from pressrag.resources.store.search import DEFAULT_EF_SEARCH
+    from pressrag.resources.store.spaces import hnsw_index_name
 
     texts = [f"{q} {v}" for v in [*VARIANTS, *EXTRA_VARIANTS] for q in QUERIES][:questions]
     vectors = np.asarray(list(embedder.embed(texts)), dtype=np.float32)  # type: ignore[attr-defined]
@@ -386,7 +388,7 @@ def hnsw_recall(db_url: str, embedder: object, questions: int, k: int = 10) -> N
         register_vector(conn)
         sizes = conn.execute(
             "SELECT pg_relation_size(%s::regclass), pg_total_relation_size('chunks')",
-            (f"chunks_hnsw_space_{space.id}",),
+            (hnsw_index_name(space).as_string(conn),),
         ).fetchone()
         conn.execute("SET hnsw.iterative_scan = relaxed_order")
         for ef in (DEFAULT_EF_SEARCH, 4 * DEFAULT_EF_SEARCH):
@@ -550,10 +552,11 @@ def build_scale(app_url: str, total: int) -> str:
     """A separate database: the sample's real chunks + synthetic ones near them."""
     import psycopg
     from pgvector.psycopg import register_vector
+    from psycopg import sql
 
     from pressrag.resources.database import with_database
     from pressrag.resources.store import Store
-    from pressrag.resources.store.spaces import ensure_hnsw_index, ensure_space
+    from pressrag.resources.store.spaces import ensure_hnsw_index, ensure_space, hnsw_index_name
 
     scale_url = with_database(app_url, SCALE_DB)
     with psycopg.connect(app_url, autocommit=True) as conn:
@@ -586,7 +589,7 @@ def build_scale(app_url: str, total: int) -> str:
             (*site[:4], json.dumps(site[4]), site[5], site[6]),
         )
         space = ensure_space(conn, model, dimension)
-        conn.execute("DROP INDEX IF EXISTS " + f"chunks_hnsw_space_{space.id}")
+        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(hnsw_index_name(space)))
         with conn.cursor().copy(
             "COPY documents (id, site_id, wp_id, doc_type, url, title, status, visibility, "
             "content_hash, published_gmt) FROM STDIN"

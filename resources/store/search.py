@@ -261,25 +261,28 @@ def _run(conn: psycopg.Connection, run: Callable[[], _T], ef_search: int) -> _T:
 
 def _vector_side(space: EmbeddingSpace, with_vector: bool) -> dict[str, sql.Composable]:
     """The template's vector parts: the question vector's, or (keyword-only) none at all —
-    an empty pool (`WHERE false` is folded away by the planner), similarity 0 (distance 1), and
-    then the chunks holding any rarer word of the question as candidates too (`any_word`)."""
+    an empty pool (`WHERE false` is folded away by the planner), similarity 0, and then the
+    chunks holding any rarer word of the question as candidates too (`any_word`)."""
     if not with_vector:
         return {
             "vector_side": sql.SQL("false"),
             "similarity": sql.SQL("0::float8"),
-            "distance": sql.SQL("1::float8"),
+            "nearness": sql.SQL("1::float8"),
             "keyword_only": sql.SQL("true"),
         }
+
     # The question vector goes in binary (%b; `%s` picks it too, pgvector registering its
     # binary dumper last): the text dumper would format its 384 floats one by one in Python
     # (~0.24 ms), the binary one copies the float4 bytes; both give PostgreSQL the same values.
-    distance = sql.SQL("(c.embedding::{vtype}) <=> %(qvec)b::{vtype}").format(
-        vtype=space.vector_type
-    )
+    # The pool is found by the HNSW index's own expression (half precision), then scored by
+    # the full vectors.
+    def distance(vtype: sql.Composable) -> sql.Composable:
+        return sql.SQL("(c.embedding::{vtype}) <=> %(qvec)b::{vtype}").format(vtype=vtype)
+
     return {
         "vector_side": sql.SQL("true"),
-        "similarity": sql.SQL("1 - ({})").format(distance),
-        "distance": distance,
+        "similarity": sql.SQL("1 - ({})").format(distance(space.vector_type)),
+        "nearness": distance(space.index_type),
         "keyword_only": sql.SQL("false"),
     }
 

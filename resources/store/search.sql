@@ -10,7 +10,7 @@
 --     drawn at random (terms independent), and the site's chunk count and total length, which
 --     tell the caller whether its cached similarity sample is still the site's.
 -- {space} and {chunk_filter} are filled from trusted values (our own space table and a fixed
--- set of filter clauses); {vector_side}, {similarity}, {distance} and {keyword_only} are one
+-- set of filter clauses); {vector_side}, {similarity}, {nearness} and {keyword_only} are one
 -- of two fixed sets (search.py): the question vector's, or, in a keyword-only search (no
 -- provider could embed the question), an empty vector pool, a similarity of 0 and the extra
 -- `any_word` candidates, so only full-text evidence remains. {text_evidence} is one fixed
@@ -53,12 +53,15 @@ question AS (
     FROM terms
 ),
 pool AS (
-    -- Ordered by the output column, so each row's distance is computed once: an ORDER BY
-    -- expression of its own was evaluated again, reading the vector from TOAST again.
-    -- Its text evidence is taken from the row the index scan already holds.
-    SELECT id, document_id, 1 - distance AS similarity, length, lexemes, document_chunks
+    -- Found by the graph's own distance, the half-precision copies' ({nearness}, the index's
+    -- expression: resources/store/spaces.py), ordered by the output column, so it is computed
+    -- once: an ORDER BY expression of its own was evaluated again, reading the vector again.
+    -- The similarity is the full vectors'. Its text evidence is taken from the row the index
+    -- scan already holds.
+    SELECT id, document_id, similarity, length, lexemes, document_chunks
     FROM (
-        SELECT c.id, c.document_id, {distance} AS distance, {text_evidence}, c.document_chunks
+        SELECT c.id, c.document_id, {nearness} AS nearness, {similarity} AS similarity,
+               {text_evidence}, c.document_chunks
         FROM chunks c
         WHERE {vector_side} AND c.space_id = {space} AND c.site_id = %(site)s
           {chunk_filter}

@@ -25,6 +25,13 @@ class EmbeddingSpace:
         """`vector(N)` for casts; N comes from our own table, never from a request."""
         return sql.SQL("vector({})").format(sql.Literal(self.dimension))
 
+    @property
+    def index_type(self) -> sql.Composable:
+        """`halfvec(N)`, what the HNSW graph holds: half-precision copies halve the index and
+        build it ~15–30 % faster (docs/performance.md). Similarities are still computed from the
+        full vectors; only which chunks the graph offers as nearest can differ."""
+        return sql.SQL("halfvec({})").format(sql.Literal(self.dimension))
+
 
 def active_space(conn: psycopg.Connection) -> EmbeddingSpace | None:
     row = conn.execute(
@@ -75,18 +82,20 @@ def ensure_hnsw_index(conn: psycopg.Connection, space: EmbeddingSpace) -> None:
 
     Also what heals one: a run that died during a bulk load (below) left the space without
     its index, an interrupted concurrent build left it invalid (searches then scan exactly).
-    While a bulk load holds the space, it is left to that load."""
+    While a bulk load holds the space, it is left to that load. The index of releases before
+    the halfvec one is dropped."""
     state = hnsw_index_state(conn, space)
-    if state == "valid":
-        return
-    held = conn.execute(
-        "SELECT pg_try_advisory_xact_lock_shared(%s, %s)", (BULK_LOAD_LOCK, space.id)
-    ).fetchone()
-    if not (held and held[0]):
-        return
-    if state == "invalid":
-        conn.execute(sql.SQL("DROP INDEX {}").format(hnsw_index_name(space)))
-    conn.execute(_create_hnsw_index(space, concurrently=False))
+    if state != "valid":
+        held = conn.execute(
+            "SELECT pg_try_advisory_xact_lock_shared(%s, %s)", (BULK_LOAD_LOCK, space.id)
+        ).fetchone()
+        if not (held and held[0]):
+            return
+        if state == "invalid":
+            conn.execute(sql.SQL("DROP INDEX {}").format(hnsw_index_name(space)))
+        conn.execute(_create_hnsw_index(space, concurrently=False))
+    if _index_validity(conn, _legacy_index_name(space)) is not None:
+        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(_legacy_index_name(space))))
 
 
 IndexState = Literal["valid", "invalid", "missing"]
@@ -99,6 +108,12 @@ MAX_BUILD_MEMORY_MB = 2048
 
 
 def _index_name(space: EmbeddingSpace) -> str:
+    return f"chunks_hnsw_halfvec_space_{space.id}"
+
+
+def _legacy_index_name(space: EmbeddingSpace) -> str:
+    """The full-precision index of releases before the halfvec one: no search uses it, and
+    every insert would still pay for it, so the first index run after an upgrade drops it."""
     return f"chunks_hnsw_space_{space.id}"
 
 
@@ -109,25 +124,31 @@ def hnsw_index_name(space: EmbeddingSpace) -> sql.Identifier:
 def hnsw_index_state(conn: psycopg.Connection, space: EmbeddingSpace) -> IndexState:
     """Whether the space's index is there and usable; "invalid" is an interrupted concurrent
     build or drop, which searches never use."""
+    valid = _index_validity(conn, _index_name(space))
+    if valid is None:
+        return "missing"
+    return "valid" if valid else "invalid"
+
+
+def _index_validity(conn: psycopg.Connection, index: str) -> bool | None:
+    """None when there is no such index; else whether it is valid."""
     row = conn.execute(
         "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
         "WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace",
-        (_index_name(space),),
+        (index,),
     ).fetchone()
-    if row is None:
-        return "missing"
-    return "valid" if row[0] else "invalid"
+    return None if row is None else row[0]
 
 
 def _create_hnsw_index(space: EmbeddingSpace, *, concurrently: bool) -> sql.Composed:
     return sql.SQL(
         "CREATE INDEX {how} IF NOT EXISTS {name} ON chunks USING hnsw "
-        "((embedding::{vtype}) vector_cosine_ops) WITH (m = 16, ef_construction = 64) "
+        "((embedding::{itype}) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64) "
         "WHERE space_id = {space}"
     ).format(
         how=sql.SQL("CONCURRENTLY" if concurrently else ""),
         name=hnsw_index_name(space),
-        vtype=space.vector_type,
+        itype=space.index_type,
         space=sql.Literal(space.id),
     )
 
@@ -161,9 +182,10 @@ def bulk_hnsw_load(conninfo: str, space: EmbeddingSpace, expected_rows: int) -> 
             yield False
             return
         try:
-            conn.execute(
-                sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(hnsw_index_name(space))
-            )
+            for index in (_legacy_index_name(space), _index_name(space)):
+                conn.execute(
+                    sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(index))
+                )
         except psycopg.errors.LockNotAvailable:
             # Stopped before it marked the index invalid: nothing changed, insert into it.
             if hnsw_index_state(conn, space) == "valid":

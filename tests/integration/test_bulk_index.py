@@ -32,6 +32,8 @@ from tests.support.indexing import asset_metadata, copy_small_sample, materializ
 pytestmark = pytest.mark.integration
 FIRST = "bulk-first"
 DIMENSION = 384
+HNSW_INDEX = "chunks_hnsw_halfvec_space_"  # + the space's id
+LEGACY_INDEX = "chunks_hnsw_space_"  # full precision, releases before the halfvec index
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +82,30 @@ def _uses_hnsw(env: PressragEnv) -> bool:
             conn.execute(f"SET LOCAL enable_{plan_kind} = off")
         plan = conn.execute(
             f"EXPLAIN SELECT id FROM chunks WHERE space_id = {space.id} "
-            f"ORDER BY (embedding::vector({space.dimension})) <=> "
-            f"(SELECT embedding::vector({space.dimension}) FROM chunks LIMIT 1) LIMIT 5"
+            f"ORDER BY (embedding::halfvec({space.dimension})) <=> "
+            f"(SELECT embedding::halfvec({space.dimension}) FROM chunks LIMIT 1) LIMIT 5"
         ).fetchall()
-    return any(f"chunks_hnsw_space_{space.id}" in line for (line,) in plan)
+    return any(f"{HNSW_INDEX}{space.id}" in line for (line,) in plan)
+
+
+def test_a_search_finds_its_vector_pool_through_the_index(
+    env: PressragEnv, first_load: dict[str, object]
+) -> None:
+    """The search statement orders its pool by the index's own expression: otherwise every
+    search scans the site's vectors exactly, and nothing else would say so."""
+    import numpy as np
+
+    from pressrag.resources.store.search import _evidence_query
+
+    with Store(env.app_url, max_size=1) as store, store.connection() as conn:
+        space = active_space(conn)
+        assert space is not None
+        vector = np.ones(DIMENSION, dtype=np.float32)
+        query, params = _evidence_query(FIRST, space, "generators", vector, 5, "english", None)
+        for plan_kind in ("seqscan", "bitmapscan", "sort"):  # a few dozen rows: it would sort
+            conn.execute(f"SET LOCAL enable_{plan_kind} = off")
+        plan = conn.execute("EXPLAIN " + query, params).fetchall()
+    assert any(f"Index Scan using {HNSW_INDEX}{space.id}" in line for (line,) in plan), plan
 
 
 def _search_titles(site: str, query: str) -> list[str]:
@@ -129,11 +151,53 @@ def test_the_next_run_builds_a_lost_or_half_built_index(
     with psycopg.connect(env.app_url, autocommit=True) as conn:
         row = conn.execute("SELECT id FROM embedding_spaces WHERE state = 'active'").fetchone()
         assert row is not None
-        conn.execute(damage.format(index=f"chunks_hnsw_space_{row[0]}"))
+        conn.execute(damage.format(index=f"{HNSW_INDEX}{row[0]}"))
     assert _index_state(env) != "valid" and not _uses_hnsw(env)
 
     again = materialize_site(FIRST)  # nothing changed: no chunk to publish
     assert again.success and asset_metadata(again, "embeddings")["documents_indexed"] == 0
+    assert _index_state(env) == "valid" and _uses_hnsw(env)
+
+
+def _legacy_index(conn: psycopg.Connection, space_id: int) -> None:
+    """The index an earlier release built: full-precision vectors, under its old name."""
+    conn.execute(
+        f"CREATE INDEX {LEGACY_INDEX}{space_id} ON chunks USING hnsw "
+        f"((embedding::vector({DIMENSION})) vector_cosine_ops) WHERE space_id = {space_id}"
+    )
+
+
+def _has_legacy_index(conn: psycopg.Connection, space_id: int) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{LEGACY_INDEX}{space_id}",))
+    return row.fetchone() == (True,)
+
+
+def test_an_upgrade_replaces_the_full_precision_index(
+    env: PressragEnv, first_load: dict[str, object]
+) -> None:
+    """The first run after the upgrade builds the halfvec index and drops the old one, which
+    searches no longer use and every insert would still pay for; a bulk load drops it too."""
+    with psycopg.connect(env.app_url, autocommit=True) as conn:
+        row = conn.execute("SELECT id FROM embedding_spaces WHERE state = 'active'").fetchone()
+        assert row is not None
+        space_id = row[0]
+        conn.execute(f"DROP INDEX {HNSW_INDEX}{space_id}")
+        _legacy_index(conn, space_id)
+    assert _index_state(env) == "missing" and not _uses_hnsw(env)
+
+    again = materialize_site(FIRST)
+    assert again.success
+    assert _index_state(env) == "valid" and _uses_hnsw(env)
+    with psycopg.connect(env.app_url, autocommit=True) as conn:
+        assert not _has_legacy_index(conn, space_id)
+        _legacy_index(conn, space_id)
+    with Store(env.app_url, max_size=1) as store, store.connection() as conn:
+        space = active_space(conn)
+    assert space is not None
+    with bulk_hnsw_load(env.app_url, space, 1000) as taken:
+        assert taken is True
+        with psycopg.connect(env.app_url, autocommit=True) as conn:
+            assert not _has_legacy_index(conn, space_id)
     assert _index_state(env) == "valid" and _uses_hnsw(env)
 
 
