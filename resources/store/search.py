@@ -270,19 +270,15 @@ def _vector_side(space: EmbeddingSpace, with_vector: bool) -> dict[str, sql.Comp
             "nearness": sql.SQL("1::float8"),
             "keyword_only": sql.SQL("true"),
         }
-
     # The question vector goes in binary (%b; `%s` picks it too, pgvector registering its
     # binary dumper last): the text dumper would format its 384 floats one by one in Python
     # (~0.24 ms), the binary one copies the float4 bytes; both give PostgreSQL the same values.
-    # The pool is found by the HNSW index's own expression (half precision), then scored by
-    # the full vectors.
-    def distance(vtype: sql.Composable) -> sql.Composable:
-        return sql.SQL("(c.embedding::{vtype}) <=> %(qvec)b::{vtype}").format(vtype=vtype)
-
+    # The pool is found by the HNSW index's own expression (half precision, cast to the
+    # space's dimension as the index is), then scored by the full vectors, which need no cast.
     return {
         "vector_side": sql.SQL("true"),
-        "similarity": sql.SQL("1 - ({})").format(distance(space.vector_type)),
-        "nearness": distance(space.index_type),
+        "similarity": sql.SQL("1 - (c.embedding <=> %(qvec)b)"),
+        "nearness": sql.SQL("(c.embedding::{t}) <=> %(qvec)b::{t}").format(t=space.index_type),
         "keyword_only": sql.SQL("false"),
     }
 

@@ -60,8 +60,8 @@ pool AS (
     -- scan already holds.
     SELECT id, document_id, similarity, length, lexemes, document_chunks
     FROM (
-        SELECT c.id, c.document_id, {nearness} AS nearness, {similarity} AS similarity,
-               {text_evidence}, c.document_chunks
+        SELECT c.id, c.document_id, {nearness}, {similarity} AS similarity, {text_evidence},
+               c.document_chunks
         FROM chunks c
         WHERE {vector_side} AND c.space_id = {space} AND c.site_id = %(site)s
           {chunk_filter}

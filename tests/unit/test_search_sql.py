@@ -53,6 +53,6 @@ def test_the_statement_is_short_enough_for_psycopgs_parse_cache() -> None:
     statement was parsed again on every search. Comments are not sent."""
     from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
 
-    query = evidence(None)[0]
+    query = evidence(None, space=EmbeddingSpace(7, "model", 1536, "active"))[0]
     assert len(query.encode()) <= MAX_CACHED_STATEMENT_LENGTH
     assert "--" not in query
