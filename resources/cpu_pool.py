@@ -70,10 +70,10 @@ class Outcomes(Iterator[R | Failed], Generic[R]):
 
     def __init__(self, fn: Callable[[T], R], items: Sequence[T], processes: int) -> None:
         self.on_workers = 0
-        on_workers = processes >= 2 and len(items) >= MIN_ITEMS and _sendable(fn)
+        use_workers = processes >= 2 and len(items) >= MIN_ITEMS and _sendable(fn)
         self._outcomes = (
             self._from_workers(fn, items, processes)
-            if on_workers
+            if use_workers
             else (_outcome(fn, item) for item in items)
         )
 
