@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Literal
 
@@ -85,17 +85,30 @@ def ensure_hnsw_index(conn: psycopg.Connection, space: EmbeddingSpace) -> None:
     While a bulk load holds the space, it is left to that load. The index of releases before
     the halfvec one is dropped."""
     state = hnsw_index_state(conn, space)
+    legacy = _index_validity(conn, _legacy_index_name(space)) is not None
+    if state == "valid" and not legacy:
+        return
+    held = conn.execute(
+        "SELECT pg_try_advisory_xact_lock_shared(%s, %s)", (BULK_LOAD_LOCK, space.id)
+    ).fetchone()
+    if not (held and held[0]):
+        return
+    if state == "invalid":
+        conn.execute(sql.SQL("DROP INDEX {}").format(hnsw_index_name(space)))
     if state != "valid":
-        held = conn.execute(
-            "SELECT pg_try_advisory_xact_lock_shared(%s, %s)", (BULK_LOAD_LOCK, space.id)
-        ).fetchone()
-        if not (held and held[0]):
-            return
-        if state == "invalid":
-            conn.execute(sql.SQL("DROP INDEX {}").format(hnsw_index_name(space)))
         conn.execute(_create_hnsw_index(space, concurrently=False))
-    if _index_validity(conn, _legacy_index_name(space)) is not None:
+    if legacy:
+        _drop_legacy_index(conn, space)
+
+
+def _drop_legacy_index(conn: psycopg.Connection, space: EmbeddingSpace) -> None:
+    """Waits at most 5 s for its lock: while a plain DROP INDEX waits (behind another
+    site's publishing transaction, say), every search of `chunks` waits behind it. Not
+    dropped now, it is tried again by the next run."""
+    with suppress(psycopg.errors.LockNotAvailable), conn.transaction():
+        conn.execute("SET LOCAL lock_timeout = '5s'")
         conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(_legacy_index_name(space))))
+        conn.execute("SET LOCAL lock_timeout = DEFAULT")
 
 
 IndexState = Literal["valid", "invalid", "missing"]

@@ -10,6 +10,7 @@ PostgreSQL, so the space starts empty whatever else ran on this worker.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from pressrag.resources.store.spaces import (
     BULK_LOAD_LOCK,
     active_space,
     bulk_hnsw_load,
+    ensure_hnsw_index,
     hnsw_index_state,
 )
 from tests.conftest import PressragEnv, environment, private_pressrag_env
@@ -199,6 +201,34 @@ def test_an_upgrade_replaces_the_full_precision_index(
         with psycopg.connect(env.app_url, autocommit=True) as conn:
             assert not _has_legacy_index(conn, space_id)
     assert _index_state(env) == "valid" and _uses_hnsw(env)
+
+
+def test_the_old_index_waits_while_dropping_it_would_hold_searches(
+    env: PressragEnv, first_load: dict[str, object]
+) -> None:
+    """Its DROP INDEX would queue every search behind whatever holds `chunks`: it is left
+    for a later run while a bulk load holds the space or a transaction holds the table."""
+    with Store(env.app_url, max_size=1) as store, store.connection() as conn:
+        space = active_space(conn)
+    assert space is not None
+    with psycopg.connect(env.app_url, autocommit=True) as conn:
+        _legacy_index(conn, space.id)
+    with psycopg.connect(env.app_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (BULK_LOAD_LOCK, space.id))
+        with psycopg.connect(env.app_url) as conn:
+            ensure_hnsw_index(conn, space)
+            assert _has_legacy_index(conn, space.id)
+    with psycopg.connect(env.app_url) as reader:
+        reader.execute("SELECT count(*) FROM chunks")  # its transaction holds the table
+        with psycopg.connect(env.app_url) as conn:
+            started = time.monotonic()
+            ensure_hnsw_index(conn, space)
+            assert 4 < time.monotonic() - started < 30
+            assert _has_legacy_index(conn, space.id)
+            conn.execute("SELECT 1")  # the transaction goes on after the refused drop
+    with psycopg.connect(env.app_url) as conn:  # nothing in the way: dropped
+        ensure_hnsw_index(conn, space)
+        assert not _has_legacy_index(conn, space.id)
 
 
 def test_a_space_held_by_another_bulk_load_is_left_to_it(
