@@ -47,13 +47,21 @@ class SiteDirectory:
         self._lock = threading.Lock()
 
     def _entry(self, site: Site) -> SiteEntry:
+        return SiteEntry(site, tuple(self._key_bytes(site.token_key_ids)))
+
+    def _key_bytes(self, key_ids: list[str]) -> list[bytes]:
         keys = []
-        for secret in self.secrets.get_many(site.token_key_ids):
+        for secret in self.secrets.get_many(key_ids):
             try:
                 keys.append(secret_bytes(secret))
             except ValueError:
-                continue  # a malformed key must not take the site down; others may work
-        return SiteEntry(site, tuple(keys))
+                continue  # one malformed key must not hide the others (rotation)
+        return keys
+
+    def webhook_keys(self, entry: SiteEntry | None) -> list[bytes]:
+        """HMAC keys of the site's active webhook secrets, read from the secret store each
+        time (none for an unknown site)."""
+        return self._key_bytes(entry.site.webhook_key_ids) if entry is not None else []
 
     def get(self, site_id: str) -> SiteEntry | None:
         now = time.monotonic()

@@ -27,7 +27,6 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 
 from pressrag.resources.gateway.keys import ApiKey, looks_like_key
-from pressrag.resources.secrets import secret_bytes
 from pressrag.resources.webhooks import WebhookError, sign, verify
 from pressrag.serving.auth import bearer_token, is_admin_key, verify_token
 from pressrag.serving.deps import ServicesDep
@@ -35,7 +34,7 @@ from pressrag.serving.directory import SiteEntry, normalize_origin
 from pressrag.serving.errors import ApiError, error_responses
 from pressrag.serving.ratelimit import retry_after_header
 from pressrag.serving.schemas import SITE_PATTERN
-from pressrag.serving.state import Components, Services
+from pressrag.serving.state import Services
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"])
 
@@ -65,19 +64,6 @@ OK = CredentialCheck(ok=True, code="ok", message="accepted")
 
 def _failed(code: str, message: str) -> CredentialCheck:
     return CredentialCheck(ok=False, code=code, message=message)
-
-
-def webhook_keys(components: Components, entry: SiteEntry | None) -> list[bytes]:
-    """HMAC keys of the site's active webhook secrets (none for an unknown site)."""
-    if entry is None:
-        return []
-    keys = []
-    for secret in components.directory.secrets.get_many(entry.site.webhook_key_ids):
-        try:
-            keys.append(secret_bytes(secret))
-        except ValueError:
-            continue  # one malformed key must not hide the others (rotation)
-    return keys
 
 
 def check_webhook_signature(
@@ -187,7 +173,7 @@ def _report(services: Services, site: str, headers: dict[str, str | None], body:
     )
     if admin.ok and entry is None:
         raise ApiError(404, "unknown_site", f"no site {site!r}")
-    keys = webhook_keys(components, entry)
+    keys = components.directory.webhook_keys(entry)
     webhook = check_webhook_signature(keys, headers, body)
     token = check_token(_parse(body).token, site, entry)
     report = ConnectionReport(

@@ -20,7 +20,6 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from pressrag.resources.secrets import secret_bytes
 from pressrag.resources.store import inbox, quality
 from pressrag.resources.store.text import is_storable
 from pressrag.resources.webhooks import (
@@ -94,20 +93,6 @@ def _parse(body: bytes) -> WebhookEvent:
     return event
 
 
-def _site_keys(components: Components, site_id: str) -> list[bytes]:
-    """HMAC keys of the site's active webhook secrets (none for an unknown site)."""
-    entry = components.directory.get(site_id)
-    if entry is None:
-        return []
-    keys = []
-    for secret in components.directory.secrets.get_many(entry.site.webhook_key_ids):
-        try:
-            keys.append(secret_bytes(secret))
-        except ValueError:
-            continue  # one malformed key must not block the others (rotation)
-    return keys
-
-
 def _store(
     components: Components,
     event_id: str,
@@ -145,7 +130,7 @@ def _accept(components: Components, headers: dict[str, str | None], body: bytes)
         raise WebhookError(400, "invalid_site", "X-PressRAG-Site must name a site")
     # An unknown site gets the same answer as a bad signature: no site enumeration.
     event_id, _ = verify(
-        _site_keys(components, site_id),
+        components.directory.webhook_keys(components.directory.get(site_id)),
         msg_id=headers["id"],
         timestamp=headers["timestamp"],
         signature=headers["signature"],

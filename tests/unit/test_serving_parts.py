@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
+from pressrag.resources.secrets import SecretStore, new_secret, secret_bytes
+from pressrag.resources.store.sites import Site
+from pressrag.serving.directory import SiteDirectory, SiteEntry
 from pressrag.serving.logs import RedactingFilter, redact, register_secret
 from pressrag.serving.ratelimit import Limit, RateLimiter, RateLimits, retry_after_header
 from pressrag.serving.routers.search import snippet
@@ -186,3 +190,21 @@ def test_components_before_start_up_are_a_503_and_after_it_need_no_wait() -> Non
 
     services.require = must_not_wait
     assert asyncio.run(get_components(services)) is components
+
+
+def test_a_malformed_webhook_secret_hides_none_of_the_others(tmp_path: Path) -> None:
+    """Mid-rotation a site may name a key whose secret was pasted wrong or is gone: its other
+    keys still verify webhooks, and an unknown site has no keys at all."""
+    secrets = SecretStore(tmp_path)
+    good = new_secret()
+    secrets.put("s-webhook-bad", "whsec_not base64!")
+    secrets.put("s-webhook-good", good)
+    site = Site(
+        id="s",
+        source_kind="wxr",
+        base_url="http://s.example",
+        webhook_key_ids=["s-webhook-bad", "s-webhook-missing", "s-webhook-good"],
+    )
+    directory = SiteDirectory(store=None, secrets=secrets)  # type: ignore[arg-type]  # no reads
+    assert directory.webhook_keys(SiteEntry(site, ())) == [secret_bytes(good)]
+    assert directory.webhook_keys(None) == []
