@@ -12,6 +12,11 @@ blocks inside a table cell are kept apart by a space, a button that follows a li
 glued to it ("Wind Farm Download", not "Wind FarmDownload"), nor a date to a title, a list
 inside a table cell does not break the table, and a footnote marker reads `[1]` rather than
 running into the word before it.
+
+The text is never rendered as markdown, so html2text's markdown escaping is off: it put
+backslashes into what readers see in snippets and citations (`1\\. Install`, `\\- or`, even
+mid-line after an inline element) and into what the model embeds, and cost a few regex
+passes over every text node.
 """
 
 from __future__ import annotations
@@ -89,9 +94,16 @@ def _is_button(tag: str, attrs: dict[str, str | None]) -> bool:
     return tag in ("a", "button") and bool(_BUTTON_CLASS.search(attrs.get("class") or ""))
 
 
+class _Unescaped(html2text.HTML2Text):
+    def handle_data(self, data: str, entity_char: bool = False) -> None:
+        # html2text escapes a text node unless it is code or came from an entity; taking every
+        # node as the latter turns only that escaping off.
+        super().handle_data(data, entity_char=True)
+
+
 def _converter() -> html2text.HTML2Text:
     # A fresh converter per call: HTML2Text keeps parse state and is not reusable safely.
-    converter = html2text.HTML2Text()
+    converter = _Unescaped()
     converter.body_width = 0  # no wrapping
     converter.ignore_links = True  # keep link text, drop URLs
     converter.ignore_images = True

@@ -71,6 +71,22 @@ def test_unicode_kept() -> None:
     assert "Café “quoted” — 日本語" in markdown
 
 
+def test_text_reads_as_written_without_markdown_escapes() -> None:
+    """Snippets, citations and the model see the author's characters: html2text would write
+    `1\\. Install`, `\\- or` (also mid-line, after an inline element) and `a\\\\*b`."""
+    markdown = html_to_markdown(
+        "<p>1. Install it</p><p>- or not</p><p>+ plus</p>"
+        "<p>See <code>pickle</code> - the module</p><p>a\\*b and C:\\(x)</p>"
+        "<pre>1. a\\-b</pre><ol><li>one</li></ol>"
+    )
+    lines = markdown.splitlines()
+    for written in ("1. Install it", "- or not", "+ plus", "a\\*b and C:\\(x)"):
+        assert written in lines
+    assert "See `pickle` - the module" in lines
+    assert "1. a\\-b" in lines  # code kept as it was
+    assert "  1. one" in lines  # a real list is still a list
+
+
 # --- extract_media: generated files ---------------------------------------------------------
 
 
