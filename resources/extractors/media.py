@@ -32,6 +32,7 @@ within time and memory limits.
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import re
@@ -74,7 +75,7 @@ MIB = 1024 * 1024
 # Members smaller than this cannot inflate to anything harmful, whatever their ratio.
 RATIO_FLOOR_BYTES = MIB
 MAX_ZIP_MEMBERS = 10_000
-WARM_UP_TEXT = b"These few words load every parser a text goes through before any file."
+WARM_UP_TEXT = "These few words load the sentence splitter before any file."
 # Element categories that repeat on every page or carry no content.
 SKIPPED_CATEGORIES = frozenset({"Header", "Footer", "PageBreak", "PageNumber", "Image"})
 _BLANK_RUNS = re.compile(r"\n{3,}")
@@ -120,12 +121,17 @@ def extract_media(
 
 def warm_up(kinds: Iterable[str]) -> None:
     """Load the parsers these kinds need, so the time a file is given measures parsing it,
-    not loading libraries: imports and spaCy's blank pipeline."""
+    not loading libraries: imports and spaCy's blank pipeline. Only these kinds' parsers:
+    unstructured's HTML, Markdown and text partitioners cost ~1 s more of imports."""
     wanted = set(kinds)
     if PDF in wanted:
         import pypdf  # noqa: F401
+    for kind in wanted - {PDF}:
+        _partitioner(kind)
     if wanted - {PDF}:
-        extract_media(WARM_UP_TEXT, "text/plain", "warm-up.txt")
+        from unstructured.nlp.tokenize import sent_tokenize
+
+        sent_tokenize(WARM_UP_TEXT)
 
 
 def kinds_of(mime_types: Iterable[str | None]) -> frozenset[str]:
@@ -195,42 +201,47 @@ def _decode(data: bytes) -> str:
 
 def _unstructured_extractor(kind: str) -> Callable[[bytes], str]:
     def extract(data: bytes) -> str:
-        partitioners = _unstructured_partitioners()
+        partition = _partitioner(kind)
         # languages=[""]: no language detection. It only fills each element's
         # `metadata.languages`, which nothing here reads (the site's text-search config is
         # the site's), and costs langdetect's profiles (~1 s to load) plus a pass over the text.
         if kind in (DOCX, PPTX):
-            elements = partitioners[kind](file=io.BytesIO(data), languages=[""])
+            elements = partition(file=io.BytesIO(data), languages=[""])
         else:
-            elements = partitioners[kind](text=_decode(data), languages=[""])
+            elements = partition(text=_decode(data), languages=[""])
         return elements_to_markdown(elements)
 
     return extract
 
 
+# Each kind's unstructured partitioner: (module under unstructured.partition, function).
+_PARTITIONERS = {
+    DOCX: ("docx", "partition_docx"),
+    PPTX: ("pptx", "partition_pptx"),
+    HTML: ("html", "partition_html"),
+    TXT: ("text", "partition_text"),
+    MD: ("md", "partition_md"),
+}
+
+
 @cache
-def _unstructured_partitioners() -> dict[str, Callable[..., list[Any]]]:
-    """Import unstructured once, offline-safe (see module docstring)."""
+def _partitioner(kind: str) -> Callable[..., list[Any]]:
+    """The kind's partitioner, imported on first use: a worker pays only for the kinds it
+    reads."""
+    _prepare_unstructured()
+    module, function = _PARTITIONERS[kind]
+    return getattr(importlib.import_module(f"unstructured.partition.{module}"), function)
+
+
+@cache
+def _prepare_unstructured() -> None:
+    """Make unstructured offline-safe before its first import (see module docstring)."""
     os.environ["DO_NOT_TRACK"] = "true"
     os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")  # its banner goes to stdout
     import unstructured.nlp.tokenize as unstructured_tokenize
 
     unstructured_tokenize._load_spacy_model = _blank_spacy_pipeline
     unstructured_tokenize._get_nlp.cache_clear()
-
-    from unstructured.partition.docx import partition_docx
-    from unstructured.partition.html import partition_html
-    from unstructured.partition.md import partition_md
-    from unstructured.partition.pptx import partition_pptx
-    from unstructured.partition.text import partition_text
-
-    return {
-        DOCX: partition_docx,
-        PPTX: partition_pptx,
-        HTML: partition_html,
-        TXT: partition_text,
-        MD: partition_md,
-    }
 
 
 def _blank_spacy_pipeline() -> Any:
