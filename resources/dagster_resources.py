@@ -91,6 +91,7 @@ def _openai_embedder(
     base_url: str | None,
     timeout: float,
     max_retries: int,
+    concurrency: int,
 ) -> Embedder:
     from pressrag.resources.embedders.openai import OpenAIEmbedder
 
@@ -101,6 +102,7 @@ def _openai_embedder(
         base_url=base_url,
         timeout=timeout,
         max_retries=max_retries,
+        concurrent_calls=concurrency,
     )
 
 
@@ -211,6 +213,7 @@ class EmbedderResource(dg.ConfigurableResource):
     openai_api_key: str | None = None
     openai_timeout: float = 30.0
     openai_max_retries: int = 4
+    openai_concurrency: int = Field(default=4, ge=1, description="requests in flight at once")
     preload: bool = True
     _preload: ModelPreload | None = PrivateAttr(default=None)
 
@@ -230,6 +233,7 @@ class EmbedderResource(dg.ConfigurableResource):
             openai_api_key=dg.EnvVar(OPENAI_API_KEY_ENV) if openai else None,
             openai_timeout=settings.openai_timeout,
             openai_max_retries=settings.openai_max_retries,
+            openai_concurrency=settings.openai_embed_concurrency,
         )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -255,6 +259,7 @@ class EmbedderResource(dg.ConfigurableResource):
             self.openai_base_url,
             self.openai_timeout,
             self.openai_max_retries,
+            self.openai_concurrency,
         )
 
     def local_onnx(self) -> Embedder:

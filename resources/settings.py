@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     openai_chat_model: str = "gpt-4o-mini"
     openai_timeout: float = 30.0
     openai_max_retries: int = 4
+    # Embedding requests indexing keeps in flight at once: a remote endpoint serves several
+    # at a time, and one at a time leaves it idle while each response is decoded and the
+    # next request written. The local model ignores it (it already uses every core).
+    openai_embed_concurrency: int = Field(default=4, ge=1)
 
     answerer: Literal["extractive", "openai"] = "extractive"
 

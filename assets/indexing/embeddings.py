@@ -14,7 +14,7 @@ which Dagster retries, rather than quarantining a whole site.
 """
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -92,14 +92,27 @@ _CHUNK_SCHEMA = dg.TableSchema(
 def embed_by_length(
     model: Embedder, texts: list[str], on_progress: Callable[[int], None]
 ) -> np.ndarray:
-    """Embed `texts` in length-sorted slices; rows come back in the original order."""
+    """Embed `texts` in length-sorted slices, up to `model.concurrent_calls` of them at once;
+    rows come back in the original order. The first failed slice's error is raised, and the
+    slices not yet sent are not sent."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    slices = [order[i : i + TEXTS_PER_CALL] for i in range(0, len(order), TEXTS_PER_CALL)]
     out = np.empty((len(texts), model.dimension), dtype=np.float32)
-    for start in range(0, len(order), TEXTS_PER_CALL):
-        rows = order[start : start + TEXTS_PER_CALL]
-        out[rows] = np.asarray(model.embed([texts[i] for i in rows]), dtype=np.float32)
-        on_progress(len(rows))
-    return out
+
+    def embedded(rows: list[int]) -> np.ndarray:
+        return np.asarray(model.embed([texts[i] for i in rows]), dtype=np.float32)
+
+    def fill(results: Iterable[np.ndarray]) -> np.ndarray:
+        for rows, vectors in zip(slices, results, strict=True):
+            out[rows] = vectors
+            on_progress(len(rows))
+        return out
+
+    workers = min(model.concurrent_calls, len(slices))
+    if workers <= 1:
+        return fill(map(embedded, slices))
+    with ThreadPoolExecutor(workers, thread_name_prefix="embed") as pool:
+        return fill(pool.map(embedded, slices))  # a failure cancels the calls not yet started
 
 
 class DraftCounts:
@@ -115,6 +128,7 @@ class DraftCounts:
         self.model_id = model.model_id
         self.dimension = model.dimension
         self.max_tokens = model.max_tokens
+        self.concurrent_calls = model.concurrent_calls
         self.known: dict[str, int] = {}
 
     def remember(self, drafts: dict[int, list[dict]]) -> None:

@@ -26,6 +26,9 @@ class Embedder(Protocol):
     model_id: str
     dimension: int
     max_tokens: int
+    # How many `embed` calls may run at once to good effect: a remote endpoint's requests
+    # overlap; a local model already uses every core, so 1.
+    concurrent_calls: int
 
     def count_tokens(self, text: str) -> int: ...
 

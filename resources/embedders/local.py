@@ -27,6 +27,7 @@ DIMENSION = 384
 class LocalEmbedder:
     model_id = f"local:{MODEL_NAME}"
     dimension = DIMENSION
+    concurrent_calls = 1
 
     def __init__(
         self,

@@ -1,7 +1,8 @@
 """OpenAI (or any OpenAI-compatible endpoint) embeddings through the official client.
 
 Batches stay within the API's limits (2048 inputs, ~300k tokens per request); 429s and 5xx
-are retried with exponential backoff that honours `Retry-After`.
+are retried with exponential backoff that honours `Retry-After`. `concurrent_calls` says how
+many `embed` calls indexing may have in flight at once (the client is thread-safe).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class OpenAIEmbedder:
         timeout: float = 30.0,
         max_retries: int = 4,
         known_dimension: int | None = None,
+        concurrent_calls: int = 4,
     ) -> None:
         """`known_dimension`: the model's dimension when another endpoint already told it
         (a failover endpoint of the same model), so nothing is probed at start."""
@@ -52,6 +54,7 @@ class OpenAIEmbedder:
         self.model = model
         self.requested_dimensions = dimensions
         self.max_retries = max_retries
+        self.concurrent_calls = concurrent_calls
         self.dimension = (
             dimensions or KNOWN_DIMENSIONS.get(model) or known_dimension or self._probe_dimension()
         )
@@ -71,6 +74,7 @@ class OpenAIEmbedder:
             base_url=settings.openai_base_url,
             timeout=settings.openai_timeout,
             max_retries=settings.openai_max_retries,
+            concurrent_calls=settings.openai_embed_concurrency,
         )
 
     def _probe_dimension(self) -> int:

@@ -103,6 +103,7 @@ class EmbedderChain:
         self.model_id = first.model_id
         self.dimension = first.dimension
         self.max_tokens = first.max_tokens
+        self.concurrent_calls = first.concurrent_calls
 
     @classmethod
     def single(cls, embedder: Embedder, breaker: CircuitBreaker | None = None) -> EmbedderChain:

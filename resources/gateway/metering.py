@@ -39,6 +39,7 @@ class MeteredEmbedder:
         self.model_id = model.model_id
         self.dimension = model.dimension
         self.max_tokens = model.max_tokens
+        self.concurrent_calls = model.concurrent_calls
         self.provider = provider_of(model.model_id)
 
     def count_tokens(self, text: str) -> int:

@@ -13,7 +13,9 @@ It speaks what the official `openai` client sends and parses:
   a 400, as the API answers a dimension the model does not have);
   as float lists, or base64 float32 with `encoding_format: base64` (the client's default). A
   request with an input containing `refuse_inputs_containing` gets the 400 the API gives an
-  input it will not embed (the whole request fails, as with OpenAI).
+  input it will not embed (the whole request fails, as with OpenAI). Each waits
+  `embeddings_latency` seconds first, as a remote endpoint's round trip does;
+  `max_embeddings_in_flight` is the most such requests that were ever being answered at once.
 
 Misbehaviour on cue: `enqueue(*cues)` queues behaviours consumed one per request (embeddings
 requests honour `"rate_limit"`, `"error"` and `"slow"`):
@@ -42,7 +44,8 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -129,6 +132,7 @@ class FakeOpenAI:
         refuse_inputs_containing: str | None = None,
         floats_only: bool = False,
         vectors: Vectors = seeded_unit_vectors,
+        embeddings_latency: float = 0.0,
     ) -> None:
         """`floats_only`: answer with lists of floats even when asked for base64, as some
         OpenAI-compatible servers do. `vectors`: how inputs become vectors (default: seeded
@@ -139,6 +143,9 @@ class FakeOpenAI:
         self.refuse_inputs_containing = refuse_inputs_containing
         self.slow_seconds = slow_seconds
         self.retry_after = retry_after
+        self.embeddings_latency = embeddings_latency
+        self.max_embeddings_in_flight = 0
+        self._embeddings_in_flight = 0
         self.requests: list[LoggedRequest] = []
         self._cues: deque[str] = deque()
         self._replies: deque[str] = deque()
@@ -170,6 +177,19 @@ class FakeOpenAI:
     def next_cue(self) -> str:
         with self._lock:
             return self._cues.popleft() if self._cues else "ok"
+
+    @contextmanager
+    def embedding_in_flight(self) -> Iterator[None]:
+        with self._lock:
+            self._embeddings_in_flight += 1
+            self.max_embeddings_in_flight = max(
+                self.max_embeddings_in_flight, self._embeddings_in_flight
+            )
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._embeddings_in_flight -= 1
 
     def chat_requests(self) -> list[LoggedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
@@ -211,21 +231,26 @@ class FakeOpenAI:
                 elif self.path.endswith("/chat/completions"):
                     self._chat(body, fake.next_cue())
                 elif self.path.endswith("/embeddings"):
-                    cue = fake.next_cue()
-                    if cue == "rate_limit":
-                        self._json(
-                            429,
-                            {"error": {"message": "slow down", "type": "rate_limit"}},
-                            {"retry-after": str(fake.retry_after)},
-                        )
-                    elif cue == "error":
-                        self._json(500, {"error": {"message": "boom", "type": "server"}})
-                    else:
-                        if cue == "slow":
-                            time.sleep(fake.slow_seconds)
-                        self._embeddings(body)
+                    with fake.embedding_in_flight():
+                        self._embedding_request(body)
                 else:
                     self._json(404, {"error": {"message": "not found", "type": "invalid"}})
+
+            def _embedding_request(self, body: dict) -> None:
+                time.sleep(fake.embeddings_latency)
+                cue = fake.next_cue()
+                if cue == "rate_limit":
+                    self._json(
+                        429,
+                        {"error": {"message": "slow down", "type": "rate_limit"}},
+                        {"retry-after": str(fake.retry_after)},
+                    )
+                elif cue == "error":
+                    self._json(500, {"error": {"message": "boom", "type": "server"}})
+                else:
+                    if cue == "slow":
+                        time.sleep(fake.slow_seconds)
+                    self._embeddings(body)
 
             def _json(self, status: int, payload: dict, headers: dict | None = None) -> None:
                 data = json.dumps(payload).encode()

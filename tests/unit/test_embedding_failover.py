@@ -43,6 +43,7 @@ class Scripted:
         self.model_id = model_id
         self.dimension = dimension
         self.max_tokens = 256
+        self.concurrent_calls = 1
         self.errors: list[Exception] = []
         self.calls = 0
 

@@ -139,7 +139,7 @@ def test_embedding_batcher_batches_concurrent_queries() -> None:
     fail = threading.Event()
 
     class SlowEmbedder:  # deterministic text → vector, slow enough for requests to queue up
-        model_id, dimension, max_tokens = "test", 4, 256
+        model_id, dimension, max_tokens, concurrent_calls = "test", 4, 256, 1
 
         def embed(self, texts: list[str]) -> np.ndarray:
             batches.append(list(texts))
