@@ -17,7 +17,8 @@ Offline traps handled here (see /work/shared/notes/dependencies.md):
   and rough part-of-speech hints for classifying text, and a blank pipeline needs no files.
   The cost is that fewer paragraphs are classified `NarrativeText` (they come out as `Text`),
   which we render identically anyway.
-- unstructured is imported lazily: the import alone takes ~2 s.
+- unstructured is imported lazily, and only the partitioners a run's kinds need: with spaCy
+  and its cleaners that is ~3–3.5 CPU s where a run has DOCX and PPTX (docs/performance.md).
 
 A non-empty file that yields no text is an error, never an empty document: silently
 indexing nothing would hide a scanned PDF or a broken partitioner.
@@ -126,9 +127,10 @@ def warm_up(kinds: Iterable[str]) -> None:
     wanted = set(kinds)
     if PDF in wanted:
         import pypdf  # noqa: F401
-    for kind in wanted - {PDF}:
+    partitioned = wanted - {PDF}
+    for kind in partitioned:
         _partitioner(kind)
-    if wanted - {PDF}:
+    if partitioned:
         from unstructured.nlp.tokenize import sent_tokenize
 
         sent_tokenize(WARM_UP_TEXT)
