@@ -942,13 +942,14 @@ def main() -> None:
             cores,
         )
     if results.get("zero"):
-        zero_rate = print_phase(
-            f"~0-cost embedder (fake OpenAI API{latency})", results["zero"], cores
-        )
+        label = f"fake OpenAI API{latency}" if latency else "~0-cost embedder (fake OpenAI API)"
+        zero_rate = print_phase(label, results["zero"], cores)
     if zero_rate and sequential_rate:
+        from pressrag.resources.settings import Settings
+
         print(
             f"\nfake OpenAI API{latency}: {zero_rate:.1f} docs/s with "
-            f"{os.environ.get('PRESSRAG_OPENAI_EMBED_CONCURRENCY', '4')} requests in flight "
+            f"{Settings().openai_embed_concurrency} requests in flight "
             f"against {sequential_rate:.1f} with one at a time (×{zero_rate / sequential_rate:.2f})"
         )
     if zero_rate and seeded_rate:
