@@ -72,8 +72,8 @@ class Settings(BaseSettings):
     # Media files are extracted in a child process within these bounds (docs/architecture.md,
     # "Failures"); a file that exceeds one is a recorded failure of that document only.
     extract_timeout_seconds: float = Field(default=120.0, gt=0)
-    # Address-space limit of the child (RLIMIT_AS), 0 = none. The child alone, with
-    # unstructured, spaCy and pypdf loaded, maps ~0.44 GiB.
+    # Address-space limit of the child (RLIMIT_AS), 0 = none. The child alone, with every
+    # parser loaded, maps ~0.1 GiB.
     extract_memory_mb: int = Field(default=2048, ge=0)
     # ZIP-based files (DOCX, PPTX, XLSX): refused before reading when their members declare
     # more than this in total, or a member of over 1 MiB inflates more than the ratio.

@@ -6,7 +6,7 @@ can inflate to gigabytes, a PDF can keep a parser busy for minutes. `BoundedExtr
 
 - started on first use, so a run with no media pays nothing; it loads the parsers the run's
   files need before taking any (so a file's time limit measures its parsing), and is reused
-  across files, so unstructured and spaCy load once per run, not once per file;
+  across files, so the parsers load once per run, not once per file;
 - started through the **forkserver**, never forked from the run worker, which holds torch's
   threads and database connections;
 - limited by `RLIMIT_AS` (set in the worker before any file is read), by a wall-time limit
@@ -23,7 +23,6 @@ import contextlib
 import multiprocessing
 import resource
 import signal
-import sys
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
@@ -123,9 +122,6 @@ def _started() -> None:
 def _prepare_worker(kinds: frozenset[str], memory_bytes: int) -> None:
     """Runs in each new worker before any file (pebble starts a task's clock after it): load
     the parsers, then cap the address space."""
-    # spaCy's thinc imports torch whenever it is installed (measured: +5 s to load the parsers
-    # and twice the address space); the blank pipeline never uses it, nor does anything here.
-    sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
     # An initializer that raises would make the pool restart the worker forever; the same
     # error comes back with the first file instead, recorded on its document.
     with contextlib.suppress(Exception):

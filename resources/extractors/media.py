@@ -1,27 +1,27 @@
 """Text from media-library files (PDF, DOCX, PPTX, HTML, TXT, Markdown) as markdown-ish text.
 
-DOCX, PPTX, HTML, TXT and Markdown go through `unstructured`'s partitioners; its `Title`
-elements become `#` headings (depth from `metadata.category_depth`), list items become `- `
-lines and everything else a paragraph, so the chunker sees the document's structure.
+Each format is read by the library that reads it, nothing wrapped around it:
 
-PDF goes through `pypdf`, page by page, not through unstructured: unstructured's PDF path
-needs the `unstructured[pdf]` extra (~900 MB, it tries to replace torch and brings a
-torchvision that cannot import, and without `pikepdf` its fast mode silently returns
-nothing). pypdf reads a PDF's text layer correctly and fast; what we lose is heading
-detection inside PDFs, which their text layer rarely encodes anyway.
+- DOCX through `python-docx`: the body in document order, content controls included;
+  `Title` and `Heading N` styles become `#` headings (`Heading 2` is `##`), list paragraphs
+  (a `List…` style or Word numbering) `- ` lines indented by their level, a table one line a
+  row with its cells apart. Headers, footers and comments are not content.
+- PPTX through `python-pptx`: slide by slide, each slide's title a `#` heading, then its
+  shapes top to bottom, left to right (groups opened, tables a line a row); a paragraph
+  with its own bullet or a level below the first is a list item. Speaker notes are left out.
+- HTML through the same converter as posts (`resources/extractors/html.py`).
+- TXT and Markdown as written (Markdown's `#` headings are what the chunker reads).
+- PDF through `pypdf`, page by page: a PDF's text layer rarely encodes headings.
 
-Offline traps handled here (see /work/shared/notes/dependencies.md):
-- importing unstructured sends an analytics request unless `DO_NOT_TRACK` is set;
-- its first partition downloads the spaCy model `en_core_web_sm`. We replace its loader with
-  a blank English pipeline plus a sentencizer: unstructured only needs sentence boundaries
-  and rough part-of-speech hints for classifying text, and a blank pipeline needs no files.
-  The cost is that fewer paragraphs are classified `NarrativeText` (they come out as `Text`),
-  which we render identically anyway.
-- unstructured is imported lazily, and only the partitioners a run's kinds need: with spaCy
-  and its cleaners that is ~3–3.5 CPU s where a run has DOCX and PPTX (docs/performance.md).
+Before, DOCX, PPTX, HTML, TXT and Markdown went through `unstructured`: its partitioners
+and the spaCy pipeline they need cost ~3–6 CPU s to import in every run with media (the
+media worker's start was most of the wall an extraction step spent on a site with office
+files), and it needed offline work-arounds (a blank spaCy model, `DO_NOT_TRACK`). What it
+added beyond the styles read here — guessing titles and list items from the words of
+unstyled paragraphs — is not kept.
 
 A non-empty file that yields no text is an error, never an empty document: silently
-indexing nothing would hide a scanned PDF or a broken partitioner.
+indexing nothing would hide a scanned PDF or a broken file.
 
 ZIP-based files (DOCX, PPTX) are checked before any parser reads them: the sizes their
 members declare, in total and as a compression ratio, must stay within `ZipLimits`, so a
@@ -35,16 +35,15 @@ from __future__ import annotations
 
 import importlib
 import io
-import os
 import re
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache
 from pathlib import PurePath
 from typing import Any
 
 from pressrag.resources.errors import ExtractionError
+from pressrag.resources.extractors.html import html_to_markdown
 
 PDF, DOCX, PPTX, HTML, TXT, MD = "pdf", "docx", "pptx", "html", "txt", "md"
 
@@ -72,14 +71,16 @@ EXTENSION_KINDS = {
     ".markdown": MD,
 }
 ZIP_KINDS = frozenset({DOCX, PPTX})
+# The library each kind's parser imports: `warm_up` loads them before the first file.
+PARSER_MODULES = {PDF: "pypdf", DOCX: "docx", PPTX: "pptx", HTML: "html2text"}
 MIB = 1024 * 1024
 # Members smaller than this cannot inflate to anything harmful, whatever their ratio.
 RATIO_FLOOR_BYTES = MIB
 MAX_ZIP_MEMBERS = 10_000
-WARM_UP_TEXT = "These few words load the sentence splitter before any file."
-# Element categories that repeat on every page or carry no content.
-SKIPPED_CATEGORIES = frozenset({"Header", "Footer", "PageBreak", "PageNumber", "Image"})
 _BLANK_RUNS = re.compile(r"\n{3,}")
+_HEADING_STYLE = re.compile(r"heading\s*(\d)", re.IGNORECASE)
+_LEVEL_SUFFIX = re.compile(r"\s(\d)$")
+CELL_SEPARATOR = " | "
 
 
 class ExtractionLimitExceeded(ExtractionError):
@@ -99,11 +100,10 @@ def extract_media(
     kind = media_kind(mime_type, filename)
     if not data:
         raise ExtractionError(f"{filename}: file is empty (0 bytes)")
-    extract = _PDF_EXTRACTOR if kind == PDF else _unstructured_extractor(kind)
     try:
         if kind in ZIP_KINDS:
             check_zip_archive(data, zip_limits or ZipLimits())
-        text = extract(data)
+        text = _EXTRACTORS[kind](data)
     except ExtractionError as exc:
         raise type(exc)(f"{filename}: {exc}") from exc
     except MemoryError:
@@ -121,19 +121,11 @@ def extract_media(
 
 
 def warm_up(kinds: Iterable[str]) -> None:
-    """Load the parsers these kinds need, so the time a file is given measures parsing it,
-    not loading libraries: imports and spaCy's blank pipeline. Only these kinds' parsers:
-    loading all five took ~0.3 CPU s more where a run had DOCX and PPTX alone."""
-    wanted = set(kinds)
-    if PDF in wanted:
-        import pypdf  # noqa: F401
-    partitioned = wanted - {PDF}
-    for kind in partitioned:
-        _partitioner(kind)
-    if partitioned:
-        from unstructured.nlp.tokenize import sent_tokenize
-
-        sent_tokenize(WARM_UP_TEXT)
+    """Import the parsers these kinds need, so the time a file is given measures parsing it,
+    not loading libraries; only these kinds' (TXT and Markdown need none)."""
+    for kind in set(kinds):
+        if kind in PARSER_MODULES:
+            importlib.import_module(PARSER_MODULES[kind])
 
 
 def kinds_of(mime_types: Iterable[str | None]) -> frozenset[str]:
@@ -190,86 +182,158 @@ def _pdf_text(data: bytes) -> str:
     return "\n\n".join(page.strip() for page in pages if page.strip())
 
 
-_PDF_EXTRACTOR: Callable[[bytes], str] = _pdf_text
-
-
 def _decode(data: bytes) -> str:
-    """UTF-8 (BOM tolerated), else Windows-1252, which never fails on arbitrary bytes."""
+    """UTF-8 (BOM tolerated), else Windows-1252, which never fails on arbitrary bytes; line
+    ends made `\n`."""
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+        text = data.decode("cp1252", errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _unstructured_extractor(kind: str) -> Callable[[bytes], str]:
-    def extract(data: bytes) -> str:
-        partition = _partitioner(kind)
-        # languages=[""]: no language detection. It only fills each element's
-        # `metadata.languages`, which nothing here reads (the site's text-search config is
-        # the site's), and costs langdetect's profiles (~1 s to load) plus a pass over the text.
-        if kind in (DOCX, PPTX):
-            elements = partition(file=io.BytesIO(data), languages=[""])
-        else:
-            elements = partition(text=_decode(data), languages=[""])
-        return elements_to_markdown(elements)
-
-    return extract
+def _flat(text: str) -> str:
+    return " ".join(text.split())
 
 
-# Each kind's unstructured partitioner: (module under unstructured.partition, function).
-_PARTITIONERS = {
-    DOCX: ("docx", "partition_docx"),
-    PPTX: ("pptx", "partition_pptx"),
-    HTML: ("html", "partition_html"),
-    TXT: ("text", "partition_text"),
-    MD: ("md", "partition_md"),
-}
+def _heading(level: int, text: str) -> str:
+    return "#" * min(6, max(1, level)) + " " + _flat(text)
 
 
-@cache
-def _partitioner(kind: str) -> Callable[..., list[Any]]:
-    """The kind's partitioner, imported on first use: a worker pays only for the kinds it
-    reads."""
-    _prepare_unstructured()
-    module, function = _PARTITIONERS[kind]
-    return getattr(importlib.import_module(f"unstructured.partition.{module}"), function)
+def _list_item(level: int, text: str) -> str:
+    return "  " * max(0, level) + "- " + _flat(text)
 
 
-@cache
-def _prepare_unstructured() -> None:
-    """Make unstructured offline-safe before its first import (see module docstring)."""
-    os.environ["DO_NOT_TRACK"] = "true"
-    os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")  # its banner goes to stdout
-    import unstructured.nlp.tokenize as unstructured_tokenize
-
-    unstructured_tokenize._load_spacy_model = _blank_spacy_pipeline
-    unstructured_tokenize._get_nlp.cache_clear()
-
-
-def _blank_spacy_pipeline() -> Any:
-    """A spaCy English pipeline that needs no downloaded model: tokenizer + sentencizer."""
-    import spacy
-
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    return nlp
+def _table_rows(rows: Iterable[Iterable[str]]) -> list[str]:
+    """One line a row, its non-empty cells apart (a merged cell once)."""
+    lines = []
+    for row in rows:
+        cells = [_flat(cell) for cell in dict.fromkeys(row)]
+        line = CELL_SEPARATOR.join(cell for cell in cells if cell)
+        if line:
+            lines.append(line)
+    return lines
 
 
-def elements_to_markdown(elements: Iterable[Any]) -> str:
-    """Title → `#` heading (deeper for higher category_depth), ListItem → `- `, rest → text."""
+# --- DOCX -------------------------------------------------------------------------------
+
+
+def _docx_text(data: bytes) -> str:
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    document = docx.Document(io.BytesIO(data))
     blocks: list[str] = []
-    for element in elements:
-        category = getattr(element, "category", type(element).__name__)
-        text = (getattr(element, "text", "") or "").strip()
-        if not text or category in SKIPPED_CATEGORIES:
-            continue
-        depth = getattr(getattr(element, "metadata", None), "category_depth", None)
-        if category == "Title":
-            level = min(6, 1 + (depth if isinstance(depth, int) and depth > 0 else 0))
-            blocks.append("#" * level + " " + " ".join(text.split()))
-        elif category == "ListItem":
-            indent = "  " * (depth if isinstance(depth, int) and depth > 0 else 0)
-            blocks.append(indent + "- " + " ".join(text.split()))
+    for element in _docx_blocks(document.element.body):
+        if element.tag.endswith("}tbl"):
+            table = Table(element, document)
+            rows = ((cell.text for cell in row.cells) for row in table.rows)
+            blocks.append("\n".join(_table_rows(rows)))
         else:
-            blocks.append(text)
-    return "\n\n".join(blocks)
+            blocks.append(_docx_paragraph(Paragraph(element, document)))
+    return "\n\n".join(block for block in blocks if block.strip())
+
+
+def _docx_blocks(container: Any) -> Iterator[Any]:
+    """Paragraphs and tables in document order, opening content controls (`w:sdt`), whose
+    text python-docx's own iteration skips."""
+    for child in container.iterchildren():
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag in ("p", "tbl"):
+            yield child
+        elif tag == "sdt":
+            for content in child.iterchildren():
+                if content.tag.endswith("}sdtContent"):
+                    yield from _docx_blocks(content)
+
+
+def _docx_paragraph(paragraph: Any) -> str:
+    text = paragraph.text
+    if not text.strip():
+        return ""
+    style = (paragraph.style.name if paragraph.style is not None else "") or ""
+    if style.lower() == "title":
+        return _heading(1, text)
+    heading = _HEADING_STYLE.fullmatch(style.strip())
+    if heading:
+        return _heading(int(heading.group(1)), text)
+    numbering = _docx_numbering_level(paragraph)
+    if numbering is not None:
+        return _list_item(numbering, text)
+    if style.lower().startswith("list"):
+        suffix = _LEVEL_SUFFIX.search(style)
+        return _list_item(int(suffix.group(1)) - 1 if suffix else 0, text)
+    return text.strip()
+
+
+def _docx_numbering_level(paragraph: Any) -> int | None:
+    """The list level of a paragraph Word numbers or bullets itself (`w:numPr`), else None."""
+    properties = paragraph._p.pPr
+    numbering = properties.numPr if properties is not None else None
+    if numbering is None or numbering.numId is None or numbering.numId.val == 0:
+        return None  # numId 0 is Word's "numbering removed"
+    return numbering.ilvl.val if numbering.ilvl is not None else 0
+
+
+# --- PPTX -------------------------------------------------------------------------------
+
+
+def _pptx_text(data: bytes) -> str:
+    import pptx
+
+    presentation = pptx.Presentation(io.BytesIO(data))
+    blocks: list[str] = []
+    for slide in presentation.slides:
+        title = slide.shapes.title
+        if title is not None and title.has_text_frame and title.text_frame.text.strip():
+            blocks.append(_heading(1, title.text_frame.text))
+        for shape in _reading_order(slide.shapes):
+            if title is None or shape.shape_id != title.shape_id:
+                blocks.extend(_pptx_shape(shape))
+    return "\n\n".join(block for block in blocks if block.strip())
+
+
+def _reading_order(shapes: Iterable[Any]) -> list[Any]:
+    """Top to bottom, then left to right (shapes without a position first)."""
+    return sorted(shapes, key=lambda shape: (shape.top or 0, shape.left or 0))
+
+
+def _pptx_shape(shape: Any) -> list[str]:
+    from pptx.enum.shapes import MSO_SHAPE_TYPE
+
+    if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
+        return [block for inner in _reading_order(shape.shapes) for block in _pptx_shape(inner)]
+    if getattr(shape, "has_table", False) and shape.has_table:
+        rows = ((cell.text for cell in row.cells) for row in shape.table.rows)
+        return ["\n".join(_table_rows(rows))]
+    if not shape.has_text_frame:
+        return []
+    blocks = []
+    for paragraph in shape.text_frame.paragraphs:
+        text = paragraph.text
+        if not text.strip():
+            continue
+        if paragraph.level > 0 or _pptx_bulleted(paragraph):
+            blocks.append(_list_item(paragraph.level, text))
+        else:
+            blocks.append(text.strip())
+    return blocks
+
+
+def _pptx_bulleted(paragraph: Any) -> bool:
+    """A paragraph that sets its own bullet or number (`a:buChar`, `a:buAutoNum`)."""
+    properties = paragraph._p.pPr
+    if properties is None:
+        return False
+    return any(child.tag.endswith(("}buChar", "}buAutoNum")) for child in properties)
+
+
+_EXTRACTORS: dict[str, Callable[[bytes], str]] = {
+    PDF: _pdf_text,
+    DOCX: _docx_text,
+    PPTX: _pptx_text,
+    HTML: lambda data: html_to_markdown(_decode(data)),
+    TXT: _decode,
+    MD: _decode,
+}

@@ -169,23 +169,6 @@ def test_each_supported_type_yields_its_text(
         assert heading in text.splitlines()
 
 
-def test_no_language_detection(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nothing reads the languages unstructured would detect; detecting them loaded
-    langdetect's profiles (~1 s in every extraction worker) and scanned every file's text."""
-    from langdetect import detector_factory
-
-    monkeypatch.setattr(detector_factory, "_factory", None)
-    extract_media(_docx_bytes(), DOCX_MIME, "care.docx")
-    extract_media(_pptx_bytes(), PPTX_MIME, "deck.pptx")
-    for data, mime_type, filename in (
-        (HTML_FILE, "text/html", "page.html"),
-        (MARKDOWN_FILE, "text/markdown", "cat.md"),
-        (TEXT_FILE, "text/plain", "notes.txt"),
-    ):
-        extract_media(data, mime_type, filename)
-    assert detector_factory._factory is None
-
-
 def test_docx_heading_depth_follows_the_document() -> None:
     """Heading 2 under Heading 1 must come out one level deeper, or the chunker's path is wrong."""
     lines = extract_media(_docx_bytes(), DOCX_MIME, "care.docx").splitlines()
@@ -244,19 +227,138 @@ def test_unsupported_types_are_refused_by_name(mime_type: str, filename: str) ->
 
 
 def test_warm_up_loads_only_the_parsers_of_the_kinds_asked_for() -> None:
-    """A run with DOCX media pays for unstructured's DOCX partitioner, not all five (~0.3 CPU s
-    more). In a fresh interpreter: this one has imported them all already."""
+    """A run with DOCX media imports python-docx, not the other parsers. In a fresh
+    interpreter: this one has imported them all already."""
     probe = (
-        "import sys; sys.modules['torch'] = None\n"
+        "import sys\n"
         "from pressrag.resources.extractors.media import warm_up\n"
+        "before = set(sys.modules)\n"
         "warm_up({'docx'})\n"
-        "print(sorted(m for m in sys.modules if m.startswith('unstructured.partition.')"
-        " and m.count('.') == 2))"
+        "print(sorted(m for m in set(sys.modules) - before if '.' not in m))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
     )
     loaded = done.stdout.strip().splitlines()[-1]
-    assert "'unstructured.partition.docx'" in loaded
-    for other in ("html", "md", "pptx", "text"):
-        assert f"'unstructured.partition.{other}'" not in loaded
+    assert "'docx'" in loaded
+    for other in ("pptx", "pypdf"):
+        assert f"'{other}'" not in loaded
+
+
+def _docx_with_lists_and_a_table() -> bytes:
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Quokka field guide", level=1)
+    document.add_heading("Where they live", level=2)
+    document.add_heading("Rottnest Island", level=3)
+    document.add_paragraph("Islands off Western Australia", style="List Bullet")
+    document.add_paragraph("Scrubland near swamps", style="List Bullet 2")
+    document.add_paragraph("Count the burrows first", style="List Number")
+    table = document.add_table(rows=2, cols=3)
+    for row, values in zip(
+        table.rows, [("Site", "Adults", "Joeys"), ("North", "41", "7")], strict=True
+    ):
+        for cell, value in zip(row.cells, values, strict=True):
+            cell.text = value
+    merged = document.add_table(rows=1, cols=2)
+    merged.cell(0, 0).merge(merged.cell(0, 1)).text = "Merged quokka census"
+    document.add_paragraph("   ")  # whitespace only: no block of its own
+    document.add_paragraph("Line one of the note\nline two of the note")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def test_docx_lists_tables_and_levels_keep_their_structure() -> None:
+    """Heading levels, list levels (by style), a table a line a row with its cells apart and a
+    merged cell once; blank paragraphs add nothing; a paragraph keeps its own line breaks."""
+    text = extract_media(_docx_with_lists_and_a_table(), DOCX_MIME, "guide.docx")
+    assert text == (
+        "# Quokka field guide\n\n"
+        "## Where they live\n\n"
+        "### Rottnest Island\n\n"
+        "- Islands off Western Australia\n\n"
+        "  - Scrubland near swamps\n\n"
+        "- Count the burrows first\n\n"
+        "Site | Adults | Joeys\nNorth | 41 | 7\n\n"
+        "Merged quokka census\n\n"
+        "Line one of the note\nline two of the note\n"
+    )
+
+
+def test_docx_numbered_paragraphs_and_content_controls_are_read() -> None:
+    """A paragraph Word numbers itself (`w:numPr`, any style) is a list item at its level, and
+    text inside a content control (`w:sdt`), which python-docx's own iteration skips, is kept
+    in its place."""
+    import docx
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    document = docx.Document()
+    document.add_paragraph("Before the control")
+    numbered = document.add_paragraph("Numbered wombat step")
+    numbered._p.get_or_add_pPr().append(
+        parse_xml(f'<w:numPr {nsdecls("w")}><w:ilvl w:val="1"/><w:numId w:val="3"/></w:numPr>')
+    )
+    control = parse_xml(
+        f"<w:sdt {nsdecls('w')}><w:sdtContent><w:p><w:r><w:t>Wombat inside a control"
+        "</w:t></w:r></w:p></w:sdtContent></w:sdt>"
+    )
+    document.element.body.insert(len(document.element.body) - 1, control)  # before sectPr
+    document.add_paragraph("After the control")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    lines = extract_media(buffer.getvalue(), DOCX_MIME, "steps.docx").split("\n\n")
+    assert lines == [
+        "Before the control",
+        "  - Numbered wombat step",
+        "Wombat inside a control",
+        "After the control\n",
+    ]
+
+
+def test_pptx_slides_in_order_with_titles_bullets_groups_and_tables() -> None:
+    """Each slide's title a heading, its shapes top to bottom; levels below the first are list
+    items; a group's shapes and a table's rows are read; speaker notes are not."""
+    import pptx
+    from pptx.util import Inches
+
+    presentation = pptx.Presentation()
+    first = presentation.slides.add_slide(presentation.slide_layouts[1])
+    first.shapes.title.text = "Pangolin survey"
+    body = first.placeholders[1].text_frame
+    body.text = "Scales protect the pangolin"
+    deeper = body.add_paragraph()
+    deeper.text = "Keratin, like fingernails"
+    deeper.level = 1
+    first.notes_slide.notes_text_frame.text = "Speaker reminder: never read aloud"
+    second = presentation.slides.add_slide(presentation.slide_layouts[6])  # blank
+    lower = second.shapes.add_textbox(Inches(1), Inches(4), Inches(4), Inches(1))
+    lower.text_frame.text = "Lower box, read second"
+    group = second.shapes.add_group_shape()
+    upper = group.shapes.add_textbox(Inches(1), Inches(1), Inches(4), Inches(1))
+    upper.text_frame.text = "Grouped box, read first"
+    table = second.shapes.add_table(2, 2, Inches(1), Inches(6), Inches(4), Inches(1)).table
+    for row, values in zip(table.rows, [("Region", "Sightings"), ("Borneo", "12")], strict=True):
+        for cell, value in zip(row.cells, values, strict=True):
+            cell.text = value
+    buffer = io.BytesIO()
+    presentation.save(buffer)
+    text = extract_media(buffer.getvalue(), PPTX_MIME, "survey.pptx")
+    assert text == (
+        "# Pangolin survey\n\n"
+        "Scales protect the pangolin\n\n"
+        "  - Keratin, like fingernails\n\n"
+        "Grouped box, read first\n\n"
+        "Lower box, read second\n\n"
+        "Region | Sightings\nBorneo | 12\n"
+    )
+
+
+def test_plain_text_and_markdown_are_kept_as_written() -> None:
+    """No heading is guessed from a short line of plain text; Windows line ends become `\\n`;
+    Markdown keeps its own headings and lists."""
+    text = extract_media(b"Short line\r\n\r\nA longer paragraph here.\r\n", "text/plain", "a.txt")
+    assert text == "Short line\n\nA longer paragraph here.\n"
+    assert extract_media(MARKDOWN_FILE, "text/markdown", "cat.md") == MARKDOWN_FILE.decode()

@@ -432,7 +432,7 @@ def directly_read_env_names() -> set[str]:
     return names
 
 
-# Not ours, set on purpose: Hugging Face / transformers offline, unstructured's and Dagster's
+# Not ours, set on purpose: Hugging Face / transformers offline, Hugging Face's and Dagster's
 # telemetry off, uvicorn's trusted proxies.
 THIRD_PARTY_ENV = {
     "HF_HUB_OFFLINE",
