@@ -58,7 +58,10 @@ from pressrag.resources.store.spaces import (
     space_rows_below,
 )
 
-# Documents per round trip (drafts read, vectors written, chunks swapped in).
+# Documents per round trip (drafts read, vectors written, chunks swapped in). The embed step
+# reads this many for each request it may keep in flight: 256 documents are ~1,200 texts,
+# five slices, so four requests at a time would make each batch two rounds, the second one
+# slice alone (`embed_batch_size`).
 DOCS_PER_BATCH = 256
 # Connections publishing batches of new documents at once (`_publish_all`).
 PUBLISHERS = 2
@@ -143,6 +146,24 @@ class DraftCounts:
         return self.model.embed(texts)
 
 
+def embed_batch_size(model: Embedder) -> int:
+    """Documents the embed step reads at a time: `DOCS_PER_BATCH` for each call the model
+    takes at once, so that the requests of a batch keep every one of them busy."""
+    return DOCS_PER_BATCH * max(1, model.concurrent_calls)
+
+
+class _OneCallAtATime:
+    """The model, used one call at a time (its other attributes as they are)."""
+
+    concurrent_calls = 1
+
+    def __init__(self, model: Embedder) -> None:
+        self._model = model
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._model, name)
+
+
 class IsolatingEmbedder:
     """Vectors for a batch's missing chunk hashes, isolating documents whose texts fail."""
 
@@ -166,24 +187,49 @@ class IsolatingEmbedder:
             return self.embed(misses, texts), {}
         except Exception:
             pass  # retried per document below; only those that fail again are recorded
-        wanted = set(misses)
         fresh: dict[str, np.ndarray] = {}
         broken: dict[int, Exception] = {}
-        for doc_id, rows in doc_drafts.items():
-            own = [
-                h
-                for h in dict.fromkeys(r["content_hash"] for r in rows)
-                if h in wanted - fresh.keys()
-            ]
-            if not own:
-                continue
-            try:
-                fresh.update(self.embed(own, texts))
-            except Exception as exc:
-                broken[doc_id] = exc
+        for doc_id, outcome in self._each_document(doc_drafts, misses, texts):
+            if isinstance(outcome, Exception):
+                broken[doc_id] = outcome
+            else:
+                fresh.update(outcome)
+                self.on_progress(len(outcome))  # here, in the step's thread
         if broken:
             self.require_working(next(iter(broken.values())))
         return fresh, broken
+
+    def _each_document(
+        self, doc_drafts: dict[int, list[dict]], misses: list[str], texts: dict[str, str]
+    ) -> Iterator[tuple[int, dict[str, np.ndarray] | Exception]]:
+        """Each document's missing vectors embedded on their own, or what that raised; as many
+        documents at once as the model takes calls (each one's slices then one at a time). A
+        text two documents share is embedded for each: whether one of them fails must not
+        depend on which the other reached first."""
+        wanted = set(misses)
+        one_call = _OneCallAtATime(self.model)
+
+        def own(doc_id: int) -> dict[str, np.ndarray] | Exception:
+            hashes = [
+                h
+                for h in dict.fromkeys(r["content_hash"] for r in doc_drafts[doc_id])
+                if h in wanted
+            ]
+            if not hashes:
+                return {}
+            try:
+                vectors = embed_by_length(one_call, [texts[h] for h in hashes], lambda n: None)
+            except Exception as exc:
+                return exc
+            self.works = True
+            return dict(zip(hashes, vectors, strict=True))
+
+        workers = min(self.model.concurrent_calls, len(doc_drafts))
+        if workers <= 1:
+            yield from ((doc_id, own(doc_id)) for doc_id in doc_drafts)
+            return
+        with ThreadPoolExecutor(workers, thread_name_prefix="embed-each") as pool:
+            yield from zip(doc_drafts, pool.map(own, doc_drafts), strict=True)
 
     def require_working(self, cause: Exception) -> None:
         """Raise `dg.Failure` unless the model embeds something: then no document is to blame."""
@@ -282,9 +328,10 @@ def embed_shard(
     embedded = cache_hits = tokens = 0
     embed_seconds = 0.0
     failed_ids: list[int] = []
+    per_batch = embed_batch_size(model)
     with timed() as clock:
-        for start in range(0, len(pending), DOCS_PER_BATCH):
-            batch = pending[start : start + DOCS_PER_BATCH]
+        for start in range(0, len(pending), per_batch):
+            batch = pending[start : start + per_batch]
             with db.connection() as conn:
                 drafts = docs_sql.drafts_for(conn, [d["id"] for d in batch])
                 counts.remember(drafts)
