@@ -205,11 +205,10 @@ def _list_item(level: int, text: str) -> str:
 
 
 def _table_rows(rows: Iterable[Iterable[str]]) -> list[str]:
-    """One line a row, its non-empty cells apart (a merged cell once)."""
+    """One line a row, its non-empty cells apart."""
     lines = []
     for row in rows:
-        cells = [_flat(cell) for cell in dict.fromkeys(row)]
-        line = CELL_SEPARATOR.join(cell for cell in cells if cell)
+        line = CELL_SEPARATOR.join(cell for cell in map(_flat, row) if cell)
         if line:
             lines.append(line)
     return lines
@@ -228,11 +227,17 @@ def _docx_text(data: bytes) -> str:
     for element in _docx_blocks(document.element.body):
         if element.tag.endswith("}tbl"):
             table = Table(element, document)
-            rows = ((cell.text for cell in row.cells) for row in table.rows)
+            rows = (_docx_row_texts(row.cells) for row in table.rows)
             blocks.append("\n".join(_table_rows(rows)))
         else:
             blocks.append(_docx_paragraph(Paragraph(element, document)))
     return "\n\n".join(block for block in blocks if block.strip())
+
+
+def _docx_row_texts(cells: list[Any]) -> list[str]:
+    """The row's cells' texts, a merged cell once: python-docx gives a cell that spans
+    columns once for each column it spans."""
+    return [cell.text for i, cell in enumerate(cells) if i == 0 or cell._tc is not cells[i - 1]._tc]
 
 
 def _docx_blocks(container: Any) -> Iterator[Any]:
