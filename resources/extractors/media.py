@@ -316,7 +316,7 @@ def _pptx_shape(shape: Any) -> list[str]:
         return []
     blocks = []
     for paragraph in shape.text_frame.paragraphs:
-        text = paragraph.text
+        text = paragraph.text.replace("\v", "\n")  # python-pptx's line break inside a paragraph
         if not text.strip():
             continue
         if paragraph.level > 0 or _pptx_bulleted(paragraph):

@@ -329,7 +329,7 @@ def test_pptx_slides_in_order_with_titles_bullets_groups_and_tables() -> None:
     first = presentation.slides.add_slide(presentation.slide_layouts[1])
     first.shapes.title.text = "Pangolin survey"
     body = first.placeholders[1].text_frame
-    body.text = "Scales protect the pangolin"
+    body.text = "Scales protect the pangolin\vin two lines"
     deeper = body.add_paragraph()
     deeper.text = "Keratin, like fingernails"
     deeper.level = 1
@@ -337,6 +337,7 @@ def test_pptx_slides_in_order_with_titles_bullets_groups_and_tables() -> None:
     second = presentation.slides.add_slide(presentation.slide_layouts[6])  # blank
     lower = second.shapes.add_textbox(Inches(1), Inches(4), Inches(4), Inches(1))
     lower.text_frame.text = "Lower box, read second"
+    lower.text_frame.add_paragraph().add_line_break()  # a paragraph holding only a line break
     group = second.shapes.add_group_shape()
     upper = group.shapes.add_textbox(Inches(1), Inches(1), Inches(4), Inches(1))
     upper.text_frame.text = "Grouped box, read first"
@@ -349,7 +350,7 @@ def test_pptx_slides_in_order_with_titles_bullets_groups_and_tables() -> None:
     text = extract_media(buffer.getvalue(), PPTX_MIME, "survey.pptx")
     assert text == (
         "# Pangolin survey\n\n"
-        "Scales protect the pangolin\n\n"
+        "Scales protect the pangolin\nin two lines\n\n"
         "  - Keratin, like fingernails\n\n"
         "Grouped box, read first\n\n"
         "Lower box, read second\n\n"
