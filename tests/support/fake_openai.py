@@ -231,14 +231,19 @@ class FakeOpenAI:
                 elif self.path.endswith("/chat/completions"):
                     self._chat(body, fake.next_cue())
                 elif self.path.endswith("/embeddings"):
-                    with fake.embedding_in_flight():
-                        self._embedding_request(body)
+                    self._embedding_request(body)
                 else:
                     self._json(404, {"error": {"message": "not found", "type": "invalid"}})
 
             def _embedding_request(self, body: dict) -> None:
-                time.sleep(fake.embeddings_latency)
-                cue = fake.next_cue()
+                # Counted while it is being worked on, not while the answer is written: the
+                # client sends its next request the moment it has read this one's answer,
+                # which can be before this thread runs again.
+                with fake.embedding_in_flight():
+                    time.sleep(fake.embeddings_latency)
+                    cue = fake.next_cue()
+                    if cue == "slow":
+                        time.sleep(fake.slow_seconds)
                 if cue == "rate_limit":
                     self._json(
                         429,
@@ -248,8 +253,6 @@ class FakeOpenAI:
                 elif cue == "error":
                     self._json(500, {"error": {"message": "boom", "type": "server"}})
                 else:
-                    if cue == "slow":
-                        time.sleep(fake.slow_seconds)
                     self._embeddings(body)
 
             def _json(self, status: int, payload: dict, headers: dict | None = None) -> None:
