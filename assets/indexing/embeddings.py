@@ -93,11 +93,14 @@ _CHUNK_SCHEMA = dg.TableSchema(
 
 
 def embed_by_length(
-    model: Embedder, texts: list[str], on_progress: Callable[[int], None]
+    model: Embedder,
+    texts: list[str],
+    on_progress: Callable[[int], None],
+    calls: int | None = None,
 ) -> np.ndarray:
-    """Embed `texts` in length-sorted slices, up to `model.concurrent_calls` of them at once;
-    rows come back in the original order. The first failed slice's error is raised, and the
-    slices not yet sent are not sent."""
+    """Embed `texts` in length-sorted slices, up to `calls` (by default
+    `model.concurrent_calls`) of them at once; rows come back in the original order. The
+    first failed slice's error is raised, and the slices not yet sent are not sent."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     slices = [order[i : i + TEXTS_PER_CALL] for i in range(0, len(order), TEXTS_PER_CALL)]
     out = np.empty((len(texts), model.dimension), dtype=np.float32)
@@ -111,7 +114,7 @@ def embed_by_length(
             on_progress(len(rows))
         return out
 
-    workers = min(model.concurrent_calls, len(slices))
+    workers = min(calls or model.concurrent_calls, len(slices))
     if workers <= 1:
         return fill(map(embedded, slices))
     with ThreadPoolExecutor(workers, thread_name_prefix="embed") as pool:
@@ -150,18 +153,6 @@ def embed_batch_size(model: Embedder) -> int:
     """Documents the embed step reads at a time: `DOCS_PER_BATCH` for each call the model
     takes at once, so that the requests of a batch keep every one of them busy."""
     return DOCS_PER_BATCH * max(1, model.concurrent_calls)
-
-
-class _OneCallAtATime:
-    """The model, used one call at a time (its other attributes as they are)."""
-
-    concurrent_calls = 1
-
-    def __init__(self, model: Embedder) -> None:
-        self._model = model
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._model, name)
 
 
 class IsolatingEmbedder:
@@ -207,7 +198,6 @@ class IsolatingEmbedder:
         text two documents share is embedded for each: whether one of them fails must not
         depend on which the other reached first."""
         wanted = set(misses)
-        one_call = _OneCallAtATime(self.model)
 
         def own(doc_id: int) -> dict[str, np.ndarray] | Exception:
             hashes = [
@@ -218,7 +208,9 @@ class IsolatingEmbedder:
             if not hashes:
                 return {}
             try:
-                vectors = embed_by_length(one_call, [texts[h] for h in hashes], lambda n: None)
+                vectors = embed_by_length(
+                    self.model, [texts[h] for h in hashes], lambda n: None, calls=1
+                )
             except Exception as exc:
                 return exc
             self.works = True

