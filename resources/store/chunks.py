@@ -21,7 +21,9 @@ from pressrag.resources.store.spaces import EmbeddingSpace
 # once per statement, and no draft or vector travels to the client and back (reading both
 # and copying them into a staging table cost ~6 s of a 23,519-chunk first index's ~14 s of
 # publishing). Title (A) and headings (B) are weighted in the full-text vector; every chunk
-# carries its document's chunk count (migration 0015), which search reads from the row.
+# carries its document's chunk count (migration 0015), which search reads from the row. The
+# documents are named on both sides of their join: with only the drafts' side, a planner with
+# stale statistics (a first index) scanned and sorted the whole `documents` table per batch.
 _INSERT_FROM_DRAFTS = """
 INSERT INTO chunks (document_id, site_id, space_id, ordinal, document_chunks, title,
                     heading_path, text, token_count, content_hash, embedding, tsv)
@@ -32,18 +34,23 @@ SELECT d.document_id, %(site)s, %(space)s, d.ordinal,
        || setweight(to_tsvector(%(config)s::regconfig, array_to_string(d.heading_path, ' ')), 'B')
        || to_tsvector(%(config)s::regconfig, d.text)
 FROM chunk_drafts d
-JOIN documents doc ON doc.id = d.document_id
+JOIN documents doc ON doc.id = d.document_id AND doc.id = ANY(%(ids)s)
 JOIN embedding_cache e ON e.model = %(model)s AND e.content_hash = d.content_hash
 WHERE d.document_id = ANY(%(ids)s)
 """
 # Checked first, so that a missing vector or one of another width is a clear error (the
-# join above would drop the chunk; the column takes any width).
+# join above would drop the chunk; the column takes any width). Each draft's vector is looked
+# up by key in a subquery, which the planner keeps as one index probe a draft: as a join, a
+# planner that overestimated the drafts (a first index, before autovacuum's analyze) hashed
+# the whole cache, in parallel, for every batch (~0.17 s each on 23,519 cached vectors).
 _VECTOR_PROBLEMS = """
-SELECT count(*) FILTER (WHERE e.embedding IS NULL),
-       min(vector_dims(e.embedding)) FILTER (WHERE vector_dims(e.embedding) <> %(dimension)s)
-FROM chunk_drafts d
-LEFT JOIN embedding_cache e ON e.model = %(model)s AND e.content_hash = d.content_hash
-WHERE d.document_id = ANY(%(ids)s)
+SELECT count(*) FILTER (WHERE dims IS NULL), min(dims) FILTER (WHERE dims <> %(dimension)s)
+FROM (
+    SELECT (SELECT vector_dims(e.embedding) FROM embedding_cache e
+            WHERE e.model = %(model)s AND e.content_hash = d.content_hash) AS dims
+    FROM chunk_drafts d
+    WHERE d.document_id = ANY(%(ids)s)
+) AS drafts
 """
 
 
