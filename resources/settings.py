@@ -88,7 +88,9 @@ class Settings(BaseSettings):
     # A stage's changed documents are cut into shards of at most this many, each its own
     # Dagster step (assets/indexing/shards.py): on the Celery executor they run on different
     # workers. A site with fewer changes is one shard, so a webhook's run has no extra steps.
-    index_shard_documents: int = Field(default=500, ge=1)
+    # Unset: 2,000 in process, where shards run one after another, 500 on executors that run
+    # steps at once (`shard_documents`).
+    index_shard_documents: int | None = Field(default=None, ge=1)
     # Worker processes for a shard's pure-Python work (post HTML → text, chunking) when it has
     # many documents (resources/cpu_pool.py); 0: one per core, 1: none. On Celery, where
     # each worker already takes a core, 1 keeps a shard to its worker's core.

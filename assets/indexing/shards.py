@@ -5,8 +5,9 @@ op lists the ids in the stage's queue and yields one dynamic output per shard (a
 document ids, never the documents), a shard op does the stage's work for the pending
 documents in its range, and a last op sums the shards into the asset's materialization. On
 the Celery executor the shard steps of a stage run on different workers at once; in process
-they run one after another. A queue no longer than `PRESSRAG_INDEX_SHARD_DOCUMENTS` is one
-shard, "all", so a webhook's run costs two small steps more per stage, not more work.
+they run one after another, in larger shards (`shard_documents`). A queue that fits one
+shard is one shard, "all", so a webhook's run costs two small steps more per stage, not more
+work.
 
 A shard re-reads its queue when it starts, so a retried shard (a killed worker) finds only
 what the killed attempt left: every stage records what it finished per document.
@@ -90,14 +91,38 @@ def summed(results: Sequence[ShardResult]) -> dict[str, object]:
     return {**totals, **facts, **failure_metadata(failed, quarantined), "shards": len(results)}
 
 
+# In process the shards of a stage run one after another, so each one more costs its step's
+# overhead and gains nothing: 500-document shards spent 3.3–3.5 s of a 5,000-document run in
+# Dagster itself, 2,000-document ones 1.9–2.1 s (docs/performance.md). Executors that run
+# steps at once (Celery, multiprocess) get smaller shards, to spread a site over workers.
+SHARD_DOCUMENTS_IN_PROCESS = 2000
+SHARD_DOCUMENTS_AT_ONCE = 500
+# `dg.materialize` and `execute_in_process` run on the second.
+IN_PROCESS_EXECUTORS = frozenset({"in_process", "execute_in_process_executor"})
+
+
+def shard_documents(executor: str) -> int:
+    """Documents a shard holds at most: `PRESSRAG_INDEX_SHARD_DOCUMENTS` when set, else by
+    whether the run's executor (its definition's name) runs steps one at a time."""
+    configured = get_settings().index_shard_documents
+    if configured is not None:
+        return configured
+    return (
+        SHARD_DOCUMENTS_IN_PROCESS if executor in IN_PROCESS_EXECUTORS else SHARD_DOCUMENTS_AT_ONCE
+    )
+
+
 def shard_outputs(
     context: dg.OpExecutionContext, store: Store, site_id: str, stage: str, force: bool
 ) -> Iterator[dg.DynamicOutput[Shard]]:
     """One dynamic output per shard of `stage`'s queue (docs_sql stage name)."""
     with store.connection() as conn:
         ids = docs_sql.pending_ids(conn, site_id, stage, force=force)
-    shards = cut_shards(ids, get_settings().index_shard_documents)
-    context.log.info(f"{stage}: {len(ids)} documents of {site_id} in {len(shards)} shard(s)")
+    size = shard_documents(context.job_def.executor_def.name)
+    shards = cut_shards(ids, size)
+    context.log.info(
+        f"{stage}: {len(ids)} documents of {site_id} in {len(shards)} shard(s) of ≤ {size}"
+    )
     for shard in shards:
         yield dg.DynamicOutput(shard, mapping_key=shard.key)
 
