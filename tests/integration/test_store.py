@@ -538,8 +538,11 @@ def test_writes_read_only_the_documents_they_name(fresh_database: str) -> None:
         )
         saving = [(doc_id, h, drafts[doc_id]) for doc_id, h in docs]
         assert documents_read(lambda: save_many_drafts(conn, saving)) <= 3 * named
-        publishing = lambda: publish_documents_chunks(  # noqa: E731
-            conn, site_id="s", documents=docs, space=space, ts_config="english"
-        )
+
+        def publishing() -> set[int]:
+            return publish_documents_chunks(
+                conn, site_id="s", documents=docs, space=space, ts_config="english"
+            )
+
         assert documents_read(publishing) <= 4 * named
         assert conn.execute("SELECT count(*) FROM chunks").fetchone()[0] == named - 1

@@ -63,7 +63,7 @@ def test_shards_are_larger_where_steps_run_one_after_another(
         seen["name"] = context.op_execution_context.job_def.executor_def.name
 
     monkeypatch.delenv("PRESSRAG_INDEX_SHARD_DOCUMENTS", raising=False)
-    assert dg.materialize([executor_name]).success  # as tests, benchmarks and the CLI's job
+    assert dg.materialize([executor_name]).success  # as tests and benchmarks run
     assert dg.in_process_executor.name == "in_process"  # Definitions' default executor
     for in_process in (seen["name"], dg.in_process_executor.name):
         assert shard_documents(in_process) == 2000
