@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     # A run publishing at least this many chunks into a space that holds fewer builds the
     # space's HNSW index once after its inserts instead of inserting into it (a first index,
     # a new model's space, a large backfill: ~7× cheaper); docs/performance.md.
-    bulk_index_min_chunks: int = Field(default=2000, ge=1)
+    bulk_index_min_chunks: int = Field(default=500, ge=1)
 
     # The gateway (docs/operations.md, "Keys, usage, budgets"). USD per million tokens, per
     # model: {"gpt-4o-mini": {"input": 0.15, "output": 0.6}}; a key is a model name, or
