@@ -48,6 +48,7 @@ from pressrag.resources.settings import Settings, get_settings
 from pressrag.resources.store import Store
 from pressrag.resources.store import chunks as chunks_sql
 from pressrag.resources.store import documents as docs_sql
+from pressrag.resources.store import statistics as statistics_sql
 from pressrag.resources.store import status as status_sql
 from pressrag.resources.store.sites import Site
 from pressrag.resources.store.spaces import (
@@ -385,8 +386,13 @@ def publish(
         ]
     settings = get_settings()
     failures = StageFailures(context, "embed", settings.quarantine_after_failures)
-    with timed() as clock, _index_load(context, db, space, pending, settings) as load:
-        published, chunk_count = _publish_all(context, db, site, space, pending, failures)
+    with timed() as clock:
+        with _index_load(context, db, space, pending, settings) as load:
+            published, chunk_count = _publish_all(context, db, site, space, pending, failures)
+        with db.connection() as conn:  # before the checks' searches plan against them
+            analyzed = statistics_sql.analyze_stale(conn)
+    if analyzed:
+        context.log.info(f"planner statistics refreshed: {', '.join(analyzed)}")
     published_result = ShardResult.of({"duration_seconds": clock["seconds"]}, failures)
     totals = summed([*shards, published_result])
     stats = {

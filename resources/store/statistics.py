@@ -1,0 +1,42 @@
+"""Planner statistics brought up to date at the end of a run that changed much of a table.
+
+A first index fills `documents`, `chunks` and `lexicon` within seconds; autovacuum analyzes
+them up to a minute later. Until then the planner believes they hold what they held before,
+and the searches that follow (the run's own search-quality check, then serving) chose plans
+for empty tables: the exact-title lookup scanned every public document of the site with a
+regular expression instead of using its index, ~40–60 ms a search at 5,000 documents
+(docs/performance.md, "Statistics before the first searches")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import psycopg
+from psycopg import sql
+
+# What searches plan against; `text_stats` has a row per site and space, read by key.
+SEARCHED_TABLES = ("documents", "chunks", "lexicon")
+
+# Autovacuum's own rule for "this table needs ANALYZE" (its global settings; a table's own
+# storage parameters are not read), applied now instead of at its next round.
+_STALE = """
+SELECT s.relname
+FROM pg_stat_user_tables s
+JOIN pg_class c ON c.oid = s.relid
+WHERE s.schemaname = current_schema() AND s.relname = ANY(%s)
+  AND s.n_mod_since_analyze > current_setting('autovacuum_analyze_threshold')::float8
+      + current_setting('autovacuum_analyze_scale_factor')::float8 * greatest(c.reltuples, 0)
+ORDER BY s.relname
+"""
+
+
+def analyze_stale(conn: psycopg.Connection, tables: Sequence[str] = SEARCHED_TABLES) -> list[str]:
+    """ANALYZE those of `tables` that autovacuum would analyze next; the ones analyzed.
+
+    A whole-table ANALYZE, so autovacuum's counter restarts and it does not do it again.
+    Its lock only excludes other ANALYZE, VACUUM and DDL of the table, never reads or writes.
+    """
+    stale = [name for (name,) in conn.execute(_STALE, (list(tables),)).fetchall()]
+    for name in stale:
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
+    return stale
