@@ -5,7 +5,9 @@ Each format is read by the library that reads it, nothing wrapped around it:
 - DOCX through `python-docx`: the body in document order, content controls included;
   `Title` and `Heading N` styles become `#` headings (`Heading 2` is `##`), list paragraphs
   (a `List…` style or Word numbering) `- ` lines indented by their level, a table one line a
-  row with its cells apart. Headers, footers and comments are not content.
+  row with its cells apart (a table nested in a cell read into that cell). A text box follows
+  the paragraph it is anchored in; footnotes, then endnotes, follow the body. Headers,
+  footers and comments are not content.
 - PPTX through `python-pptx`: slide by slide, each slide's title a `#` heading, then its
   shapes top to bottom, left to right (groups opened, tables a line a row); a paragraph
   with its own bullet or a level below the first is a list item. Speaker notes are left out.
@@ -82,6 +84,10 @@ _BLANK_RUNS = re.compile(r"\n{3,}")
 _HEADING_STYLE = re.compile(r"heading\s*(\d)", re.IGNORECASE)
 _LEVEL_SUFFIX = re.compile(r"\s(\d)$")
 CELL_SEPARATOR = " | "
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
+# Footnotes and endnotes that are notes: Word's separator lines are notes of another type.
+_NOTE_TYPES = (None, "normal")
 
 
 class ExtractionLimitExceeded(ExtractionError):
@@ -219,38 +225,97 @@ def _table_rows(rows: Iterable[Iterable[str]]) -> list[str]:
 
 def _docx_text(data: bytes) -> str:
     import docx
-    from docx.table import Table
-    from docx.text.paragraph import Paragraph
 
     document = docx.Document(io.BytesIO(data))
-    blocks: list[str] = []
-    for element in _docx_blocks(document.element.body):
-        if element.tag.endswith("}tbl"):
-            table = Table(element, document)
-            rows = (_docx_row_texts(row.cells) for row in table.rows)
-            blocks.append("\n".join(_table_rows(rows)))
-        else:
-            blocks.append(_docx_paragraph(Paragraph(element, document)))
+    containers = [document.element.body, *_docx_notes(document)]
+    blocks = [
+        _docx_block(element, document)
+        for container in containers
+        for element in _docx_blocks(container)
+    ]
     return "\n\n".join(block for block in blocks if block.strip())
 
 
-def _docx_row_texts(cells: list[Any]) -> list[str]:
-    """The row's cells' texts, a merged cell once: python-docx gives a cell that spans
-    columns once for each column it spans."""
-    return [cell.text for i, cell in enumerate(cells) if i == 0 or cell._tc is not cells[i - 1]._tc]
+def _docx_block(element: Any, document: Any) -> str:
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    if element.tag == f"{_W}tbl":
+        return "\n".join(_docx_table_rows(Table(element, document), document))
+    return _docx_paragraph(Paragraph(element, document))
+
+
+def _docx_table_rows(table: Any, document: Any) -> list[str]:
+    """One line a row; a merged cell once: python-docx gives a cell that spans columns once
+    for each column it spans."""
+    rows = (
+        [
+            _docx_cell_text(cell._tc, document)
+            for i, cell in enumerate(cells)
+            if i == 0 or cell._tc is not cells[i - 1]._tc
+        ]
+        for cells in (row.cells for row in table.rows)
+    )
+    return _table_rows(rows)
+
+
+def _docx_cell_text(cell: Any, document: Any) -> str:
+    """A cell's paragraphs, text boxes and nested tables (rows apart by `; `) on one line:
+    python-docx's `cell.text` leaves out all but its own paragraphs."""
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    parts = [
+        "; ".join(_docx_table_rows(Table(element, document), document))
+        if element.tag == f"{_W}tbl"
+        else Paragraph(element, document).text
+        for element in _docx_blocks(cell)
+    ]
+    return " ".join(_flat(part) for part in parts if part.strip())
 
 
 def _docx_blocks(container: Any) -> Iterator[Any]:
     """Paragraphs and tables in document order, opening content controls (`w:sdt`), whose
-    text python-docx's own iteration skips."""
+    text python-docx's own iteration skips; after a paragraph, the text boxes anchored in it."""
     for child in container.iterchildren():
-        tag = child.tag.rsplit("}", 1)[-1]
-        if tag in ("p", "tbl"):
+        if child.tag == f"{_W}p":
             yield child
-        elif tag == "sdt":
-            for content in child.iterchildren():
-                if content.tag.endswith("}sdtContent"):
-                    yield from _docx_blocks(content)
+            for box in _text_boxes(child):
+                yield from _docx_blocks(box)
+        elif child.tag == f"{_W}tbl":
+            yield child
+        elif child.tag == f"{_W}sdt":
+            for content in child.iterchildren(f"{_W}sdtContent"):
+                yield from _docx_blocks(content)
+
+
+def _text_boxes(element: Any) -> Iterator[Any]:
+    """The outermost text boxes (`w:txbxContent`) within a paragraph (a box's own boxes come
+    with its paragraphs), each once: Word writes a DrawingML box and a VML copy of it for
+    older readers (`mc:Fallback`), which is skipped."""
+    for child in element.iterchildren():
+        if child.tag == f"{_W}txbxContent":
+            yield child
+        elif child.tag != _MC_FALLBACK:
+            yield from _text_boxes(child)
+
+
+def _docx_notes(document: Any) -> list[Any]:
+    """Footnotes, then endnotes, in their parts' order: parts of their own, which
+    python-docx does not read."""
+    from docx.opc.constants import RELATIONSHIP_TYPE
+    from docx.oxml import parse_xml
+
+    notes = []
+    for reltype, tag in (
+        (RELATIONSHIP_TYPE.FOOTNOTES, f"{_W}footnote"),
+        (RELATIONSHIP_TYPE.ENDNOTES, f"{_W}endnote"),
+    ):
+        for rel in document.part.rels.values():
+            if rel.reltype == reltype and not rel.is_external:
+                root = parse_xml(rel.target_part.blob)
+                notes += [n for n in root.iterchildren(tag) if n.get(f"{_W}type") in _NOTE_TYPES]
+    return notes
 
 
 def _docx_paragraph(paragraph: Any) -> str:

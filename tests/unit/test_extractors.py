@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -364,3 +365,85 @@ def test_plain_text_and_markdown_are_kept_as_written() -> None:
     text = extract_media(b"Short line\n\nA longer paragraph here.\n", "text/plain", "a.txt")
     assert text == "Short line\n\nA longer paragraph here.\n"
     assert extract_media(MARKDOWN_FILE, "text/markdown", "cat.md") == MARKDOWN_FILE.decode()
+
+
+_TEXT_BOX_NAMESPACES = (
+    'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" '
+    'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" '
+    'xmlns:wp="http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing" '
+    'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" '
+    'xmlns:wps="http://schemas.microsoft.com/office/word/2010/wordprocessingShape" '
+    'xmlns:v="urn:schemas-microsoft-com:vml"'
+)
+
+
+def _text_box_run(text: str) -> str:
+    """A run holding a text box as Word writes one: DrawingML, with a VML copy of the same
+    box for older readers."""
+    box = f"<w:txbxContent><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:txbxContent>"
+    return (
+        f"<w:r {_TEXT_BOX_NAMESPACES}><mc:AlternateContent>"
+        '<mc:Choice Requires="wps"><w:drawing><wp:anchor><a:graphic><a:graphicData>'
+        f"<wps:wsp><wps:txbx>{box}</wps:txbx></wps:wsp>"
+        "</a:graphicData></a:graphic></wp:anchor></w:drawing></mc:Choice>"
+        f"<mc:Fallback><w:pict><v:shape><v:textbox>{box}</v:textbox></v:shape></w:pict>"
+        "</mc:Fallback></mc:AlternateContent></w:r>"
+    )
+
+
+def _notes_part(document: Any, kind: str, notes: list[str]) -> None:
+    """A footnotes or endnotes part, with Word's two separator notes before `notes`."""
+    from docx.opc.constants import CONTENT_TYPE, RELATIONSHIP_TYPE
+    from docx.opc.packuri import PackURI
+    from docx.opc.part import Part
+
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    separators = (
+        f'<w:{kind} w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p></w:{kind}>'
+        f'<w:{kind} w:type="continuationSeparator" w:id="0"><w:p><w:r><w:t>cont</w:t></w:r>'
+        f"</w:p></w:{kind}>"
+    )
+    body = "".join(
+        f'<w:{kind} w:id="{n}"><w:p><w:r><w:t>{note}</w:t></w:r></w:p></w:{kind}>'
+        for n, note in enumerate(notes, 1)
+    )
+    xml = f"<w:{kind}s {w}>{separators}{body}</w:{kind}s>".encode()
+    content_type = {"footnote": CONTENT_TYPE.WML_FOOTNOTES, "endnote": CONTENT_TYPE.WML_ENDNOTES}
+    reltype = {"footnote": RELATIONSHIP_TYPE.FOOTNOTES, "endnote": RELATIONSHIP_TYPE.ENDNOTES}
+    part = Part(PackURI(f"/word/{kind}s.xml"), content_type[kind], xml, document.part.package)
+    document.part.relate_to(part, reltype[kind])
+
+
+def test_docx_text_boxes_nested_tables_and_notes_are_read() -> None:
+    """Text python-docx's own reading leaves out: a text box, once although Word writes it
+    twice, after the paragraph it is anchored in; a table nested in a cell, in that cell;
+    footnotes, then endnotes, after the body, without Word's separator notes."""
+    import docx
+    from docx.oxml import parse_xml
+
+    document = docx.Document()
+    anchor = document.add_paragraph("Sightings by the jetty")
+    anchor._p.append(parse_xml(_text_box_run("Boxed: quokkas fed by hand")))
+    table = document.add_table(rows=1, cols=2)
+    table.cell(0, 0).text = "Burrows"
+    outer = table.cell(0, 1)
+    outer.text = "Counts"
+    inner = outer.add_table(rows=2, cols=2)
+    for row, values in zip(inner.rows, [("North", "7"), ("South", "3")], strict=True):
+        for cell, value in zip(row.cells, values, strict=True):
+            cell.text = value
+    document.add_paragraph("Last body paragraph")
+    _notes_part(document, "footnote", ["Counted at dawn", "By two rangers"])
+    _notes_part(document, "endnote", ["Survey of 2026"])
+    buffer = io.BytesIO()
+    document.save(buffer)
+    blocks = extract_media(buffer.getvalue(), DOCX_MIME, "survey.docx").split("\n\n")
+    assert blocks == [
+        "Sightings by the jetty",
+        "Boxed: quokkas fed by hand",
+        "Burrows | Counts North | 7; South | 3",
+        "Last body paragraph",
+        "Counted at dawn",
+        "By two rangers",
+        "Survey of 2026\n",
+    ]
