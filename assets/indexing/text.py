@@ -2,14 +2,17 @@
 
 Posts: cleaned HTML (blocks, shortcodes, scripts removed) through html2text, on all cores when
 a shard has many (`resources/cpu_pool.py`). Media: the file, fetched from the site's own
-origin with a size cap, through its format's parser (python-docx, python-pptx, pypdf,
+origin with a size cap (from a live site a few at a time, while the one before is parsed),
+through its format's parser (python-docx, python-pptx, pypdf,
 html2text) in a child process bounded in time, memory and ZIP inflation
 (`resources/extractors/bounded.py`).
 Whatever fails for one document — download, a limit, a parser, storing the text — is
 recorded on it and takes it out of the index; the rest go on (`assets/indexing/failures.py`).
 """
 
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
@@ -40,16 +43,33 @@ from pressrag.resources.wordpress import ContentSource
 SAVE_EVERY = 25
 
 
-def media_text(
-    source: ContentSource, row: dict, max_bytes: int, extractor: BoundedExtractor
-) -> str:
+def media_text(row: dict, data: bytes, extractor: BoundedExtractor) -> str:
     """The file's text, with the attachment's caption/description (if any) after it."""
     url = row["media_url"] or ""
     filename = PurePosixPath(urlsplit(url).path).name or f"attachment-{row['wp_id']}"
-    data = source.open_media(url, max_bytes)
     body = extractor.extract(data, row["mime_type"], filename)
     description = post_text(row["content_html"]) if row["content_html"] else ""
     return f"{body}\n\n{description}".strip()
+
+
+def downloads(
+    source: ContentSource, rows: list[dict], max_bytes: int
+) -> Iterator[bytes | Exception]:
+    """Each row's file, in order, or what its download raised; the source's
+    `parallel_downloads` of them on their way while the caller parses the one before."""
+    with ThreadPoolExecutor(source.parallel_downloads, thread_name_prefix="media") as pool:
+        ahead: deque[Future[bytes]] = deque()
+        for row in rows:
+            ahead.append(pool.submit(source.open_media, row["media_url"] or "", max_bytes))
+            if len(ahead) > source.parallel_downloads:
+                yield _outcome(ahead.popleft())
+        while ahead:
+            yield _outcome(ahead.popleft())
+
+
+def _outcome(download: Future[bytes]) -> bytes | Exception:
+    exc = download.exception()
+    return exc if isinstance(exc, Exception) else download.result()
 
 
 def extracted(
@@ -63,12 +83,16 @@ def extracted(
     then media, whose worker loads its parsers meanwhile."""
     posts = [r for r in rows if r["doc_type"] != "attachment"]
     yield from zip(posts, post_texts, strict=True)
-    for row in rows:
-        if row["doc_type"] != "attachment":
+    media = [r for r in rows if r["doc_type"] == "attachment"]
+    if not media:
+        return
+    assert source is not None
+    for row, data in zip(media, downloads(source, media, settings.media_max_bytes), strict=True):
+        if isinstance(data, Exception):
+            yield row, Failed(data)
             continue
-        assert source is not None
         try:
-            outcome: str | Failed = media_text(source, row, settings.media_max_bytes, extractor)
+            outcome: str | Failed = media_text(row, data, extractor)
         except Exception as exc:
             outcome = Failed(exc)
         yield row, outcome

@@ -54,6 +54,13 @@ class ContentSource(Protocol):
         """A media file's bytes, from the site's own origin only, at most `max_bytes`."""
         ...
 
+    @property
+    def parallel_downloads(self) -> int:
+        """How many `open_media` calls may run at once (from threads): a site's server
+        answers a file a request, so files come faster a few at a time; an export's files
+        are on this machine's disk."""
+        ...
+
 
 __all__ = [
     "ContentSource",

@@ -56,6 +56,10 @@ def redact_url(url: str | httpx.URL) -> str:
 class WordPressRestClient:
     """Synchronous REST client for one site; see the module docstring for what it sees."""
 
+    # Media files downloaded at once (`open_media` from threads share the connection pool):
+    # few enough for a small host, and each is held in memory until it is parsed.
+    parallel_downloads = 4
+
     def __init__(
         self,
         base_url: str,

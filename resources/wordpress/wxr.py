@@ -269,6 +269,8 @@ class WxrSource:
     the end; `on_progress` hears how far a pass is, every few seconds.
     """
 
+    parallel_downloads = 1  # the files are on this machine: nothing to wait for
+
     def __init__(
         self,
         path: str | Path,

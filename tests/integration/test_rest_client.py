@@ -444,3 +444,42 @@ def test_non_wordpress_answers_are_clear_errors(
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def test_media_downloads_overlap_in_order_and_fail_alone(wp: FakeWordPress) -> None:
+    """A live site's files download a few at a time while the one before is parsed, at most
+    `parallel_downloads` at once; texts come back in the rows' order, and a file that cannot
+    be downloaded fails only its own document."""
+    from pressrag.assets.indexing.text import extracted
+    from pressrag.resources.cpu_pool import Failed
+    from pressrag.resources.extractors.bounded import BoundedExtractor, ExtractionLimits
+    from pressrag.resources.extractors.media import kinds_of
+    from pressrag.resources.settings import get_settings
+
+    files = {n: f"wallaby survey sheet {n}".encode() for n in range(1, 7)}
+    for n, data in files.items():
+        wp.upsert({"id": n, "type": "attachment", "mime_type": "text/plain", "file": data})
+    wp.upsert({"id": 7, "type": "attachment", "mime_type": "text/plain"})  # no file: 404
+    wp.stall_next(7, 0.3)  # a slow host: every download takes 0.3 s
+    client = client_for(wp)
+    rows = [
+        {
+            "id": n,
+            "wp_id": n,
+            "doc_type": "attachment",
+            "media_url": wp.media_url(n),
+            "mime_type": "text/plain",
+            "content_html": "",
+        }
+        for n in range(1, 8)
+    ]
+    settings = get_settings()
+    limits = ExtractionLimits.from_settings(settings)
+    with BoundedExtractor(limits, kinds_of(["text/plain"])) as extractor:
+        extractor.start()
+        results = list(extracted(rows, iter([]), client, extractor, settings))
+    assert [row["wp_id"] for row, _ in results] == list(range(1, 8))
+    assert [text for _, text in results[:6]] == [data.decode() for data in files.values()]
+    failed = results[6][1]
+    assert isinstance(failed, Failed) and "HTTP 404" in str(failed.error)
+    assert 2 <= wp.most_in_flight <= client.parallel_downloads

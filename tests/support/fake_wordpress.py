@@ -79,6 +79,7 @@ class FakeWordPress:
         # Requests being answered: a handler records its request only after the response is
         # sent, so a client can see the answer before the log does.
         self._in_flight = 0
+        self.most_in_flight = 0  # the most requests it was answering at once
         self._clock = datetime(2024, 1, 1, tzinfo=UTC)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -255,6 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         with self.site._lock:
             self.site._in_flight += 1
+            self.site.most_in_flight = max(self.site.most_in_flight, self.site._in_flight)
         try:
             parts = urlsplit(self.path)
             params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
