@@ -57,8 +57,11 @@ def test_int8_question_vectors_stay_close(torch_vectors: np.ndarray) -> None:
 
 def test_int8_questions_find_what_exact_questions_find(indexed_sites: IndexedSites) -> None:
     """Over the sample's known-item questions, against the exactly-embedded index: the
-    quantized question vectors put the same chunk first nearly always, and find the expected
-    page first at least as often give or take one question."""
+    quantized question vectors put the same chunk first nearly always, and a question whose
+    page the exact vector finds first and the quantized one does not is a near tie (the page
+    within 0.01 of the chunk put first). ONNX Runtime's int8 kernels differ by CPU: on an
+    AMD EPYC with AVX-512 VNNI two of 24 such ties, 0.003 and 0.007 apart, went the other
+    way; elsewhere at most one."""
     import psycopg
     from pgvector.psycopg import register_vector
 
@@ -69,20 +72,20 @@ def test_int8_questions_find_what_exact_questions_find(indexed_sites: IndexedSit
             "SELECT d.title, c.embedding FROM chunks c JOIN documents d ON d.id = c.document_id"
             " WHERE c.site_id = 'demo'"
         ).fetchall()
-    titles = [title for title, _ in rows]
     index = np.stack([np.asarray(vector.to_numpy(), dtype=np.float32) for _, vector in rows])
     questions = [case["query"] for case in cases]
-    best = {
-        backend: np.argmax(LocalEmbedder(backend=backend).embed(questions) @ index.T, axis=1)
+    exact, quantized = (
+        LocalEmbedder(backend=backend).embed(questions) @ index.T
         for backend in ("onnx", "onnx-int8")
-    }
-    same_first = np.mean(best["onnx"] == best["onnx-int8"])
-    found = {
-        backend: sum(titles[i] == case["expect_title"] for i, case in zip(top, cases, strict=True))
-        for backend, top in best.items()
-    }
-    assert same_first >= 0.8, same_first
-    assert found["onnx-int8"] >= found["onnx"] - 1, found
+    )
+    pages = np.array([[title == case["expect_title"] for title, _ in rows] for case in cases])
+    found_exact = pages[np.arange(len(cases)), exact.argmax(axis=1)]
+    found_quantized = pages[np.arange(len(cases)), quantized.argmax(axis=1)]
+    lost = found_exact & ~found_quantized
+    behind = quantized.max(axis=1) - np.where(pages, quantized, -np.inf).max(axis=1)
+    assert np.mean(exact.argmax(axis=1) == quantized.argmax(axis=1)) >= 0.8
+    assert found_quantized.sum() >= found_exact.sum() - 2, (found_exact, found_quantized)
+    assert (behind[lost] <= 0.01).all(), behind[lost]
 
 
 def test_a_corrupt_cached_model_is_exported_again(tmp_path: Path) -> None:
