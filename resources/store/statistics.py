@@ -10,12 +10,14 @@ regular expression instead of using its index, ~40–60 ms a search at 5,000 doc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 
 import psycopg
 from psycopg import sql
 
 # What searches plan against; `text_stats` has a row per site and space, read by key.
 SEARCHED_TABLES = ("documents", "chunks", "lexicon")
+LOCK_WAIT = "1s"
 
 # Autovacuum's own rule for "this table needs ANALYZE" (its global settings; a table's own
 # storage parameters are not read), applied now instead of at its next round.
@@ -34,9 +36,16 @@ def analyze_stale(conn: psycopg.Connection, tables: Sequence[str] = SEARCHED_TAB
     """ANALYZE those of `tables` that autovacuum would analyze next; the ones analyzed.
 
     A whole-table ANALYZE, so autovacuum's counter restarts and it does not do it again.
-    Its lock only excludes other ANALYZE, VACUUM and DDL of the table, never reads or writes.
+    Its lock only excludes other ANALYZE, VACUUM and DDL of the table, never reads or writes;
+    a table whose lock is not had within `LOCK_WAIT` (another site's index build, say) is
+    left to autovacuum rather than holding up the run.
     """
     stale = [name for (name,) in conn.execute(_STALE, (list(tables),)).fetchall()]
+    analyzed = []
+    conn.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
     for name in stale:
-        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
-    return stale
+        with suppress(psycopg.errors.LockNotAvailable), conn.transaction():
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
+            analyzed.append(name)
+    conn.execute("SET LOCAL lock_timeout = DEFAULT")
+    return analyzed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
@@ -604,6 +605,17 @@ def test_a_large_load_leaves_searches_with_current_statistics(fresh_database: st
             "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'documents'"
         ).fetchone()[0]
         assert analyses == 1
+
+        conn.execute("UPDATE documents SET title = title || '?'")
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        conn.commit()
+        with psycopg.connect(fresh_database) as other:  # e.g. another site's index build
+            other.execute("LOCK TABLE documents IN SHARE UPDATE EXCLUSIVE MODE")
+            started = time.monotonic()
+            assert analyze_stale(conn) == []  # left to autovacuum, not waited for
+            assert time.monotonic() - started < 5
+            conn.commit()
+        assert analyze_stale(conn) == ["documents"]
 
 
 def _rows_read(conn: psycopg.Connection, table: str) -> int:
