@@ -3,9 +3,8 @@
 Posts: cleaned HTML (blocks, shortcodes, scripts removed) through html2text, on all cores when
 a shard has many (`resources/cpu_pool.py`). Media: the file, fetched from the site's own
 origin with a size cap (from a live site a few at a time, while the one before is parsed),
-through its format's parser (python-docx, python-pptx, pypdf,
-html2text) in a child process bounded in time, memory and ZIP inflation
-(`resources/extractors/bounded.py`).
+through its format's parser (python-docx, python-pptx, pypdf, html2text) in a child process
+bounded in time, memory and ZIP inflation (`resources/extractors/bounded.py`).
 Whatever fails for one document — download, a limit, a parser, storing the text — is
 recorded on it and takes it out of the index; the rest go on (`assets/indexing/failures.py`).
 """

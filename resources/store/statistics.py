@@ -41,6 +41,8 @@ def analyze_stale(conn: psycopg.Connection, tables: Sequence[str] = SEARCHED_TAB
     left to autovacuum rather than holding up the run.
     """
     stale = [name for (name,) in conn.execute(_STALE, (list(tables),)).fetchall()]
+    if not stale:
+        return []
     analyzed = []
     conn.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
     for name in stale:
