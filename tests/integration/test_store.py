@@ -509,19 +509,12 @@ def test_writes_read_only_the_documents_they_name(fresh_database: str) -> None:
         conn.execute("UPDATE documents SET content_hash = 'new' WHERE id = %s", (moved_on,))
         expected = {doc_id for doc_id, _ in docs} - {moved_on}
 
-        def reads() -> int:
-            row = conn.execute(
-                "SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) "
-                "FROM pg_stat_xact_user_tables WHERE relname = 'documents'"
-            ).fetchone()
-            return row[0]
-
         def documents_read(write) -> int:
             """Rows of `documents` the write read, from the transaction's own counters."""
             with conn.transaction():
-                before = reads()
+                before = _rows_read(conn, "documents")
                 outcome = write()
-                read = reads() - before
+                read = _rows_read(conn, "documents") - before
             assert outcome == expected
             return read
 
