@@ -93,6 +93,20 @@ def test_text_reads_as_written_without_markdown_escapes() -> None:
 # --- extract_media: generated files ---------------------------------------------------------
 
 
+def _saved(document: Any) -> bytes:
+    """A python-docx or python-pptx document as the bytes of its file."""
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def _fill(table: Any, rows: list[tuple[str, ...]]) -> None:
+    """Write `rows` into a python-docx or python-pptx table of that shape."""
+    for row, values in zip(table.rows, rows, strict=True):
+        for cell, value in zip(row.cells, values, strict=True):
+            cell.text = value
+
+
 def _docx_bytes() -> bytes:
     import docx
 
@@ -101,9 +115,7 @@ def _docx_bytes() -> bytes:
     document.add_paragraph("Keep the zebrafish tank at twenty-eight degrees at all times.")
     document.add_heading("Feeding", level=2)
     document.add_paragraph("Brine shrimp twice daily", style="List Bullet")
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
+    return _saved(document)
 
 
 def _pptx_bytes() -> bytes:
@@ -113,9 +125,7 @@ def _pptx_bytes() -> bytes:
     slide = presentation.slides.add_slide(presentation.slide_layouts[1])
     slide.shapes.title.text = "Aardvark roadmap"
     slide.placeholders[1].text = "Burrow expansion for the aardvark colony in spring"
-    buffer = io.BytesIO()
-    presentation.save(buffer)
-    return buffer.getvalue()
+    return _saved(presentation)
 
 
 def _pdf_bytes(text: str | None) -> bytes:
@@ -257,18 +267,12 @@ def _docx_with_lists_and_a_table() -> bytes:
     document.add_paragraph("Scrubland near swamps", style="List Bullet 2")
     document.add_paragraph("Count the burrows first", style="List Number")
     table = document.add_table(rows=2, cols=3)
-    for row, values in zip(
-        table.rows, [("Site", "Adults", "Joeys"), ("North", "7", "7")], strict=True
-    ):
-        for cell, value in zip(row.cells, values, strict=True):
-            cell.text = value
+    _fill(table, [("Site", "Adults", "Joeys"), ("North", "7", "7")])
     merged = document.add_table(rows=1, cols=2)
     merged.cell(0, 0).merge(merged.cell(0, 1)).text = "Merged quokka census"
     document.add_paragraph("   ")  # whitespace only: no block of its own
     document.add_paragraph("Line one of the note\nline two of the note")
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
+    return _saved(document)
 
 
 def test_docx_lists_tables_and_levels_keep_their_structure() -> None:
@@ -309,9 +313,7 @@ def test_docx_numbered_paragraphs_and_content_controls_are_read() -> None:
     )
     document.element.body.insert(len(document.element.body) - 1, control)  # before sectPr
     document.add_paragraph("After the control")
-    buffer = io.BytesIO()
-    document.save(buffer)
-    lines = extract_media(buffer.getvalue(), DOCX_MIME, "steps.docx").split("\n\n")
+    lines = extract_media(_saved(document), DOCX_MIME, "steps.docx").split("\n\n")
     assert lines == [
         "Before the control",
         "  - Numbered wombat step",
@@ -343,12 +345,8 @@ def test_pptx_slides_in_order_with_titles_bullets_groups_and_tables() -> None:
     upper = group.shapes.add_textbox(Inches(1), Inches(1), Inches(4), Inches(1))
     upper.text_frame.text = "Grouped box, read first"
     table = second.shapes.add_table(2, 2, Inches(1), Inches(6), Inches(4), Inches(1)).table
-    for row, values in zip(table.rows, [("Region", "Sightings"), ("Borneo", "12")], strict=True):
-        for cell, value in zip(row.cells, values, strict=True):
-            cell.text = value
-    buffer = io.BytesIO()
-    presentation.save(buffer)
-    text = extract_media(buffer.getvalue(), PPTX_MIME, "survey.pptx")
+    _fill(table, [("Region", "Sightings"), ("Borneo", "12")])
+    text = extract_media(_saved(presentation), PPTX_MIME, "survey.pptx")
     assert text == (
         "# Pangolin survey\n\n"
         "Scales protect the pangolin\nin two lines\n\n"
@@ -429,15 +427,11 @@ def test_docx_text_boxes_nested_tables_and_notes_are_read() -> None:
     outer = table.cell(0, 1)
     outer.text = "Counts"
     inner = outer.add_table(rows=2, cols=2)
-    for row, values in zip(inner.rows, [("North", "7"), ("South", "3")], strict=True):
-        for cell, value in zip(row.cells, values, strict=True):
-            cell.text = value
+    _fill(inner, [("North", "7"), ("South", "3")])
     document.add_paragraph("Last body paragraph")
     _notes_part(document, "footnote", ["Counted at dawn", "By two rangers"])
     _notes_part(document, "endnote", ["Survey of 2026"])
-    buffer = io.BytesIO()
-    document.save(buffer)
-    blocks = extract_media(buffer.getvalue(), DOCX_MIME, "survey.docx").split("\n\n")
+    blocks = extract_media(_saved(document), DOCX_MIME, "survey.docx").split("\n\n")
     assert blocks == [
         "Sightings by the jetty",
         "Boxed: quokkas fed by hand",
