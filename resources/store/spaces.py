@@ -210,10 +210,8 @@ def bulk_hnsw_load(conninfo: str, space: EmbeddingSpace, expected_rows: int) -> 
             conn.execute("SET lock_timeout = 0")
             if hnsw_index_state(conn, space) == "invalid":  # the drop above stopped midway
                 conn.execute(sql.SQL("DROP INDEX CONCURRENTLY {}").format(hnsw_index_name(space)))
-            # Fresh statistics first: the planner still thinks the table holds what it did
-            # before the load (autovacuum's analyze comes later), and chose plans for the next
-            # searches ~20× slower (the search-quality check: 0.7 → 12 s on 23,519 chunks).
-            conn.execute("ANALYZE chunks")
+            # The loaded rows' statistics come after the build, from `publish`'s
+            # `analyze_stale` (resources/store/statistics.py), with the other searched tables.
             _size_build_memory(conn, space, expected_rows)
             conn.execute(_create_hnsw_index(space, concurrently=True))
 
