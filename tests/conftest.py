@@ -102,6 +102,7 @@ def _pressrag_home(home: Path) -> Iterator[PressragEnv]:
     """
     from pressrag.orchestration.environment import prepare
     from pressrag.resources.database import stop_embedded_server
+    from pressrag.resources.gateway.ledger import process_ledger
     from pressrag.resources.settings import get_settings
 
     os.environ["PRESSRAG_HOME"] = str(home)
@@ -113,6 +114,9 @@ def _pressrag_home(home: Path) -> Iterator[PressragEnv]:
     try:
         yield PressragEnv(home=home, app_url=urls.app, dagster_url=urls.dagster, env=env)
     finally:
+        # Usage a test recorded last is written before its database goes: else the ledger
+        # retries it against a stopped server until the worker exits.
+        process_ledger().flush()
         stop_embedded_server(home / "pgdata")
 
 
