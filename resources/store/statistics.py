@@ -28,8 +28,13 @@ JOIN pg_class c ON c.oid = s.relid
 WHERE s.schemaname = current_schema() AND s.relname = ANY(%s)
   AND s.n_mod_since_analyze > current_setting('autovacuum_analyze_threshold')::float8
       + current_setting('autovacuum_analyze_scale_factor')::float8 * greatest(c.reltuples, 0)
+  AND (pg_has_role(c.relowner, 'USAGE') OR {may_maintain})
 ORDER BY s.relname
 """
+# Who else may ANALYZE a table: PostgreSQL 17's MAINTAIN privilege (the `pg_maintain` role
+# included). Older servers know no such privilege and would reject the name.
+_MAINTAIN = "has_table_privilege(c.oid, 'MAINTAIN')"
+MAINTAIN_SINCE = 170000
 
 
 def analyze_stale(conn: psycopg.Connection, tables: Sequence[str] = SEARCHED_TABLES) -> list[str]:
@@ -38,9 +43,13 @@ def analyze_stale(conn: psycopg.Connection, tables: Sequence[str] = SEARCHED_TAB
     A whole-table ANALYZE, so autovacuum's counter restarts and it does not do it again.
     Its lock only excludes other ANALYZE, VACUUM and DDL of the table, never reads or writes;
     a table whose lock is not had within `LOCK_WAIT` (another site's index build, say) is
-    left to autovacuum rather than holding up the run.
+    left to autovacuum rather than holding up the run. Tables this role may not analyze (a
+    managed database whose tables another role owns) are left to autovacuum too: PostgreSQL
+    would only warn and skip them.
     """
-    stale = [name for (name,) in conn.execute(_STALE, (list(tables),)).fetchall()]
+    may_maintain = _MAINTAIN if conn.info.server_version >= MAINTAIN_SINCE else "false"
+    query = sql.SQL(_STALE).format(may_maintain=sql.SQL(may_maintain))
+    stale = [name for (name,) in conn.execute(query, (list(tables),)).fetchall()]
     if not stale:
         return []
     analyzed = []

@@ -611,6 +611,50 @@ def test_a_large_load_leaves_searches_with_current_statistics(fresh_database: st
         assert analyze_stale(conn) == ["documents"]
 
 
+def test_statistics_are_left_to_autovacuum_where_the_role_may_not_analyze(
+    fresh_database: str,
+) -> None:
+    """On a managed database whose tables another role owns, ANALYZE by the app's role only
+    warns and skips: such a table is not claimed as analyzed. PostgreSQL 17's MAINTAIN
+    privilege is enough to analyze it."""
+    from pressrag.resources.store.statistics import MAINTAIN_SINCE, analyze_stale
+
+    apply_migrations(fresh_database)
+    role = f"app_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(fresh_database) as conn:
+        conn.execute("ALTER TABLE documents SET (autovacuum_enabled = off)")
+        conn.execute(
+            "INSERT INTO sites (id, source_kind, base_url) VALUES ('s', 'wxr', 'http://s.test')"
+        )
+        conn.execute(
+            "INSERT INTO documents (site_id, wp_id, doc_type, status, visibility, title, url, "
+            "content_hash) SELECT 's', n, 'post', 'publish', 'public', 'Post ' || n, "
+            "'http://s.test/' || n, 'h' || n FROM generate_series(1, 500) n"
+        )
+        conn.execute(f"CREATE ROLE {role} NOLOGIN")
+        conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        conn.commit()
+
+        def analyzed_as_app() -> list[str]:
+            with conn.transaction():
+                conn.execute(f"SET LOCAL ROLE {role}")
+                return analyze_stale(conn, ("documents",))
+
+        assert analyzed_as_app() == []
+        conn.commit()
+        analyses = "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'documents'"
+        assert conn.execute(analyses).fetchone()[0] == 0
+        if conn.info.server_version >= MAINTAIN_SINCE:
+            conn.execute(f"GRANT MAINTAIN ON documents TO {role}")
+            assert analyzed_as_app() == ["documents"]
+            conn.commit()
+            assert conn.execute(analyses).fetchone()[0] == 1
+        conn.execute(f"DROP OWNED BY {role}")
+        conn.execute(f"DROP ROLE {role}")
+        conn.commit()
+
+
 def _rows_read(conn: psycopg.Connection, table: str) -> int:
     """Rows of `table` this transaction has read, by sequential and index scans."""
     row = conn.execute(
