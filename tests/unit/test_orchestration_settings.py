@@ -30,7 +30,9 @@ executors = {
 sensor = defs.resolve_sensor_def("inbox_sensor")
 schedule = defs.resolve_schedule_def("nightly_reconcile")
 sensors = defs.get_repository_def().sensor_defs
+from dagster_celery import core_execution_loop
 print(json.dumps({
+    "celery_poll_seconds": core_execution_loop.TICK_SECONDS,
     "daemon_sensors": sum(not s.sensor_type.is_handled_by_asset_daemon for s in sensors),
     "executors": executors,
     "interval": sensor.minimum_interval_seconds,
@@ -103,6 +105,7 @@ def test_the_environment_sets_executor_interval_and_schedule() -> None:
         ("PRESSRAG_RUN_EXECUTOR", "celery-typo"),
         ("PRESSRAG_INBOX_MAX_ATTEMPTS", "0"),
         ("PRESSRAG_RUN_WORKER_START", "fork"),  # forking the threaded code server is unsafe
+        ("PRESSRAG_CELERY_POLL_SECONDS", "0"),
     ],
 )
 def test_a_bad_value_is_refused_naming_it(
@@ -135,3 +138,23 @@ def test_celery_runs_every_job_on_the_broker_from_the_environment() -> None:
     described = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(described["executors"].values()) == {"celery"}, described
     assert "hunter2" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(None, 0.1), ("0.25", 0.25)])
+def test_a_celery_run_looks_at_its_steps_results_more_often_than_once_a_second(
+    setting: str | None, expected: float
+) -> None:
+    """dagster-celery's loop sleeps its module constant between looks; the setting replaces
+    it where the executor is built, and the loop must still be the one that reads it."""
+    import inspect
+
+    from dagster_celery import core_execution_loop
+
+    assert "time.sleep(TICK_SECONDS)" in inspect.getsource(core_execution_loop)
+    poll = {"PRESSRAG_CELERY_POLL_SECONDS": setting} if setting else {}
+    done = _load_definitions(
+        PRESSRAG_EXECUTOR="celery", PRESSRAG_CELERY_BROKER_URL="redis://127.0.0.1:6390/0", **poll
+    )
+    assert done.returncode == 0, done.stderr
+    described = json.loads(done.stdout.strip().splitlines()[-1])
+    assert described["celery_poll_seconds"] == expected, described
