@@ -87,8 +87,8 @@ def run_executor() -> dg.ExecutorDefinition:
 def poll_celery_results_every(seconds: float) -> None:
     """dagster-celery's executor sleeps `TICK_SECONDS` (1 s, a module constant it offers no
     config for) between looks at its steps' results, so each step of a run's chain started
-    ~0.5 s late on average: 1,000 documents on one worker took 24.4 s at 1 s, 16.6 s at 0.1 s
-    (docs/performance.md, "Celery rows"). A look is a backend read per step in flight."""
+    ~0.5 s late on average: 1,000 documents on one worker took 21–23 s at 1 s, 12–13 s at
+    0.1 s (docs/performance.md, "Celery rows"). A look is a backend read per step in flight."""
     from dagster_celery import core_execution_loop
 
     core_execution_loop.TICK_SECONDS = seconds
