@@ -21,7 +21,7 @@ from pressrag.orchestration.writeback import writeback_run_config
 from pressrag.resources.settings import get_settings
 from pressrag.resources.store import Store
 from pressrag.resources.writeback.summarisers import candidate_sentences, word_count
-from tests.conftest import IndexedSites, PressragEnv, site_info
+from tests.conftest import SAMPLE_WXR, PressragEnv, site_info
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.fake_plugin import FakeWordPressWithPlugin
 from tests.support.indexing import asset_metadata, materialize_site, resources
@@ -29,6 +29,7 @@ from tests.support.indexing import asset_metadata, materialize_site, resources
 pytestmark = pytest.mark.integration
 
 LOCAL_MODEL = "local:sentence-transformers/all-MiniLM-L6-v2"
+SITE = "wxr-summaries"  # the shipped sample as a site of this module's own
 
 
 def bees(topic: str, detail: str) -> str:
@@ -129,14 +130,16 @@ def chat_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
 
 
 def test_sample_site_gets_extractive_summaries_kept_in_pressrag(
-    indexed_sites: IndexedSites,
+    pressrag_env: PressragEnv,
 ) -> None:
     """The embedded default on the shipped sample: every public document is summarised by the
     local model's most central sentences (labelled extractive), or skipped as too short; the
     WXR site keeps them in PressRAG; an unchanged re-run makes no generator call."""
-    # `force`: the sample is shared by the worker's test files, and a daemon started by one of
-    # them may already have summarised it through `writeback_automation`.
-    first = write_back("demo", force=True)
+    # A site of its own: the session's `demo` is shared by the worker's test files, and a
+    # daemon started by one of them may have summarised it already (`writeback_automation`).
+    add_site(SITE, wxr=str(SAMPLE_WXR))
+    assert materialize_site(SITE).success
+    first = write_back(SITE)
     assert first.success
     meta = asset_metadata(first, "summaries")
     assert meta["generator"] == "extractive" and meta["model"] == LOCAL_MODEL
@@ -145,7 +148,7 @@ def test_sample_site_gets_extractive_summaries_kept_in_pressrag(
     delivery = asset_metadata(first, "summaries_to_wordpress")
     assert delivery["sent"] == 0 and "kept in PressRAG only" in str(delivery["per_site"])
 
-    rows = summaries_of("demo")
+    rows = summaries_of(SITE)
     summarised = {k: v for k, v in rows.items() if v["status"] == "summarised"}
     assert len(summarised) == meta["summarised"]
     for row in summarised.values():
@@ -164,10 +167,10 @@ def test_sample_site_gets_extractive_summaries_kept_in_pressrag(
         if row["status"] == "skipped":
             assert "shorter than" in row["detail"] or "no prose" in row["detail"]
 
-    again = write_back("demo")
+    again = write_back(SITE)
     assert again.success
     assert asset_metadata(again, "summaries")["generator_calls"] == 0
-    assert {k: v["generated_at"] for k, v in summaries_of("demo").items()} == {
+    assert {k: v["generated_at"] for k, v in summaries_of(SITE).items()} == {
         k: v["generated_at"] for k, v in rows.items()
     }
 
