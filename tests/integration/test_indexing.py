@@ -451,3 +451,57 @@ def test_definitions_validate(pressrag_env: PressragEnv) -> None:
         timeout=180,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_search_quality_ranks_each_question_in_order_and_judges_the_share(
+    pressrag_env: PressragEnv,
+) -> None:
+    """Without golden questions the check asks each document's title; with them it records
+    the rank of each expected page in the questions' order (they are asked on two search
+    sessions at once), the same ranks a search gives, and fails below the threshold, naming
+    the question it missed."""
+    from pressrag.orchestration.run import search
+    from pressrag.orchestration.sites import add_site
+    from pressrag.resources.store.quality import add_golden, latest_evaluation
+    from tests.support.fake_wordpress import FakeWordPress
+
+    with FakeWordPress() as wordpress:
+        for title, body in HARBOUR_POSTS:
+            wordpress.upsert({"title": title, "content": f"<p>{body}</p>"})
+        add_site("quality", url=wordpress.base_url)
+        result = materialize_site("quality")
+        base = wordpress.base_url
+    assert result.success
+    (titles,) = [
+        e for e in result.get_asset_check_evaluations() if e.check_name == "search_quality"
+    ]
+    assert titles.passed
+    assert titles.metadata["kind"].value == "titles"
+    assert titles.metadata["questions"].value == len(HARBOUR_POSTS)
+    assert titles.metadata["share_found_in_top_5"].value == 1.0
+
+    url_of = {h.title: h.url for title, _ in HARBOUR_POSTS for h in search("quality", title)}
+    golden = [
+        ("When does the ferry leave the harbour?", url_of["Ferry times"]),
+        ("Where do I buy bread?", f"{base}/bakery/"),
+        ("How much does a mooring cost?", url_of["Harbour fees"]),
+        ("Can I climb the lighthouse?", url_of["Lighthouse tours"]),
+    ]
+    with _store() as store, store.connection() as conn:
+        add_golden(conn, "quality", golden, source="cli")
+    evaluation = evaluate_checks("quality")["search_quality"]
+    assert not evaluation.passed  # 3 of 4 found, below the default threshold of 0.8
+    assert evaluation.metadata["kind"].value == "golden"
+    assert evaluation.metadata["share_found_in_top_5"].value == 0.75
+    assert "Where do I buy bread?" in evaluation.metadata["missed"].value
+    with _store() as store, store.connection() as conn:
+        recorded = latest_evaluation(conn, "quality", "golden")
+    assert recorded is not None
+    assert [(r["question"], r["expected_url"]) for r in recorded.results] == golden
+
+    def rank(question: str, url: str) -> int | None:
+        urls = [hit.url for hit in search("quality", question, k=10)]
+        return urls.index(url) + 1 if url in urls else None
+
+    assert [r["rank"] for r in recorded.results] == [rank(q, url) for q, url in golden]
+    assert recorded.results[1]["rank"] is None
