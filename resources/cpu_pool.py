@@ -8,8 +8,10 @@ results back in order, so the step saves each group while the workers go on with
 - Workers are started through the **forkserver**, never forked from a run worker, which
   holds threads and database connections. They are started on first use and kept for the
   process's life, so a run of ten shards pays their start (~0.2 s) once.
-- A stage of fewer than `MIN_ITEMS` documents (a webhook's run) stays in its own process:
-  starting workers would cost more than their share of the work.
+- A stage of fewer than `MIN_ITEMS` documents and `MIN_CHARACTERS` of input (a webhook's
+  run) stays in its own process: starting workers would cost more than their share of the
+  work. The characters count because documents differ: 100 pages of the Python reference
+  are ~3.4 s of HTML → text, 170 short posts ~0.5 s.
 - What `fn` raises for one item comes back as `Failed(error)` for that item, so the caller
   records it on its document as it would in process.
 - A worker that dies (killed, out of memory) breaks the pool: the items not yet returned are
@@ -39,8 +41,11 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 # Below this many items the work stays in process (bench/scale.py's post HTML: ~0.6 ms a
-# document, so 200 are ~0.12 s of work; the workers' start is ~0.2 s).
+# document, so 200 are ~0.12 s of work; the workers' start is ~0.2 s)...
 MIN_ITEMS = 200
+# ...unless the items are this many characters: 40 pages of the Python reference (1.4 M of
+# text) were 2.8 → 1.8 s of HTML → text on two workers; the ×5 sample (~0.9 M) broke even.
+MIN_CHARACTERS = 1_000_000
 # Items sent to a worker at once: fewer round trips, and still many tasks per worker.
 ITEMS_PER_TASK = 16
 
@@ -58,19 +63,25 @@ def processes_for(settings: Settings) -> int:
     return settings.index_processes or len(os.sched_getaffinity(0))
 
 
-def map_each(fn: Callable[[T], R], items: Sequence[T], *, processes: int) -> Outcomes[R]:
+def map_each(
+    fn: Callable[[T], R], items: Sequence[T], *, processes: int, characters: int = 0
+) -> Outcomes[R]:
     """`fn(item)` for each item, in order: on `processes` workers when there are enough items
-    (and `fn` can be sent to them), else here. An item whose call raised gives `Failed`."""
-    return Outcomes(fn, items, processes)
+    or `characters` of input in them (and `fn` can be sent to them), else here. An item whose
+    call raised gives `Failed`."""
+    return Outcomes(fn, items, processes, characters)
 
 
 class Outcomes(Iterator[R | Failed], Generic[R]):
     """`map_each`'s results as they come; `on_workers` counts those a worker made (all of
     them, or fewer when a worker died and the rest were done here)."""
 
-    def __init__(self, fn: Callable[[T], R], items: Sequence[T], processes: int) -> None:
+    def __init__(
+        self, fn: Callable[[T], R], items: Sequence[T], processes: int, characters: int
+    ) -> None:
         self.on_workers = 0
-        use_workers = processes >= 2 and len(items) >= MIN_ITEMS and _sendable(fn)
+        enough = len(items) >= MIN_ITEMS or (len(items) >= 2 and characters >= MIN_CHARACTERS)
+        use_workers = processes >= 2 and enough and _sendable(fn)
         self._outcomes = (
             self._from_workers(fn, items, processes)
             if use_workers
@@ -85,7 +96,10 @@ class Outcomes(Iterator[R | Failed], Generic[R]):
     ) -> Iterator[R | Failed]:
         pool = _workers.get(processes)
         try:
-            for outcome in pool.map(partial(_outcome, fn), items, chunksize=ITEMS_PER_TASK):
+            # Fewer items a task when there are few: each worker then gets several tasks, and
+            # neither waits long on the other's last one.
+            per_task = max(1, min(ITEMS_PER_TASK, len(items) // (4 * processes)))
+            for outcome in pool.map(partial(_outcome, fn), items, chunksize=per_task):
                 self.on_workers += 1
                 yield outcome
         except BrokenProcessPool:

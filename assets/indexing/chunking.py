@@ -63,7 +63,12 @@ def chunk_shard(
     )
     # Many documents are chunked on worker processes while groups are saved here.
     documents = [(r["title"], r["extracted_text"] or "") for r in pending]
-    outcomes = map_each(chunker, documents, processes=processes_for(settings))
+    outcomes = map_each(
+        chunker,
+        documents,
+        processes=processes_for(settings),
+        characters=sum(len(text) for _, text in documents),
+    )
     made = tokens = 0
     with timed() as clock, db.connection() as conn:
         for start in range(0, len(pending), DOCS_PER_SAVE):

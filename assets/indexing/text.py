@@ -127,10 +127,12 @@ def _extract(
             )
 
         # Many posts are converted on worker processes (resources/cpu_pool.py).
+        htmls = [r["content_html"] for r in pending if r["doc_type"] != "attachment"]
         post_texts = map_each(
             post_text,
-            [r["content_html"] for r in pending if r["doc_type"] != "attachment"],
+            htmls,
             processes=processes_for(settings),
+            characters=sum(len(h or "") for h in htmls),
         )
         texts: list[dict] = []
         rows = extracted(pending, post_texts, source, extractor, settings)

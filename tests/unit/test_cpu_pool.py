@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pressrag.assets.transforms.chunking import Chunker
 from pressrag.assets.transforms.cleaning import post_text
-from pressrag.resources.cpu_pool import MIN_ITEMS, Failed, map_each
+from pressrag.resources.cpu_pool import MIN_CHARACTERS, MIN_ITEMS, Failed, map_each
 from pressrag.resources.tokenization import default_counter
 
 MAIN = os.getpid()
@@ -27,6 +27,13 @@ def where(item: int) -> tuple[int, int]:
 def slowly_where(item: int) -> tuple[int, int]:
     """`where`, slow enough (5 ms) that every worker takes tasks, however loaded the machine."""
     time.sleep(0.005)
+    return where(item)
+
+
+def long_document_where(item: int) -> tuple[int, int]:
+    """`where` at 50 ms an item: a long page's share of work, ~1 s for twenty, enough for a
+    second worker to start and take tasks."""
+    time.sleep(0.05)
     return where(item)
 
 
@@ -71,6 +78,19 @@ def test_few_items_or_one_process_stay_here() -> None:
     one = map_each(where, list(range(MIN_ITEMS + 1)), processes=1)
     assert {pid for _, pid in [*few, *one]} == {MAIN}
     assert few.on_workers == one.on_workers == 0
+
+
+def test_few_long_documents_run_on_both_workers() -> None:
+    """Twenty long pages are as much work as hundreds of short posts: they go to the workers,
+    both of which get some (few items a task); the same twenty short stay here."""
+    items = list(range(20))
+    long = map_each(long_document_where, items, processes=2, characters=MIN_CHARACTERS)
+    results = list(long)
+    assert [item for item, _ in results] == items
+    assert long.on_workers == len(items)
+    assert len({pid for _, pid in results} - {MAIN}) == 2
+    short = map_each(where, items, processes=2, characters=MIN_CHARACTERS - 1)
+    assert {pid for _, pid in short} == {MAIN}
 
 
 def test_what_cannot_be_sent_runs_here() -> None:
