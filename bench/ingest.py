@@ -12,7 +12,10 @@ the run (the model's speed drifts between two measurements). Where the seconds g
 per step (bench/scale.py's table: SQL, embedding, the rest) and as CPU seconds per stage,
 with the load average. Finally a re-run on unchanged content: seconds, chunks embedded (must be 0).
 
-    .venv/bin/python bench/ingest.py [--multiple 5] [--profile FILE]
+    .venv/bin/python bench/ingest.py [--multiple 5] [--pydocs PAGES] [--profile FILE]
+
+`--pydocs PAGES` indexes that many pages of bench/peers' corpus (Debian's python3.11-doc
+library reference, as a WXR export) instead of the synthetic site.
 
 `--profile FILE` indexes the synthetic site under cProfile (its figures are then inflated)
 and prints the top functions.
@@ -79,6 +82,18 @@ def synthetic_export(multiple: int, target: Path) -> Path:
     export = target / "export.xml"
     export.write_text(head + "\n".join(copies) + tail, encoding="utf-8")
     os.symlink(SAMPLE / "uploads", target / "uploads")
+    return export
+
+
+def pydocs_export(pages: int, target: Path) -> Path:
+    """bench/peers' corpus of `pages` pages as the WXR export its PressRAG stack indexes."""
+    from peers import corpus
+
+    if not corpus.PYDOCS.is_dir():
+        sys.exit(f"{corpus.PYDOCS} is missing: install Debian's python3.11-doc (make system-deps)")
+    target.mkdir(parents=True, exist_ok=True)
+    export = target / "export.xml"
+    export.write_text(corpus.wxr(corpus.pydocs_pages(pages)), encoding="utf-8")
     return export
 
 
@@ -207,6 +222,9 @@ STATE: dict = {}
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--multiple", type=int, default=5, help="size of the synthetic site")
+    parser.add_argument(
+        "--pydocs", type=int, metavar="PAGES", help="bench/peers' corpus instead of the ×N site"
+    )
     parser.add_argument("--profile", type=Path, help="profile the synthetic site's run here")
     parser.add_argument("--skip-sample", action="store_true", help="index only the synthetic site")
     args = parser.parse_args()
@@ -233,8 +251,12 @@ def main() -> None:
     )
     if not args.skip_sample:
         run("sample site", "bench-sample", SAMPLE / "export.xml", None)
-    export = synthetic_export(args.multiple, home / "multi")
-    run(f"synthetic x{args.multiple}", "bench-multi", export, args.profile)
+    if args.pydocs:
+        export = pydocs_export(args.pydocs, home / "pydocs")
+        run(f"python3.11-doc, {args.pydocs} pages", "bench-pydocs", export, args.profile)
+    else:
+        export = synthetic_export(args.multiple, home / "multi")
+        run(f"synthetic x{args.multiple}", "bench-multi", export, args.profile)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """PressRAG beside LlamaIndex and LangChain (issue #15): one corpus, one model, one server.
 
     .venv/bin/python bench/peers/run.py [--pages 30] [--corpus auto|pydocs|sample]
+                                        [--stacks pressrag,llamaindex,langchain]
 
 Each stack runs in a worker process of its own: PressRAG in the project's virtualenv
 (stack_pressrag.py: its Dagster pipeline, its hybrid search), LlamaIndex and LangChain each
@@ -140,9 +141,9 @@ class Worker:
         self.process.wait(timeout=60)
 
 
-def start_server(home: Path) -> dict:
+def start_server(home: Path, peers: list[str]) -> dict:
     """The embedded PostgreSQL PressRAG starts (its databases made), plus one database with
-    pgvector for each peer; returns how to reach it (unix socket)."""
+    pgvector for each of `peers`; returns how to reach it (unix socket)."""
     import psycopg
 
     from pressrag.resources.database import start_embedded_server, with_database
@@ -160,9 +161,9 @@ def start_server(home: Path) -> dict:
         "pgdata": str(home / "pgdata"),
     }
     with psycopg.connect(uri, autocommit=True) as conn:
-        for stack in STACKS[1:]:
+        for stack in peers:
             conn.execute(f"CREATE DATABASE peers_{stack}")
-    for stack in STACKS[1:]:
+    for stack in peers:
         with psycopg.connect(with_database(uri, f"peers_{stack}"), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     return server
@@ -237,6 +238,17 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def stacks_list(text: str) -> list[str]:
+    """`--stacks`: known names, each once, in the order given."""
+    names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in STACKS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown stack {', '.join(unknown) or '(none given)'}; choose from {', '.join(STACKS)}"
+        )
+    return names
+
+
 def build_corpus(args: argparse.Namespace, work: Path) -> tuple[list[corpus.Page], str]:
     use_pydocs = args.corpus == "pydocs" or (args.corpus == "auto" and corpus.PYDOCS.is_dir())
     if use_pydocs:
@@ -256,16 +268,24 @@ def main() -> None:
     parser.add_argument("--multiple", type=int, default=5, help="sample copies (fallback)")
     parser.add_argument("--questions", type=int, default=50)
     parser.add_argument("--keep", action="store_true", help="keep the work folder and logs")
+    parser.add_argument(
+        "--stacks",
+        type=stacks_list,
+        default=list(STACKS),
+        help="comma-separated, of " + ",".join(STACKS) + " (all by default)",
+    )
     args = parser.parse_args()
+    stacks: list[str] = args.stacks
     for name in ("DATABASE_URL", "PRESSRAG_APP_DB_URL", "PRESSRAG_DAGSTER_PG_URL", "DAGSTER_HOME"):
         os.environ.pop(name, None)
     started = time.perf_counter()
     cores = os.cpu_count() or 1
     load = os.getloadavg()
     print(f"machine: {cores} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} before")
-    pythons = {"pressrag": Path(sys.executable)}
-    for stack in STACKS[1:]:
-        pythons[stack] = ensure_venv(stack)
+    pythons = {
+        stack: Path(sys.executable) if stack == "pressrag" else ensure_venv(stack)
+        for stack in stacks
+    }
     work = Path(tempfile.mkdtemp(prefix="pressrag-peers-"))
     pages, what = build_corpus(args, work)
     edited_pages, edited, deleted = corpus.edit(pages, EDITS, DELETES)
@@ -278,7 +298,7 @@ def main() -> None:
     from pressrag.resources.settings import get_settings
     from pressrag.resources.tokenization import minilm_model_path
 
-    server = start_server(work / "home")
+    server = start_server(work / "home", [s for s in stacks if s != "pressrag"])
     settings = get_settings()
     common = {
         "work": str(work),
@@ -288,8 +308,8 @@ def main() -> None:
         "batch": settings.embed_batch_size,
         "threads": settings.index_torch_threads or cores,
     }
-    workers = {stack: Worker(stack, pythons[stack], work) for stack in STACKS}
-    results: dict[str, dict] = {stack: {"deleted": deleted} for stack in STACKS}
+    workers = {stack: Worker(stack, pythons[stack], work) for stack in stacks}
+    results: dict[str, dict] = {stack: {"deleted": deleted} for stack in stacks}
     try:
         for stack, worker in workers.items():
             db = {**server, "name": f"peers_{stack}"}
@@ -303,7 +323,7 @@ def main() -> None:
             "query": ("query", {"questions": questions, "k": TOP_K}),
         }
         for n, phases in enumerate(ROUNDS):
-            for stack in STACKS[n % len(STACKS) :] + STACKS[: n % len(STACKS)]:
+            for stack in stacks[n % len(stacks) :] + stacks[: n % len(stacks)]:
                 for phase in phases:
                     cmd, extra = commands[phase]
                     pg_before = postgres_cpu(Path(server["pgdata"]))
@@ -317,7 +337,7 @@ def main() -> None:
         for worker in workers.values():
             worker.close()
         stop_embedded_server(Path(server["pgdata"]))
-    rows = [summarise(stack, results[stack]) for stack in STACKS]
+    rows = [summarise(stack, results[stack]) for stack in stacks]
     load = os.getloadavg()
     print(f"\n== {what}; all-MiniLM-L6-v2; chunks of {common['chunk_tokens']} word pieces")
     print(table(rows))

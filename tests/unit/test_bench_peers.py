@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 
 import pytest
@@ -82,3 +83,13 @@ def test_pydocs_pages_picks_evenly_and_keeps_the_main_body(tmp_path, count: int)
         ["a — x", "b — x", "c — x"] if count == 3 else ["a — x", "b — x", "c — x", "d — x"]
     )
     assert got[0].html == "<h1>a</h1><p>body</p></div>"
+
+
+def test_stacks_are_chosen_by_name_once_each_in_the_order_given() -> None:
+    from bench.peers.run import stacks_list
+
+    assert stacks_list("pressrag") == ["pressrag"]
+    assert stacks_list("langchain, pressrag,langchain") == ["langchain", "pressrag"]
+    for wrong in ("pressrag,haystack", " , "):
+        with pytest.raises(argparse.ArgumentTypeError, match="choose from pressrag"):
+            stacks_list(wrong)
