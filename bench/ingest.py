@@ -241,10 +241,15 @@ def main() -> None:
     model.embed(["warm up the model so neither side pays for loading it"])
     recorder = Recorder(model.embed)
     model.embed = recorder  # type: ignore[method-assign]
-    sql, timers = scale.SqlClock(), scale.AssetTimers()
+    pgdata = home / "pgdata"
+    sql = scale.SqlClock()
+    # The stages' worker processes count in their stage (PostgreSQL's server apart).
+    timers = scale.AssetTimers(
+        lambda: scale.descendants_cpu(os.getpid(), {scale.postmaster_pid(pgdata)})
+    )
     sql.install()
     timers.install()
-    STATE.update(model=model, recorder=recorder, sql=sql, timers=timers, pgdata=home / "pgdata")
+    STATE.update(model=model, recorder=recorder, sql=sql, timers=timers, pgdata=pgdata)
     print(
         f"model: {model.model_id}, threads: {getattr(model, 'threads', 'n/a')}, "
         f"{os.cpu_count()} cores"

@@ -67,6 +67,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -319,30 +320,33 @@ class AssetTimers:
     """Records the (start, end) of every `timed()` block, the timer behind each indexing
     asset's `duration_seconds`, so SQL inside it can be told from SQL around it; and the
     process's CPU seconds inside each (`spans`: module name, start, end, CPU s), so a loaded
-    machine's wall time can be told from the work."""
+    machine's wall time can be told from the work. `workers_cpu`, when given, adds the CPU
+    of the stages' worker processes (`descendants_cpu`) to each span's."""
 
-    def __init__(self) -> None:
+    def __init__(self, workers_cpu: Callable[[], float] | None = None) -> None:
         self.windows: list[tuple[float, float]] = []
         self.spans: list[tuple[str, float, float, float]] = []
+        self.workers_cpu = workers_cpu or (lambda: 0.0)
 
     def install(self) -> None:
         from pressrag.assets.indexing import chunking, documents, embeddings, text
 
-        windows, spans = self.windows, self.spans
+        windows, spans, workers_cpu = self.windows, self.spans, self.workers_cpu
         for module in (chunking, documents, embeddings, text):
             original = module.timed
             name = module.__name__.rsplit(".", 1)[1]
 
             @contextmanager
             def recording(original=original, name=name):  # type: ignore[no-untyped-def]
-                start, cpu_start = time.time(), time.process_time()
+                start, cpu_start = time.time(), time.process_time() + workers_cpu()
                 try:
                     with original() as box:
                         yield box
                 finally:
                     end = time.time()
                     windows.append((start, end))
-                    spans.append((name, start, end, time.process_time() - cpu_start))
+                    cpu = time.process_time() + workers_cpu() - cpu_start
+                    spans.append((name, start, end, cpu))
 
             module.timed = recording  # type: ignore[assignment]
 
