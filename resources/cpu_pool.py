@@ -11,7 +11,8 @@ results back in order, so the step saves each group while the workers go on with
 - A stage of fewer than `MIN_ITEMS` documents and `MIN_CHARACTERS` of input (a webhook's
   run) stays in its own process: starting workers would cost more than their share of the
   work. The characters count because documents differ: 100 pages of the Python reference
-  are ~3.4 s of HTML → text, 170 short posts ~0.5 s.
+  (6.1 M characters of HTML) are ~3.4 s of HTML → text, the ×5 sample's 190 posts (0.66 M)
+  under a second.
 - What `fn` raises for one item comes back as `Failed(error)` for that item, so the caller
   records it on its document as it would in process.
 - A worker that dies (killed, out of memory) breaks the pool: the items not yet returned are
@@ -43,8 +44,8 @@ R = TypeVar("R")
 # Below this many items the work stays in process (bench/scale.py's post HTML: ~0.6 ms a
 # document, so 200 are ~0.12 s of work; the workers' start is ~0.2 s)...
 MIN_ITEMS = 200
-# ...unless the items are this many characters: 40 pages of the Python reference (1.4 M of
-# text) were 2.8 → 1.8 s of HTML → text on two workers; the ×5 sample (~0.9 M) broke even.
+# ...unless the items are this many characters: 40 pages of the Python reference (3.1 M of
+# HTML) were 2.9 → 2.0 s of HTML → text on two workers; the ×5 sample's 0.66 M broke even.
 MIN_CHARACTERS = 1_000_000
 # Items sent to a worker at once: fewer round trips, and still many tasks per worker.
 ITEMS_PER_TASK = 16

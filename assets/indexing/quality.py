@@ -33,8 +33,8 @@ TOP = 5  # a question is answered when its page is among the first five results
 DEPTH = 10  # ranks are recorded this deep, so a move from 6 to 9 still shows
 TITLE_SAMPLE = 50
 # Search sessions asking the questions at once: one after another, the self-check's 50
-# searches kept one core busy for ~0.6 s while the other idled, in every run that changed a
-# site (webhook runs too).
+# searches kept one core busy for 0.7-0.9 s while the other idled, in every run that changed
+# a site (webhook runs too).
 SEARCHERS = 2
 DEFAULT_THRESHOLD = 0.8
 
