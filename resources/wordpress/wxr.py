@@ -24,7 +24,7 @@ from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from pressrag.resources.errors import SourceError
-from pressrag.resources.models import SourceDocument
+from pressrag.resources.models import ATTACHMENT_TYPE, SourceDocument
 from pressrag.resources.wordpress._common import origin_of
 from pressrag.resources.wordpress.wxr_items import (
     INTERNAL_POST_TYPES,
@@ -34,7 +34,9 @@ from pressrag.resources.wordpress.wxr_items import (
     RawItem,
     WxrItemFailure,
     document_from_item,
+    item_id,
     item_link,
+    item_type,
 )
 from pressrag.resources.wordpress.wxr_media import MediaFiles, media_beside
 from pressrag.resources.wordpress.wxr_tolerant import tolerant_entries
@@ -107,11 +109,17 @@ class WxrReader:
     """
 
     def __init__(
-        self, source: WxrInput, *, on_progress: Callable[[ReadProgress], None] | None = None
+        self,
+        source: WxrInput,
+        *,
+        on_progress: Callable[[ReadProgress], None] | None = None,
+        renders: Callable[[RawItem], bool] | None = None,
     ) -> None:
         self.source = source
         self.name = str(source) if isinstance(source, str | Path) else _name_of(source)
         self.on_progress = on_progress
+        # Whose content is rendered (all by default); the others' documents have none.
+        self.renders = renders or (lambda raw: True)
         self.facts: dict[str, str] = {}
         self.authors: dict[str, str] = {}
         self.report = WxrReadReport()
@@ -121,7 +129,7 @@ class WxrReader:
         started = time.monotonic()
         for entry in self.entries():
             if isinstance(entry, RawItem):
-                result = document_from_item(entry, self.authors)
+                result = document_from_item(entry, self.authors, render=self.renders(entry))
                 if isinstance(result, WxrItemFailure):
                     self._failed(result)
                 elif result is not None:
@@ -301,14 +309,17 @@ class WxrSource:
     def base_url(self) -> str:
         return self.site_url or site_url_of(self.site) or ""
 
+    # Each pass renders the content of the items it hands out only: the posts' pass skips
+    # the attachments' and the media pass the posts' (100 pages of the Python reference: 1.2 s
+    # a pass, nearly all `wpautop`), and listing versions renders nothing.
     def iter_documents(self, modified_after: datetime | None = None) -> Iterator[SourceDocument]:
-        for doc in self._read():
+        for doc in self._read(lambda raw: item_type(raw) in self.post_types):
             wanted = not doc.is_attachment and doc.type in self.post_types
             if wanted and _modified_since(doc, modified_after):
                 yield doc
 
     def iter_media(self, modified_after: datetime | None = None) -> Iterator[SourceDocument]:
-        for doc in self._read():
+        for doc in self._read(lambda raw: item_type(raw) == ATTACHMENT_TYPE):
             if doc.is_attachment and _modified_since(doc, modified_after):
                 yield doc
 
@@ -316,13 +327,13 @@ class WxrSource:
         self, post_type: str | None, wp_ids: Iterable[int]
     ) -> dict[int, SourceDocument | None]:
         found: dict[int, SourceDocument | None] = dict.fromkeys(int(i) for i in wp_ids)
-        for doc in self._iter_wanted():
+        for doc in self._iter_wanted(lambda raw: item_id(raw) in found):
             if doc.wp_id in found and (post_type is None or doc.type == post_type):
                 found[doc.wp_id] = doc
         return found
 
     def list_versions(self) -> Iterator[tuple[int, str, datetime | None]]:
-        for doc in self._iter_wanted():
+        for doc in self._iter_wanted(lambda raw: False):
             yield doc.wp_id, doc.type, doc.modified_gmt
 
     def open_media(self, url: str, max_bytes: int) -> bytes:
@@ -336,15 +347,15 @@ class WxrSource:
             )
         return self._media.read(relative, max_bytes)
 
-    def _read(self) -> Iterator[SourceDocument]:
-        reader = WxrReader(self.path, on_progress=self.on_progress)
+    def _read(self, renders: Callable[[RawItem], bool]) -> Iterator[SourceDocument]:
+        reader = WxrReader(self.path, on_progress=self.on_progress, renders=renders)
         yield from reader
         self.last_report = reader.report
         if self.on_read is not None:
             self.on_read(reader.report)
 
-    def _iter_wanted(self) -> Iterator[SourceDocument]:
-        for doc in self._read():
+    def _iter_wanted(self, renders: Callable[[RawItem], bool]) -> Iterator[SourceDocument]:
+        for doc in self._read(renders):
             if doc.is_attachment or doc.type in self.post_types:
                 yield doc
 

@@ -366,3 +366,41 @@ def test_source_refuses_media_outside_uploads_or_site(
 
     with pytest.raises(SourceError, match=expected):
         WxrSource(export).open_media(url, max_bytes=10_000_000)
+
+
+def test_each_pass_hands_out_what_a_full_read_does_and_reports_the_same(tmp_path: Path) -> None:
+    """The passes render only the content of what they hand out (the posts' pass not the
+    attachments', the media pass not the posts', versions nothing): what they hand out is
+    what a full read gives, rendered, and every pass's read report counts the same."""
+    classic = "First paragraph.\n\nSecond paragraph."
+    items = "".join(
+        [
+            item(1, content=classic),
+            item(2, post_type="page", content=classic),
+            item(
+                3,
+                post_type="attachment",
+                status="inherit",
+                content=classic,
+                extra=f"<wp:attachment_url>{SITE}/wp-content/uploads/a.txt</wp:attachment_url>",
+            ),
+            item(4, post_type="revision", parent=1, content=classic),
+        ]
+    )
+    path = write(tmp_path, wxr(items))
+    full = {d.wp_id: d for d in iter_wxr(path)}
+    reports: list[dict] = []
+    source = WxrSource(path, on_read=lambda report: reports.append(report.as_dict()))
+
+    posts = list(source.iter_documents())
+    media = list(source.iter_media())
+    fetched = source.fetch(None, [2, 3])
+    versions = list(source.list_versions())
+
+    assert [d.wp_id for d in posts] == [1, 2] and [d.wp_id for d in media] == [3]
+    assert all(d.content_html.count("<p>") == 2 for d in [*posts, *media])
+    assert posts + media == [full[1], full[2], full[3]]
+    assert fetched == {2: full[2], 3: full[3]}
+    assert sorted(versions) == [(d.wp_id, d.type, d.modified_gmt) for d in posts + media]
+    counts = [{k: v for k, v in r.items() if k != "seconds"} for r in reports]
+    assert len(counts) == 4 and all(c == counts[0] for c in counts)
